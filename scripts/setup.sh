@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs everything the build and tests need on a fresh machine; fast when already done.
+# Rust target, wasm-bindgen-cli at exactly the crate's version, npm dev tools, the default model.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+
+rustup target add wasm32-unknown-unknown >/dev/null 2>&1 || rustup target add wasm32-unknown-unknown
+
+# wasm-bindgen-cli must match the wasm-bindgen crate exactly (pinned in Cargo.toml).
+want=$(sed -n 's/^wasm-bindgen = "=\(.*\)"/\1/p' Cargo.toml)
+have=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)
+if [ "$have" != "$want" ]; then
+  echo "installing wasm-bindgen-cli $want (about 5 minutes) ..." >&2
+  # Without --locked: one of its locked dependency versions is no longer on the registry.
+  cargo install wasm-bindgen-cli --version "$want" --quiet
+fi
+
+# wasm-opt comes from npm's binaryen (Debian's is too old and breaks the module).
+if [ ! -x node_modules/.bin/wasm-opt ]; then
+  npm ci --no-audit --no-fund --silent
+fi
+
+scripts/fetch-model.sh >/dev/null

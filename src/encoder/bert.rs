@@ -1,0 +1,257 @@
+//! The f32 encoder: candle-transformers' BERT, any BERT-family sentence-transformers model.
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use candle_transformers::models::bert::{BertModel, Config};
+use sha2::{Digest, Sha256};
+use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
+
+use super::pooling::l2_normalize;
+use super::{Encoder, EncoderSettings, ModelFiles, MAX_TEXTS_PER_CALL, MAX_TEXT_BYTES};
+use crate::error::{Error, Result};
+
+/// Texts per forward pass. sentence-transformers uses 32 too; texts are sorted by length first,
+/// so a batch pads little.
+pub const DEFAULT_BATCH_SIZE: usize = 32;
+
+/// A BERT-family sentence encoder running in f32 on candle's CPU backend.
+pub struct BertEncoder {
+    model: BertModel,
+    tokenizer: Tokenizer,
+    settings: EncoderSettings,
+    dim: usize,
+    pad_id: u32,
+    batch_size: usize,
+    model_id: String,
+}
+
+fn model_err(e: impl std::fmt::Display) -> Error {
+    Error::InvalidModel(e.to_string())
+}
+
+fn inference_err(e: candle_core::Error) -> Error {
+    Error::Inference(e.to_string())
+}
+
+impl BertEncoder {
+    /// Builds an encoder from a model's files.
+    pub fn from_files(files: &ModelFiles) -> Result<Self> {
+        Self::from_bytes(
+            &files.config,
+            &files.tokenizer,
+            &files.weights,
+            files.pooling.as_deref(),
+            files.sentence_config.as_deref(),
+        )
+    }
+
+    /// Builds an encoder from the bytes of `config.json`, `tokenizer.json`, `model.safetensors`
+    /// and the optional `1_Pooling/config.json` and `sentence_bert_config.json`.
+    ///
+    /// The weights are copied into tensors, so `weights` can be dropped afterwards.
+    pub fn from_bytes(
+        config: &[u8],
+        tokenizer: &[u8],
+        weights: &[u8],
+        pooling: Option<&[u8]>,
+        sentence_config: Option<&[u8]>,
+    ) -> Result<Self> {
+        let cfg: Config = serde_json::from_slice(config)
+            .map_err(|e| Error::InvalidModel(format!("config.json is not a BERT config: {e}")))?;
+        validate_config(&cfg)?;
+        let settings = EncoderSettings::parse(pooling, sentence_config, cfg.max_position_embeddings)?;
+
+        let mut tok = Tokenizer::from_bytes(tokenizer)
+            .map_err(|e| Error::InvalidTokenizer(format!("tokenizer.json: {e}")))?;
+        // tokenizer.json files often ship fixed padding/truncation (all-MiniLM: 128); the
+        // sentence-transformers contract is truncation at max_seq_length and no padding per text.
+        tok.with_padding(None);
+        tok.with_truncation(Some(TruncationParams {
+            max_length: settings.max_seq_length,
+            strategy: TruncationStrategy::LongestFirst,
+            stride: 0,
+            direction: TruncationDirection::Right,
+        }))
+        .map_err(|e| Error::InvalidTokenizer(e.to_string()))?;
+        let vocab = tok.get_vocab_size(true);
+        if vocab > cfg.vocab_size {
+            return Err(Error::InvalidModel(format!(
+                "the tokenizer has {vocab} tokens but config.json says vocab_size {}",
+                cfg.vocab_size
+            )));
+        }
+
+        let vb = VarBuilder::from_slice_safetensors(weights, DType::F32, &Device::Cpu)
+            .map_err(|e| Error::InvalidModel(format!("model.safetensors: {e}")))?;
+        let model = BertModel::load(vb, &cfg)
+            .map_err(|e| Error::InvalidModel(format!("weights do not match config.json: {e}")))?;
+
+        let model_id = fingerprint(&cfg, settings.pooling, &[config, tokenizer, weights]);
+        Ok(Self {
+            model,
+            tokenizer: tok,
+            settings,
+            dim: cfg.hidden_size,
+            pad_id: cfg.pad_token_id as u32,
+            batch_size: DEFAULT_BATCH_SIZE,
+            model_id,
+        })
+    }
+
+    /// Reads a model folder and builds an encoder (native only).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn from_dir(dir: &std::path::Path) -> Result<Self> {
+        Self::from_files(&ModelFiles::from_dir(dir)?)
+    }
+
+    /// Pooling mode and sequence length in use.
+    pub fn settings(&self) -> &EncoderSettings {
+        &self.settings
+    }
+
+    /// Sets how many texts go through one forward pass (at least 1).
+    pub fn set_batch_size(&mut self, batch_size: usize) {
+        self.batch_size = batch_size.max(1);
+    }
+
+    /// The token ids the model sees for `text`: special tokens added, truncated to
+    /// `max_seq_length`.
+    pub fn tokenize(&self, text: &str) -> Result<Vec<u32>> {
+        check_text(0, text)?;
+        self.encode_ids(text)
+    }
+
+    fn encode_ids(&self, text: &str) -> Result<Vec<u32>> {
+        let enc = self
+            .tokenizer
+            .encode_fast(text, true)
+            .map_err(|e| Error::InvalidInput(format!("cannot tokenize text: {e}")))?;
+        Ok(enc.get_ids().to_vec())
+    }
+
+    /// One forward pass over `seqs` (token ids of unequal length), pooled into `out`
+    /// (`seqs.len() × dim`).
+    fn forward_batch(&self, seqs: &[&[u32]], out: &mut [f32]) -> Result<()> {
+        let b = seqs.len();
+        let len = seqs.iter().map(|s| s.len()).max().unwrap_or(0);
+        let mut ids = vec![self.pad_id; b * len];
+        let mut mask = vec![0u32; b * len];
+        for (r, s) in seqs.iter().enumerate() {
+            ids[r * len..r * len + s.len()].copy_from_slice(s);
+            mask[r * len..r * len + s.len()].fill(1);
+        }
+        let ids = Tensor::from_vec(ids, (b, len), &Device::Cpu).map_err(inference_err)?;
+        let mask = Tensor::from_vec(mask, (b, len), &Device::Cpu).map_err(inference_err)?;
+        let types = ids.zeros_like().map_err(inference_err)?;
+        let hidden = self.model.forward(&ids, &types, Some(&mask)).map_err(inference_err)?;
+        let hidden: Vec<f32> = hidden.flatten_all().and_then(|t| t.to_vec1()).map_err(inference_err)?;
+        let d = self.dim;
+        for (r, s) in seqs.iter().enumerate() {
+            let row = &hidden[r * len * d..(r * len + s.len()) * d];
+            let dst = &mut out[r * d..(r + 1) * d];
+            self.settings.pooling.pool(row, d, dst);
+            l2_normalize(dst);
+        }
+        Ok(())
+    }
+}
+
+impl Encoder for BertEncoder {
+    fn dim(&self) -> usize {
+        self.dim
+    }
+
+    fn model_id(&self) -> &str {
+        &self.model_id
+    }
+
+    fn embed(&self, texts: &[&str]) -> Result<Vec<f32>> {
+        if texts.len() > MAX_TEXTS_PER_CALL {
+            return Err(Error::LimitExceeded {
+                what: "texts per call".into(),
+                actual: texts.len(),
+                limit: MAX_TEXTS_PER_CALL,
+            });
+        }
+        for (i, t) in texts.iter().enumerate() {
+            check_text(i, t)?;
+        }
+        let ids: Vec<Vec<u32>> = texts.iter().map(|t| self.encode_ids(t)).collect::<Result<_>>()?;
+        // Longest first, like sentence-transformers: each batch pads to nearly its own length.
+        let mut order: Vec<usize> = (0..texts.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(ids[i].len()));
+
+        let d = self.dim;
+        let mut out = vec![0f32; texts.len() * d];
+        let mut pooled = vec![0f32; self.batch_size.min(texts.len().max(1)) * d];
+        for chunk in order.chunks(self.batch_size) {
+            let seqs: Vec<&[u32]> = chunk.iter().map(|&i| ids[i].as_slice()).collect();
+            let pooled = &mut pooled[..chunk.len() * d];
+            self.forward_batch(&seqs, pooled)?;
+            for (r, &i) in chunk.iter().enumerate() {
+                out[i * d..(i + 1) * d].copy_from_slice(&pooled[r * d..(r + 1) * d]);
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn check_text(index: usize, text: &str) -> Result<()> {
+    if text.len() > MAX_TEXT_BYTES {
+        return Err(Error::LimitExceeded {
+            what: format!("texts[{index}] length in bytes"),
+            actual: text.len(),
+            limit: MAX_TEXT_BYTES,
+        });
+    }
+    Ok(())
+}
+
+/// Rejects configs the forward pass cannot run, before any weight is read.
+fn validate_config(cfg: &Config) -> Result<()> {
+    if let Some(t) = cfg.model_type.as_deref() {
+        if t != "bert" {
+            return Err(model_err(format!(
+                "model_type {t:?} is not supported (BERT-family models with model_type \"bert\" are)"
+            )));
+        }
+    }
+    let positive = [
+        ("vocab_size", cfg.vocab_size),
+        ("hidden_size", cfg.hidden_size),
+        ("num_hidden_layers", cfg.num_hidden_layers),
+        ("num_attention_heads", cfg.num_attention_heads),
+        ("intermediate_size", cfg.intermediate_size),
+        ("max_position_embeddings", cfg.max_position_embeddings),
+        ("type_vocab_size", cfg.type_vocab_size),
+    ];
+    for (name, v) in positive {
+        if v == 0 {
+            return Err(model_err(format!("config.json: {name} must be positive")));
+        }
+    }
+    if cfg.hidden_size % cfg.num_attention_heads != 0 {
+        return Err(model_err(format!(
+            "config.json: hidden_size {} is not a multiple of num_attention_heads {}",
+            cfg.hidden_size, cfg.num_attention_heads
+        )));
+    }
+    if cfg.pad_token_id >= cfg.vocab_size {
+        return Err(model_err("config.json: pad_token_id is outside the vocabulary"));
+    }
+    Ok(())
+}
+
+/// `bert-<layers>x<hidden>-<pooling>:<first 16 bytes of SHA-256 over the files>`.
+fn fingerprint(cfg: &Config, pooling: super::Pooling, parts: &[&[u8]]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        // Length-prefix each part so that moving bytes between files changes the hash.
+        h.update((p.len() as u64).to_le_bytes());
+        h.update(p);
+    }
+    let digest = h.finalize();
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    let pooling = format!("{pooling:?}").to_lowercase();
+    format!("bert-{}x{}-{pooling}:{hex}", cfg.num_hidden_layers, cfg.hidden_size)
+}

@@ -1,0 +1,40 @@
+//! Text → vector: tokenizer, BERT forward pass, pooling and L2 normalisation.
+//!
+//! Everything here is built from bytes ([`ModelFiles`]); nothing reads files or knows about JS,
+//! so the same code runs in the CLI, the tests, the browser and a Worker.
+
+mod bert;
+mod files;
+mod pooling;
+mod settings;
+
+pub use bert::BertEncoder;
+pub use files::ModelFiles;
+pub use pooling::Pooling;
+pub use settings::EncoderSettings;
+
+use crate::error::Result;
+
+/// The largest text, in UTF-8 bytes, that `embed` accepts. Texts are truncated to the model's
+/// `max_seq_length` tokens anyway (256 word pieces is roughly 1–2 KB of English); this bound only
+/// stops a caller from making the tokenizer chew through megabytes for nothing.
+pub const MAX_TEXT_BYTES: usize = 64 * 1024;
+
+/// The most texts one `embed` call accepts. Callers with more texts call again.
+pub const MAX_TEXTS_PER_CALL: usize = 4096;
+
+/// A sentence encoder: texts in, L2-normalised vectors out.
+///
+/// One trait so that everything above it (profiles, catalogs, ranking) stays the same when the
+/// model implementation changes (f32 candle today, int8 edge bundle later).
+pub trait Encoder {
+    /// The length of every vector this encoder returns.
+    fn dim(&self) -> usize;
+
+    /// A stable identifier of the exact model (name and content hash), used to refuse catalogs
+    /// built by another model.
+    fn model_id(&self) -> &str;
+
+    /// Embeds `texts` and returns `texts.len() × dim()` floats, row-major, each row of unit norm.
+    fn embed(&self, texts: &[&str]) -> Result<Vec<f32>>;
+}

@@ -1,0 +1,14 @@
+//! edgerec: on-device recommendations from a small open text-embedding model.
+//!
+//! The core (everything but [`wasm`]) knows nothing of JavaScript: it is built, tested and
+//! benchmarked natively. The `wasm` module is a thin wasm-bindgen layer over it.
+#![warn(missing_docs)]
+
+pub mod encoder;
+pub mod error;
+
+#[cfg(target_arch = "wasm32")]
+pub mod wasm;
+
+pub use encoder::{BertEncoder, Encoder, ModelFiles};
+pub use error::{Error, Result};

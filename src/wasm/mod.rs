@@ -1,0 +1,163 @@
+//! The JavaScript binding: wasm-bindgen types, argument decoding and error mapping only.
+//!
+//! Every function here validates what JS hands it and turns [`crate::Error`] into a JS `Error`
+//! with a `code` property; the logic lives in the core modules.
+
+use js_sys::{Array, Float32Array, Reflect, Uint32Array, Uint8Array};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+
+use crate::encoder::{BertEncoder, Encoder as _};
+use crate::error::Error;
+
+/// A JS `Error` carrying the crate's stable error code as `code`.
+fn js_error(e: Error) -> JsValue {
+    let err = js_sys::Error::new(&e.to_string());
+    // Setting a property on a fresh Error object cannot fail.
+    let _ = Reflect::set(&err, &"code".into(), &e.code().into());
+    err.into()
+}
+
+fn invalid(msg: String) -> JsValue {
+    js_error(Error::InvalidInput(msg))
+}
+
+fn type_name(v: &JsValue) -> String {
+    if v.is_null() {
+        "null".into()
+    } else if Array::is_array(v) {
+        "array".into()
+    } else {
+        v.js_typeof().as_string().unwrap_or_default()
+    }
+}
+
+/// Reads `obj[key]` as bytes; `None` when absent and `required` is false.
+fn bytes_field(obj: &JsValue, key: &str, required: bool) -> Result<Option<Vec<u8>>, JsValue> {
+    let v = Reflect::get(obj, &key.into()).map_err(|_| invalid(format!("cannot read {key}")))?;
+    if v.is_undefined() || v.is_null() {
+        return if required { Err(invalid(format!("model files: {key} is missing"))) } else { Ok(None) };
+    }
+    match v.dyn_ref::<Uint8Array>() {
+        Some(a) => Ok(Some(a.to_vec())),
+        None => Err(invalid(format!("model files: {key} must be a Uint8Array, got {}", type_name(&v)))),
+    }
+}
+
+/// Reads a JS array of strings; any other element is an error naming its index.
+fn strings(texts: &JsValue) -> Result<Vec<String>, JsValue> {
+    let arr = texts
+        .dyn_ref::<Array>()
+        .ok_or_else(|| invalid(format!("texts must be an array of strings, got {}", type_name(texts))))?;
+    let n = arr.length() as usize;
+    if n > crate::encoder::MAX_TEXTS_PER_CALL {
+        return Err(js_error(Error::LimitExceeded {
+            what: "texts per call".into(),
+            actual: n,
+            limit: crate::encoder::MAX_TEXTS_PER_CALL,
+        }));
+    }
+    arr.iter()
+        .enumerate()
+        .map(|(i, v)| {
+            v.as_string()
+                .ok_or_else(|| invalid(format!("texts[{i}] must be a string, got {}", type_name(&v))))
+        })
+        .collect()
+}
+
+/// A sentence encoder built from a model's files, all in memory.
+///
+/// ```js
+/// const enc = new Encoder({ config, tokenizer, weights, pooling, sentenceConfig }); // Uint8Arrays
+/// const vectors = enc.embed(["a text", "another"]); // Float32Array, 2 × enc.dim
+/// ```
+#[wasm_bindgen(js_name = Encoder)]
+pub struct JsEncoder {
+    inner: BertEncoder,
+}
+
+#[wasm_bindgen(js_class = Encoder)]
+impl JsEncoder {
+    /// `files`: `{ config, tokenizer, weights, pooling?, sentenceConfig? }`, each a `Uint8Array`
+    /// holding `config.json`, `tokenizer.json`, `model.safetensors`, `1_Pooling/config.json`
+    /// and `sentence_bert_config.json`.
+    #[wasm_bindgen(constructor)]
+    pub fn new(files: JsValue) -> Result<JsEncoder, JsValue> {
+        if !files.is_object() {
+            return Err(invalid(format!("model files must be an object, got {}", type_name(&files))));
+        }
+        let config = bytes_field(&files, "config", true)?.unwrap_or_default();
+        let tokenizer = bytes_field(&files, "tokenizer", true)?.unwrap_or_default();
+        let pooling = bytes_field(&files, "pooling", false)?;
+        let sentence_config = bytes_field(&files, "sentenceConfig", false)?;
+        // The weights last, and dropped as soon as the tensors hold them: wasm memory never shrinks.
+        let weights = bytes_field(&files, "weights", true)?.unwrap_or_default();
+        let inner = BertEncoder::from_bytes(
+            &config,
+            &tokenizer,
+            &weights,
+            pooling.as_deref(),
+            sentence_config.as_deref(),
+        )
+        .map_err(js_error)?;
+        Ok(JsEncoder { inner })
+    }
+
+    /// The vector length.
+    #[wasm_bindgen(getter)]
+    pub fn dim(&self) -> usize {
+        self.inner.dim()
+    }
+
+    /// The model's identifier (architecture, pooling and content hash).
+    #[wasm_bindgen(getter, js_name = modelId)]
+    pub fn model_id(&self) -> String {
+        self.inner.model_id().to_string()
+    }
+
+    /// The longest input, in tokens (special tokens included); longer texts are truncated.
+    #[wasm_bindgen(getter, js_name = maxSeqLength)]
+    pub fn max_seq_length(&self) -> usize {
+        self.inner.settings().max_seq_length
+    }
+
+    /// Embeds an array of strings: a `Float32Array` of `texts.length × dim`, rows of unit norm.
+    pub fn embed(&self, texts: JsValue) -> Result<Float32Array, JsValue> {
+        let texts = strings(&texts)?;
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let v = self.inner.embed(&refs).map_err(js_error)?;
+        Ok(Float32Array::from(v.as_slice()))
+    }
+
+    /// The token ids the model sees for one text (special tokens added, truncated).
+    pub fn tokenize(&self, text: JsValue) -> Result<Uint32Array, JsValue> {
+        let text = text
+            .as_string()
+            .ok_or_else(|| invalid(format!("text must be a string, got {}", type_name(&text))))?;
+        let ids = self.inner.tokenize(&text).map_err(js_error)?;
+        Ok(Uint32Array::from(ids.as_slice()))
+    }
+
+    /// Sets how many texts go through one forward pass.
+    #[wasm_bindgen(js_name = setBatchSize)]
+    pub fn set_batch_size(&mut self, n: usize) {
+        self.inner.set_batch_size(n);
+    }
+}
+
+/// The crate version, for health checks and bug reports.
+#[wasm_bindgen]
+pub fn version() -> String {
+    env!("CARGO_PKG_VERSION").to_string()
+}
+
+
+/// Runs once when the module is instantiated: panics (which would be bugs: every input is
+/// validated) are written to the console before the instance traps, so they can be reported.
+#[wasm_bindgen(start)]
+pub fn start() {
+    std::panic::set_hook(Box::new(|info| {
+        web_sys::console::error_1(&format!("edgerec panicked (a bug, please report): {info}").into());
+    }));
+}
