@@ -6,7 +6,7 @@ import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
 import { performance } from "node:perf_hooks";
-import { repo, loadPkg, modelFiles } from "../tests/wasm/helpers.mjs";
+import { repo, loadPkg, modelFiles, wasmMemoryBytes } from "../tests/wasm/helpers.mjs";
 
 const n = Number(process.argv[2] || 256);
 const items = join(repo, "..", "shared", "data", "movielens-small", "items.jsonl");
@@ -37,7 +37,7 @@ enc.setBatchSize(32);
 t = performance.now();
 enc.embed(texts);
 const b32 = texts.length / ((performance.now() - t) / 1e3);
-const mem = pkg.__wasm?.memory?.buffer?.byteLength;
+const mem = wasmMemoryBytes();
 
 const row = (name, nat, wasm) =>
   `| ${name.padEnd(22)} | ${nat.toFixed(1).padStart(8)} | ${wasm.toFixed(1).padStart(8)} | ${(wasm / nat).toFixed(2).padStart(11)} |`;
@@ -47,4 +47,4 @@ console.log("| ---------------------- | -------: | -------: | ----------: |");
 console.log(row("batch 1 (texts/s)", native.batch1_texts_per_s, b1));
 console.log(row("batch 32 (texts/s)", native.batch32_texts_per_s, b32));
 console.log(row("load (ms)", native.load_ms, loadMs));
-if (mem) console.log(`wasm linear memory after the run: ${(mem / 2 ** 20).toFixed(0)} MiB`);
+console.log(`wasm linear memory after the run: ${(mem / 2 ** 20).toFixed(0)} MiB`);

@@ -130,3 +130,20 @@ fn cli_embed_writes_raw_f32_rows_and_reports_bad_models() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("error[invalid_model]"), "{err}");
 }
+
+#[test]
+fn model_id_tells_models_apart() {
+    let base = encoder().model_id().to_string();
+    assert!(base.starts_with("bert-"), "{base}");
+    // Another config (same architecture) → another id.
+    let f = with_config(|c| c["layer_norm_eps"] = 1e-6.into());
+    assert_ne!(BertEncoder::from_files(&f).unwrap().model_id(), base);
+    // Other weights (a value inside the second sampled MiB nudged) → another id.
+    let mut f = model_files().clone();
+    let header = u64::from_le_bytes(f.weights[..8].try_into().unwrap()) as usize + 8;
+    let at = header + (1 << 20) + 16;
+    f.weights[at] ^= 1;
+    assert_ne!(BertEncoder::from_files(&f).unwrap().model_id(), base);
+    // The same files → the same id.
+    assert_eq!(BertEncoder::from_files(model_files()).unwrap().model_id(), base);
+}

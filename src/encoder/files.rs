@@ -1,5 +1,6 @@
 //! The bytes that make a model: what a sentence-transformers folder holds.
 
+#[cfg(not(target_arch = "wasm32"))]
 use crate::error::{Error, Result};
 
 /// The files of a BERT-family sentence-transformers model, as bytes.

@@ -5,12 +5,20 @@ import { join, dirname } from "node:path";
 
 export const repo = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 
+let exports;
+
+/** Imports pkg/edgerec.js and instantiates its .wasm once (as a Worker would: from a module). */
 export async function loadPkg() {
   const wasmPath = join(repo, "pkg", "edgerec_bg.wasm");
   if (!existsSync(wasmPath)) throw new Error("pkg/ is missing: run scripts/build-wasm.sh");
   const pkg = await import(join(repo, "pkg", "edgerec.js"));
-  pkg.initSync({ module: readFileSync(wasmPath) });
+  exports ??= pkg.initSync({ module: new WebAssembly.Module(readFileSync(wasmPath)) });
   return pkg;
+}
+
+/** Bytes of wasm linear memory right now. */
+export function wasmMemoryBytes() {
+  return exports.memory.buffer.byteLength;
 }
 
 export function defaultModelDir() {
