@@ -25,6 +25,17 @@ pub enum Error {
         /// The largest accepted value.
         limit: usize,
     },
+    /// A catalog bundle is truncated, corrupt, foreign or of another format version.
+    #[error("invalid catalog: {0}")]
+    InvalidCatalog(String),
+    /// A catalog was built with another model than the encoder in use.
+    #[error("model mismatch: the catalog was built with {catalog}, the encoder is {encoder}")]
+    ModelMismatch {
+        /// The model id the catalog records.
+        catalog: String,
+        /// The encoder's model id.
+        encoder: String,
+    },
     /// Reading or writing a file failed (native only).
     #[error("i/o error: {0}")]
     Io(String),
@@ -41,6 +52,8 @@ impl Error {
             Error::InvalidTokenizer(_) => "invalid_tokenizer",
             Error::InvalidInput(_) => "invalid_input",
             Error::LimitExceeded { .. } => "limit_exceeded",
+            Error::InvalidCatalog(_) => "invalid_catalog",
+            Error::ModelMismatch { .. } => "model_mismatch",
             Error::Io(_) => "io",
             Error::Inference(_) => "inference_failed",
         }

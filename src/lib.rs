@@ -4,6 +4,8 @@
 //! benchmarked natively. The `wasm` module is a thin wasm-bindgen layer over it.
 #![warn(missing_docs)]
 
+pub mod catalog;
+pub mod context;
 pub mod encoder;
 pub mod error;
 
