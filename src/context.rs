@@ -8,11 +8,11 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 
 /// Most boards in one request.
-pub const MAX_BOARDS: usize = 64;
+pub const MAX_BOARDS: usize = 1_000;
 /// Most pins on one board.
-pub const MAX_PINS_PER_BOARD: usize = 2_000;
+pub const MAX_PINS_PER_BOARD: usize = 5_000;
 /// Most pins over all boards of one request.
-pub const MAX_PINS_TOTAL: usize = 10_000;
+pub const MAX_PINS_TOTAL: usize = 20_000;
 /// Most pins without a known catalog id (each needs an encoder pass) in one request.
 pub const MAX_TEXT_PINS: usize = 256;
 /// Longest board name, pin title, description or tag, in UTF-8 bytes.

@@ -7,7 +7,12 @@
 pub mod catalog;
 pub mod context;
 pub mod encoder;
+pub mod profile;
+pub mod rank;
 pub mod error;
+pub mod eval;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod vector_cache;
 
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;

@@ -1,17 +1,30 @@
-//! The `edgerec` command line: embed texts (and, later, quantize models, build catalogs, evaluate).
+//! The `edgerec` command line: embed texts, build catalog bundles, evaluate on a dataset.
 
 use std::io::{BufRead, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
+use edgerec::catalog::{self, BuildOptions};
+use edgerec::eval::{self, Dataset, RunLine, Scores, Split};
+use edgerec::rank::{Knobs, Ranker};
+use edgerec::vector_cache::VectorCache;
 use edgerec::{BertEncoder, Encoder, Error, Result};
+use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Parser)]
 #[command(name = "edgerec", version, about = "On-device recommendations from a small open text-embedding model")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum SplitArg {
+    /// The dataset's held-out targets.
+    Test,
+    /// Each evaluated board's last context item instead (for tuning).
+    Dev,
 }
 
 #[derive(Subcommand)]
@@ -32,14 +45,70 @@ enum Command {
         #[arg(long)]
         preview: bool,
     },
+    /// Build a catalog bundle from items.jsonl (and boards.jsonl for the co-saved, board-name
+    /// and popularity tables).
+    Index {
+        /// items.jsonl: one {id, title, description, tags} per line.
+        #[arg(long)]
+        items: PathBuf,
+        /// boards.jsonl: one {user, board, items: [ids]} per line.
+        #[arg(long)]
+        boards: Option<PathBuf>,
+        /// Where to write the bundle.
+        #[arg(long)]
+        out: PathBuf,
+        /// Model folder (as for `embed`).
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Vector cache folder (default $EDGEREC_CACHE_DIR, else .cache/vectors in the repository).
+        #[arg(long)]
+        cache: Option<PathBuf>,
+    },
+    /// Evaluate on a dataset folder (items.jsonl, boards.jsonl, split.json): Recall@k and NDCG@k
+    /// for popularity, the mean-embedding baseline and edgerec, in one run.
+    Eval {
+        /// The dataset folder.
+        data: PathBuf,
+        /// Write edgerec's ranked lists here (one {user, board, ranked} per line).
+        #[arg(long)]
+        run: Option<PathBuf>,
+        /// test: the dataset's targets; dev: a tuning split that never sees them.
+        #[arg(long, value_enum, default_value_t = SplitArg::Test)]
+        split: SplitArg,
+        /// Cut-off.
+        #[arg(long, default_value_t = 10)]
+        k: usize,
+        /// Also evaluate edgerec with each signal switched off.
+        #[arg(long)]
+        ablation: bool,
+        /// Ranking knobs as JSON (any fields of rank::Knobs), for tuning on --split dev.
+        #[arg(long)]
+        knobs: Option<String>,
+        /// Catalog build options as JSON (any fields of catalog::BuildOptions), for tuning.
+        #[arg(long)]
+        build: Option<String>,
+        /// Model folder (as for `embed`).
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Vector cache folder (as for `index`).
+        #[arg(long)]
+        cache: Option<PathBuf>,
+    },
 }
 
 /// `--model`, else `$EDGEREC_MODEL_DIR`, else the repository's model cache.
 fn model_dir(arg: Option<PathBuf>) -> PathBuf {
     arg.or_else(|| std::env::var_os("EDGEREC_MODEL_DIR").map(PathBuf::from))
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".cache/models/all-MiniLM-L6-v2")
-        })
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".cache/models/all-MiniLM-L6-v2"))
+}
+
+fn cache_dir(arg: Option<PathBuf>) -> PathBuf {
+    arg.or_else(|| std::env::var_os("EDGEREC_CACHE_DIR").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".cache/vectors"))
+}
+
+fn read_text(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|e| Error::Io(format!("{}: {e}", path.display())))
 }
 
 fn embed(model: Option<PathBuf>, out: Option<PathBuf>, batch_size: usize, preview: bool) -> Result<()> {
@@ -89,20 +158,220 @@ fn embed(model: Option<PathBuf>, out: Option<PathBuf>, batch_size: usize, previe
     Ok(())
 }
 
+/// Item vectors through the cache, with a progress bar for what must be embedded.
+fn item_vectors(encoder: &BertEncoder, items: &[catalog::ItemRecord], cache: &Path) -> Result<Vec<f32>> {
+    let texts: Vec<String> = items.iter().map(|it| it.text()).collect();
+    let mut cache = VectorCache::open(cache, encoder.model_id(), encoder.dim())?;
+    let bar = ProgressBar::hidden();
+    let vectors = cache.embed(encoder, &texts, 256, |done, total| {
+        if bar.is_hidden() {
+            bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+            bar.set_length(total as u64);
+            bar.set_style(
+                ProgressStyle::with_template("embedding {bar:40} {pos}/{len} texts, {per_sec}, eta {eta}")
+                    .expect("valid template"),
+            );
+        }
+        bar.set_position(done as u64);
+    })?;
+    bar.finish_and_clear();
+    Ok(vectors)
+}
+
+fn index(
+    items: PathBuf,
+    boards: Option<PathBuf>,
+    out: PathBuf,
+    model: Option<PathBuf>,
+    cache: Option<PathBuf>,
+) -> Result<()> {
+    let items = catalog::read_items_jsonl(&read_text(&items)?)?;
+    let boards = match boards {
+        Some(p) => catalog::read_boards_jsonl(&read_text(&p)?)?,
+        None => Vec::new(),
+    };
+    let encoder = BertEncoder::from_dir(&model_dir(model))?;
+    let vectors = item_vectors(&encoder, &items, &cache_dir(cache))?;
+    let n = items.len();
+    let (catalog, report) =
+        catalog::build(items, &vectors, encoder.dim(), &boards, encoder.model_id(), &BuildOptions::default())?;
+    let bytes = catalog.to_bytes();
+    std::fs::write(&out, &bytes).map_err(|e| Error::Io(format!("{}: {e}", out.display())))?;
+    eprintln!(
+        "wrote {} ({} bytes): {n} items, {} neighbour entries, {} board names, catalog {}{}",
+        out.display(),
+        bytes.len(),
+        catalog.header().neighbours,
+        catalog.names().names.len(),
+        catalog.catalog_id(),
+        if report.unknown_ids > 0 { format!("; skipped {} board entries with unknown ids", report.unknown_ids) } else { String::new() }
+    );
+    Ok(())
+}
+
+/// Per-target (recall, ndcg) of every method on one split, and edgerec's run lines.
+struct SplitResult {
+    methods: Vec<(String, Vec<(f64, f64)>)>,
+    lines: Vec<RunLine>,
+    ms_per_request: f64,
+}
+
+fn evaluate_split(
+    ds: &Dataset,
+    split: Split,
+    vectors: &[f32],
+    encoder: &BertEncoder,
+    k: usize,
+    variants: &[(String, Knobs)],
+    build: &BuildOptions,
+) -> Result<SplitResult> {
+    let (boards, targets) = ds.split(split);
+    let d = encoder.dim();
+    let (catalog, _) = catalog::build(ds.items.clone(), vectors, d, &boards, encoder.model_id(), build)?;
+    let index: std::collections::HashMap<&str, usize> =
+        ds.items.iter().enumerate().map(|(i, it)| (it.id.as_str(), i)).collect();
+
+    // Baselines: popularity, and the mean of the target board's item vectors by cosine.
+    let pop = catalog.popularity().to_vec();
+    let (mut pop_m, mut mean_m) = (Vec::new(), Vec::new());
+    for t in &targets {
+        let excl = eval::user_items(&boards, &t.user);
+        pop_m.push(eval::hit_metrics(&eval::top_k_by(&pop, &ds.items, &excl, k), &t.target, k));
+        let mut q = vec![0f32; d];
+        if let Some(b) = boards.iter().find(|b| b.user == t.user && b.board == t.board) {
+            for id in &b.items {
+                let i = index[id.as_str()];
+                q.iter_mut().zip(&vectors[i * d..(i + 1) * d]).for_each(|(a, x)| *a += x);
+            }
+        }
+        let scores: Vec<f32> = vectors.chunks_exact(d).map(|v| v.iter().zip(&q).map(|(a, b)| a * b).sum()).collect();
+        mean_m.push(eval::hit_metrics(&eval::top_k_by(&scores, &ds.items, &excl, k), &t.target, k));
+    }
+    let mut methods = vec![("popularity".to_string(), pop_m), ("mean item embedding, cosine".to_string(), mean_m)];
+
+    let mut ranker = Ranker::new(catalog);
+    let mut lines = Vec::new();
+    let mut ms_per_request = 0.0;
+    for (v, (name, knobs)) in variants.iter().enumerate() {
+        ranker.set_knobs(knobs.clone());
+        let t0 = std::time::Instant::now();
+        let mut m = Vec::with_capacity(targets.len());
+        for t in &targets {
+            let req = eval::request_for(&boards, &t.user, &t.board, k);
+            let ranked: Vec<String> = ranker.recommend(None, &req)?.items.into_iter().map(|r| r.id).collect();
+            m.push(eval::hit_metrics(&ranked, &t.target, k));
+            if v == 0 {
+                lines.push(RunLine { user: t.user.clone(), board: t.board.clone(), ranked });
+            }
+        }
+        if v == 0 {
+            ms_per_request = t0.elapsed().as_secs_f64() * 1e3 / targets.len().max(1) as f64;
+        }
+        methods.push((name.clone(), m));
+    }
+    Ok(SplitResult { methods, lines, ms_per_request })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn evaluate(
+    data: PathBuf,
+    run: Option<PathBuf>,
+    split: SplitArg,
+    k: usize,
+    ablation: bool,
+    knobs: Option<String>,
+    build: Option<String>,
+    model: Option<PathBuf>,
+    cache: Option<PathBuf>,
+) -> Result<()> {
+    let knobs: Knobs = match knobs {
+        Some(j) => serde_json::from_str(&j).map_err(|e| Error::InvalidInput(format!("--knobs: {e}")))?,
+        None => Knobs::default(),
+    };
+    let build: BuildOptions = match build {
+        Some(j) => serde_json::from_str(&j).map_err(|e| Error::InvalidInput(format!("--build: {e}")))?,
+        None => BuildOptions::default(),
+    };
+    let ds = Dataset::load(&data)?;
+    let encoder = BertEncoder::from_dir(&model_dir(model))?;
+    let vectors = item_vectors(&encoder, &ds.items, &cache_dir(cache))?;
+    // Dev pools three folds: three times the requests, so knob differences rise above noise.
+    let splits = match split {
+        SplitArg::Test => vec![Split::Test],
+        SplitArg::Dev => vec![Split::Dev(1), Split::Dev(2), Split::Dev(3)],
+    };
+    let mut variants = vec![("edgerec".to_string(), knobs.clone())];
+    if ablation {
+        let off = |name: &str, kn: Knobs| (format!("edgerec {name}"), kn);
+        variants.extend([
+            off("without co-saved", Knobs { w_cosaved: 0.0, ..knobs.clone() }),
+            off("without similarity", Knobs { w_similar: 0.0, ..knobs.clone() }),
+            off("without board names", Knobs { w_board_name: 0.0, ..knobs.clone() }),
+            off("without popularity", Knobs { w_popular: 0.0, ..knobs.clone() }),
+            off("with one interest (mean)", Knobs { interests_per_sqrt_pin: 0.0, ..knobs.clone() }),
+            off("without recency", Knobs { recency_half_life: 1e6, ..knobs.clone() }),
+            off("without other boards", Knobs { other_boards: 0.0, ..knobs.clone() }),
+            off("without near-duplicate collapse", Knobs { duplicate_cosine: 2.0, ..knobs.clone() }),
+        ]);
+    }
+    let mut pooled: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
+    let mut lines = Vec::new();
+    let mut ms = Vec::new();
+    for &sp in &splits {
+        let r = evaluate_split(&ds, sp, &vectors, &encoder, k, &variants, &build)?;
+        for (i, (name, m)) in r.methods.into_iter().enumerate() {
+            match pooled.get_mut(i) {
+                Some(p) => p.1.extend(m),
+                None => pooled.push((name, m)),
+            }
+        }
+        lines.extend(r.lines);
+        ms.push(r.ms_per_request);
+    }
+    println!(
+        "dataset {} ({} split{}): {} requests, {} items, k = {k}",
+        data.display(),
+        if splits.len() > 1 { "dev" } else { "test" },
+        if splits.len() > 1 { format!(", {} folds", splits.len()) } else { String::new() },
+        pooled[0].1.len(),
+        ds.items.len()
+    );
+    println!("| method | Recall@{k} | NDCG@{k} |");
+    println!("| --- | ---: | ---: |");
+    for (name, m) in &pooled {
+        let s = Scores::mean(m);
+        println!("| {name} | {:.4} | {:.4} |", s.recall, s.ndcg);
+    }
+    eprintln!("edgerec: {:.2} ms per request (native, with reasons)", ms.iter().sum::<f64>() / ms.len() as f64);
+    if let Some(path) = run {
+        let mut f = std::io::BufWriter::new(
+            std::fs::File::create(&path).map_err(|e| Error::Io(format!("{}: {e}", path.display())))?,
+        );
+        for l in &lines {
+            serde_json::to_writer(&mut f, l).map_err(|e| Error::Io(e.to_string()))?;
+            f.write_all(b"\n")?;
+        }
+        f.flush()?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Embed { model, out, batch_size, preview } => embed(model, out, batch_size, preview),
+        Command::Index { items, boards, out, model, cache } => index(items, boards, out, model, cache),
+        Command::Eval { data, run, split, k, ablation, knobs, build, model, cache } => {
+            evaluate(data, run, split, k, ablation, knobs, build, model, cache)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            report(&e);
+            eprintln!("error[{}]: {e}", e.code());
             ExitCode::FAILURE
         }
     }
 }
 
-fn report(e: &Error) {
-    eprintln!("error[{}]: {e}", e.code());
-}

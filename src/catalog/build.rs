@@ -8,7 +8,8 @@ use crate::error::{Error, Result};
 /// How the co-occurrence and name tables are made. The defaults were tuned on a dev split
 /// (see README, "Quality"); every knob is scale-free (exponents and fractions of a board's
 /// length), so the same values serve catalogs and boards of any size.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct BuildOptions {
     /// Neighbours kept per item.
     pub neighbours_per_item: usize,

@@ -5,10 +5,14 @@
 
 use js_sys::{Array, Float32Array, Reflect, Uint32Array, Uint8Array};
 use wasm_bindgen::prelude::*;
+use serde::Serialize;
 use wasm_bindgen::JsCast;
 
+use crate::catalog::Catalog;
+use crate::context::BoardContext;
 use crate::encoder::{BertEncoder, Encoder as _};
 use crate::error::Error;
+use crate::rank::Ranker;
 
 /// A JS `Error` carrying the crate's stable error code as `code`.
 fn js_error(e: Error) -> JsValue {
@@ -143,6 +147,76 @@ impl JsEncoder {
     #[wasm_bindgen(js_name = setBatchSize)]
     pub fn set_batch_size(&mut self, n: usize) {
         self.inner.set_batch_size(n);
+    }
+}
+
+/// A recommender: a catalog bundle, and optionally the encoder for pins that are not catalog
+/// items (without one, such pins are an error; catalog pins never need it).
+///
+/// ```js
+/// const rec = new Recommender(catalogBytes, new Encoder(files)); // the Encoder moves in
+/// const { items } = rec.recommend({ boards: [{ name: "reading nook", pins: [{ id: "42" }] }] });
+/// ```
+#[wasm_bindgen(js_name = Recommender)]
+pub struct JsRecommender {
+    ranker: Ranker,
+    encoder: Option<BertEncoder>,
+}
+
+#[wasm_bindgen(js_class = Recommender)]
+impl JsRecommender {
+    /// `catalog`: the bundle's bytes (`edgerec index`). `encoder`: an `Encoder`, moved into the
+    /// recommender (the JS handle is emptied); it must be the model the catalog was built with.
+    #[wasm_bindgen(constructor)]
+    pub fn new(catalog: JsValue, encoder: Option<JsEncoder>) -> Result<JsRecommender, JsValue> {
+        let bytes = catalog
+            .dyn_ref::<Uint8Array>()
+            .ok_or_else(|| invalid(format!("catalog must be a Uint8Array, got {}", type_name(&catalog))))?
+            .to_vec();
+        let catalog = Catalog::from_bytes(&bytes).map_err(js_error)?;
+        drop(bytes);
+        let encoder = encoder.map(|e| e.inner);
+        if let Some(e) = &encoder {
+            catalog.check_model(e.model_id()).map_err(js_error)?;
+        }
+        Ok(JsRecommender { ranker: Ranker::new(catalog), encoder })
+    }
+
+    /// Ranks the catalog for a board context (see the TypeScript types: `BoardContext` in,
+    /// `Recommendations` out).
+    pub fn recommend(&self, context: JsValue) -> Result<JsValue, JsValue> {
+        let ctx: BoardContext = serde_wasm_bindgen::from_value(context)
+            .map_err(|e| invalid(format!("board context: {e}")))?;
+        let encoder = self.encoder.as_ref().map(|e| e as &dyn crate::encoder::Encoder);
+        let out = self.ranker.recommend(encoder, &ctx).map_err(js_error)?;
+        out.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+            .map_err(|e| js_error(Error::Inference(format!("cannot encode the response: {e}"))))
+    }
+
+    /// Embeds texts with the recommender's encoder (as `Encoder.embed`).
+    pub fn embed(&self, texts: JsValue) -> Result<Float32Array, JsValue> {
+        let enc = self.encoder.as_ref().ok_or_else(|| invalid("this recommender has no encoder".into()))?;
+        let texts = strings(&texts)?;
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        Ok(Float32Array::from(enc.embed(&refs).map_err(js_error)?.as_slice()))
+    }
+
+    /// Number of catalog items.
+    #[wasm_bindgen(getter)]
+    pub fn items(&self) -> usize {
+        self.ranker.catalog().len()
+    }
+
+    /// The catalog's content id.
+    #[wasm_bindgen(getter, js_name = catalogId)]
+    pub fn catalog_id(&self) -> String {
+        self.ranker.catalog().catalog_id().to_string()
+    }
+
+    /// The id of the model the catalog was built with.
+    #[wasm_bindgen(getter, js_name = modelId)]
+    pub fn model_id(&self) -> String {
+        self.ranker.catalog().header().model_id.clone()
     }
 }
 

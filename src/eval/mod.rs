@@ -1,0 +1,214 @@
+//! The offline protocol of the datasets in `../shared/data/<set>/`: leave-last-out targets, the
+//! whole catalog minus the user's items as candidates, Recall@k and NDCG@k, and run files.
+//!
+//! Works on any dataset in that format (`items.jsonl`, `boards.jsonl`, `split.json`); nothing
+//! here knows which dataset it reads.
+
+use std::collections::{HashMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::{BoardRecord, ItemRecord};
+use crate::context::{Board, BoardContext, Pin};
+use crate::error::{Error, Result};
+
+/// One evaluation target: predict `target` for `user`'s board `board`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Target {
+    /// The user.
+    pub user: String,
+    /// The board's name.
+    pub board: String,
+    /// The held-out item id.
+    pub target: String,
+}
+
+#[derive(Deserialize)]
+struct SplitFile {
+    targets: Vec<Target>,
+}
+
+/// A dataset in the board format.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    /// The catalog.
+    pub items: Vec<ItemRecord>,
+    /// Context boards (the split is already applied: targets are not in them).
+    pub boards: Vec<BoardRecord>,
+    /// The evaluation targets.
+    pub targets: Vec<Target>,
+}
+
+/// Which targets to evaluate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Split {
+    /// The dataset's own held-out targets (report these, never tune on them).
+    Test,
+    /// A tuning split that never sees the test targets: fold `f` (1, 2, 3, ...) holds out each
+    /// evaluated board's `f`-th last *context* item and removes it, and the items saved after it,
+    /// from all of that user's boards.
+    Dev(usize),
+}
+
+impl Dataset {
+    /// Reads `items.jsonl`, `boards.jsonl` and `split.json` from a folder (native only).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn load(dir: &std::path::Path) -> Result<Self> {
+        let read = |name: &str| {
+            std::fs::read_to_string(dir.join(name)).map_err(|e| Error::Io(format!("{}: {e}", dir.join(name).display())))
+        };
+        let items = crate::catalog::read_items_jsonl(&read("items.jsonl")?)?;
+        let boards = crate::catalog::read_boards_jsonl(&read("boards.jsonl")?)?;
+        let split: SplitFile = serde_json::from_str(&read("split.json")?)
+            .map_err(|e| Error::InvalidInput(format!("split.json: {e}")))?;
+        Ok(Self { items, boards, targets: split.targets })
+    }
+
+    /// The context boards and targets of a split.
+    pub fn split(&self, split: Split) -> (Vec<BoardRecord>, Vec<Target>) {
+        match split {
+            Split::Test => (self.boards.clone(), self.targets.clone()),
+            Split::Dev(fold) => {
+                let fold = fold.max(1);
+                // user → the held-out item and everything saved after it on that board
+                let mut held: HashMap<&str, HashSet<&str>> = HashMap::new();
+                let mut targets = Vec::new();
+                for t in &self.targets {
+                    let board = self.boards.iter().find(|b| b.user == t.user && b.board == t.board);
+                    if let Some(b) = board.filter(|b| b.items.len() > fold) {
+                        let at = b.items.len() - fold;
+                        held.entry(&t.user).or_default().extend(b.items[at..].iter().map(String::as_str));
+                        targets.push(Target { user: t.user.clone(), board: t.board.clone(), target: b.items[at].clone() });
+                    }
+                }
+                let boards = self
+                    .boards
+                    .iter()
+                    .map(|b| {
+                        let mut b = b.clone();
+                        if let Some(h) = held.get(b.user.as_str()) {
+                            b.items.retain(|x| !h.contains(x.as_str()));
+                        }
+                        b
+                    })
+                    .filter(|b| !b.items.is_empty())
+                    .collect();
+                (boards, targets)
+            }
+        }
+    }
+}
+
+/// The request the product would get for a target: all of the user's boards (pins are catalog
+/// ids, in saved order), recommending for the target's board.
+pub fn request_for(boards: &[BoardRecord], user: &str, board: &str, k: usize) -> BoardContext {
+    let boards: Vec<Board> = boards
+        .iter()
+        .filter(|b| b.user == user)
+        .map(|b| Board {
+            name: b.board.clone(),
+            pins: b.items.iter().map(|id| Pin { id: Some(id.clone()), ..Default::default() }).collect(),
+        })
+        .collect();
+    let target_board = boards.iter().any(|b| b.name == board).then(|| board.to_string());
+    BoardContext { boards, target_board, k: Some(k), ..Default::default() }
+}
+
+/// All item ids on a user's boards (excluded from the candidates).
+pub fn user_items<'a>(boards: &'a [BoardRecord], user: &str) -> HashSet<&'a str> {
+    boards.iter().filter(|b| b.user == user).flat_map(|b| b.items.iter().map(String::as_str)).collect()
+}
+
+/// Recall@k and NDCG@k of one ranked list with one relevant item.
+pub fn hit_metrics(ranked: &[String], target: &str, k: usize) -> (f64, f64) {
+    match ranked.iter().take(k).position(|id| id == target) {
+        Some(r) => (1.0, 1.0 / ((r + 2) as f64).log2()),
+        None => (0.0, 0.0),
+    }
+}
+
+/// Mean Recall@k and NDCG@k over many targets.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Scores {
+    /// Recall@k (= hit rate with one target).
+    pub recall: f64,
+    /// NDCG@k.
+    pub ndcg: f64,
+    /// Targets evaluated.
+    pub n: usize,
+}
+
+impl Scores {
+    /// Averages per-target metrics.
+    pub fn mean(per_target: &[(f64, f64)]) -> Self {
+        let n = per_target.len();
+        let m = n.max(1) as f64;
+        Self {
+            recall: per_target.iter().map(|x| x.0).sum::<f64>() / m,
+            ndcg: per_target.iter().map(|x| x.1).sum::<f64>() / m,
+            n,
+        }
+    }
+}
+
+/// One line of a run file: `{"user", "board", "ranked": [ids]}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunLine {
+    /// The user.
+    pub user: String,
+    /// The board.
+    pub board: String,
+    /// Ranked item ids, best first.
+    pub ranked: Vec<String>,
+}
+
+/// Ranks all items by a score (higher first, ties by catalog order), skipping `exclude`.
+pub fn top_k_by(scores: &[f32], items: &[ItemRecord], exclude: &HashSet<&str>, k: usize) -> Vec<String> {
+    let mut order: Vec<usize> = (0..scores.len()).filter(|&i| !exclude.contains(items[i].id.as_str())).collect();
+    let k = k.min(order.len());
+    if k == 0 {
+        return Vec::new();
+    }
+    let cmp = |a: &usize, b: &usize| scores[*b].total_cmp(&scores[*a]).then(a.cmp(b));
+    order.select_nth_unstable_by(k - 1, cmp);
+    order.truncate(k);
+    order.sort_by(cmp);
+    order.into_iter().map(|i| items[i].id.clone()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn board(user: &str, name: &str, items: &[&str]) -> BoardRecord {
+        BoardRecord { user: user.into(), board: name.into(), items: items.iter().map(|s| s.to_string()).collect() }
+    }
+
+    #[test]
+    fn metrics_count_rank_positions() {
+        let ranked: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(hit_metrics(&ranked, "a", 10), (1.0, 1.0));
+        assert_eq!(hit_metrics(&ranked, "c", 10), (1.0, 0.5));
+        assert_eq!(hit_metrics(&ranked, "c", 2), (0.0, 0.0));
+        assert_eq!(hit_metrics(&ranked, "z", 10), (0.0, 0.0));
+    }
+
+    #[test]
+    fn dev_split_holds_out_the_last_context_item_everywhere() {
+        let ds = Dataset {
+            items: vec![],
+            boards: vec![board("u", "liked", &["a", "b", "c"]), board("u", "tag", &["c"]), board("v", "liked", &["c", "a"])],
+            targets: vec![Target { user: "u".into(), board: "liked".into(), target: "z".into() }],
+        };
+        let (boards, targets) = ds.split(Split::Dev(1));
+        assert_eq!(targets, vec![Target { user: "u".into(), board: "liked".into(), target: "c".into() }]);
+        assert_eq!(boards, vec![board("u", "liked", &["a", "b"]), board("v", "liked", &["c", "a"])]);
+        let req = request_for(&boards, "u", "liked", 10);
+        assert_eq!(req.boards.len(), 1);
+        assert_eq!(req.target_board.as_deref(), Some("liked"));
+        // Fold 2 holds out "b" and drops the later "c" too.
+        let (boards, targets) = ds.split(Split::Dev(2));
+        assert_eq!(targets[0].target, "b");
+        assert_eq!(boards, vec![board("u", "liked", &["a"]), board("v", "liked", &["c", "a"])]);
+    }
+}

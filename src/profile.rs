@@ -1,0 +1,222 @@
+//! Board context → a profile: weighted pins with vectors, interests (clusters of the target
+//! board's pins), and what is already saved.
+
+use std::collections::HashSet;
+
+use crate::catalog::{item_text, Catalog};
+use crate::context::{BoardContext, Pin};
+use crate::encoder::Encoder;
+use crate::error::{Error, Result};
+use crate::rank::Knobs;
+
+/// One pin of the request, resolved.
+#[derive(Debug, Clone)]
+pub struct ProfilePin {
+    /// Index of its board in the request.
+    pub board: usize,
+    /// Its catalog item, when its id is in the catalog.
+    pub item: Option<u32>,
+    /// Its unit vector (the catalog's, or embedded from its text).
+    pub vector: Vec<f32>,
+    /// Its weight: board weight × recency, normalised per board.
+    pub weight: f32,
+    /// How to name it in a reason: the catalog title, else its own title, else its id.
+    pub label: String,
+}
+
+/// A cluster of the target board's pins: one of the user's interests.
+#[derive(Debug, Clone)]
+pub struct Interest {
+    /// Unit centroid.
+    pub vector: Vec<f32>,
+    /// Share of the board's (recency-weighted) pins in it, the largest being 1.
+    pub importance: f32,
+}
+
+/// Everything ranking needs to know about the request.
+#[derive(Debug, Clone)]
+pub struct Profile {
+    /// All pins with a vector.
+    pub pins: Vec<ProfilePin>,
+    /// Interests of the target board (or of all boards when none is named).
+    pub interests: Vec<Interest>,
+    /// Board names to look up in the catalog's name table, with their weights.
+    pub names: Vec<(usize, f32)>,
+    /// Catalog items already saved on any board (never recommended).
+    pub saved: HashSet<u32>,
+    /// How many texts went through the encoder for this request.
+    pub embedded_texts: usize,
+    /// Pins whose id is not in the catalog and that had no text to embed.
+    pub unknown_pins: usize,
+}
+
+/// The order in which a board's pins were saved: by `saved_at` when every pin has one,
+/// otherwise as listed.
+fn save_order(pins: &[Pin]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..pins.len()).collect();
+    if pins.iter().all(|p| p.saved_at.is_some()) {
+        order.sort_by(|&a, &b| pins[a].saved_at.unwrap().total_cmp(&pins[b].saved_at.unwrap()));
+    }
+    order
+}
+
+/// `0.5^(age / half_life)` for positions `0..len` in save order (the newest has age 0).
+pub fn recency_weights(len: usize, half_life: f32) -> Vec<f32> {
+    (0..len).map(|p| 0.5f32.powf((len - 1 - p) as f32 / half_life)).collect()
+}
+
+/// Builds the profile: resolves pins against the catalog, embeds the rest in one encoder call,
+/// weighs boards and recency, and clusters the target board into interests.
+pub fn build_profile(
+    catalog: &Catalog,
+    encoder: Option<&dyn Encoder>,
+    ctx: &BoardContext,
+    knobs: &Knobs,
+) -> Result<Profile> {
+    let dim = catalog.dim();
+    let target = ctx.target_board.as_ref().and_then(|t| ctx.boards.iter().position(|b| &b.name == t));
+    let mut pins = Vec::new();
+    let mut saved = HashSet::new();
+    let mut texts: Vec<(usize, String)> = Vec::new(); // (index into pins, text)
+    let mut unknown_pins = 0;
+    // Everything saved anywhere is excluded, whatever its board weighs.
+    for pin in ctx.boards.iter().flat_map(|b| &b.pins) {
+        if let Some(i) = pin.id.as_deref().and_then(|id| catalog.index_of(id)) {
+            saved.insert(i as u32);
+        }
+    }
+    for (b, board) in ctx.boards.iter().enumerate() {
+        let board_weight = match target {
+            None => 1.0,
+            Some(t) if t == b => 1.0,
+            Some(_) => knobs.other_boards,
+        };
+        if board.pins.is_empty() || board_weight == 0.0 {
+            continue;
+        }
+        let half = ctx
+            .recency_half_life
+            .unwrap_or_else(|| (knobs.recency_half_life * board.pins.len() as f32).max(1.0));
+        let order = save_order(&board.pins);
+        let rec = recency_weights(order.len(), half);
+        let total: f32 = rec.iter().sum();
+        for (pos, &p) in order.iter().enumerate() {
+            let pin = &board.pins[p];
+            let weight = board_weight * rec[pos] / total;
+            let item = pin.id.as_deref().and_then(|id| catalog.index_of(id)).map(|i| i as u32);
+            if let Some(i) = item {
+                let mut vector = vec![0f32; dim];
+                catalog.vector_f32(i as usize, &mut vector);
+                let label = catalog.item(i as usize).title.clone();
+                pins.push(ProfilePin { board: b, item, vector, weight, label });
+            } else if pin.has_text() {
+                let text = item_text(
+                    pin.title.as_deref().unwrap_or(""),
+                    pin.description.as_deref().unwrap_or(""),
+                    &pin.tags,
+                );
+                let label = pin.title.clone().filter(|t| !t.trim().is_empty()).unwrap_or_else(|| text.clone());
+                texts.push((pins.len(), text));
+                pins.push(ProfilePin { board: b, item: None, vector: Vec::new(), weight, label });
+            } else {
+                unknown_pins += 1;
+            }
+        }
+    }
+
+    let embedded_texts = texts.len();
+    if !texts.is_empty() {
+        let enc = encoder.ok_or_else(|| {
+            Error::InvalidInput(format!(
+                "{} pins are not catalog items and need the text encoder, which is not loaded",
+                texts.len()
+            ))
+        })?;
+        catalog.check_model(enc.model_id())?;
+        let refs: Vec<&str> = texts.iter().map(|(_, t)| t.as_str()).collect();
+        let vectors = enc.embed(&refs)?;
+        for ((p, _), v) in texts.iter().zip(vectors.chunks_exact(dim)) {
+            pins[*p].vector = v.to_vec();
+        }
+    }
+
+    let names = ctx
+        .boards
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| !b.name.trim().is_empty())
+        .map(|(b, _)| (b, if target.is_none() || target == Some(b) { 1.0 } else { knobs.other_boards }))
+        .collect();
+
+    let focus: Vec<&ProfilePin> = pins.iter().filter(|p| target.is_none() || Some(p.board) == target).collect();
+    let interests = cluster(&focus, knobs.interests_per_sqrt_pin, dim);
+    Ok(Profile { pins, interests, names, saved, embedded_texts, unknown_pins })
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+fn normalize(v: &mut [f32]) -> f32 {
+    let n = dot(v, v).sqrt();
+    if n > 0.0 {
+        v.iter_mut().for_each(|x| *x /= n);
+    }
+    n
+}
+
+/// Weighted spherical k-means with `k = ceil(per_sqrt × √n)` clusters, seeded deterministically
+/// from the newest pin outward (farthest point first) — PinnerSage's multi-interest idea.
+pub fn cluster(pins: &[&ProfilePin], per_sqrt: f32, dim: usize) -> Vec<Interest> {
+    let n = pins.len();
+    if n == 0 {
+        return Vec::new();
+    }
+    let k = ((per_sqrt * (n as f32).sqrt()).ceil() as usize).clamp(1, n);
+    // Seeds: the heaviest (newest) pin, then repeatedly the pin farthest from every seed.
+    let first = (0..n).max_by(|&a, &b| pins[a].weight.total_cmp(&pins[b].weight).then(b.cmp(&a))).unwrap_or(0);
+    let mut centroids: Vec<Vec<f32>> = vec![pins[first].vector.clone()];
+    let mut nearest: Vec<f32> = pins.iter().map(|p| dot(&p.vector, &centroids[0])).collect();
+    while centroids.len() < k {
+        let far = (0..n).min_by(|&a, &b| nearest[a].total_cmp(&nearest[b])).unwrap_or(0);
+        centroids.push(pins[far].vector.clone());
+        for (i, p) in pins.iter().enumerate() {
+            nearest[i] = nearest[i].max(dot(&p.vector, centroids.last().unwrap()));
+        }
+    }
+    let mut assign = vec![0usize; n];
+    for _ in 0..10 {
+        for (i, p) in pins.iter().enumerate() {
+            assign[i] = (0..k)
+                .max_by(|&a, &b| dot(&p.vector, &centroids[a]).total_cmp(&dot(&p.vector, &centroids[b])).then(b.cmp(&a)))
+                .unwrap_or(0);
+        }
+        let mut next = vec![vec![0f32; dim]; k];
+        for (i, p) in pins.iter().enumerate() {
+            for (o, x) in next[assign[i]].iter_mut().zip(&p.vector) {
+                *o += p.weight * x;
+            }
+        }
+        let mut moved = false;
+        for (c, mut v) in next.into_iter().enumerate() {
+            if normalize(&mut v) > 0.0 {
+                moved |= dot(&v, &centroids[c]) < 0.99999;
+                centroids[c] = v;
+            }
+        }
+        if !moved {
+            break;
+        }
+    }
+    let mut mass = vec![0f32; k];
+    for (i, p) in pins.iter().enumerate() {
+        mass[assign[i]] += p.weight;
+    }
+    let top = mass.iter().cloned().fold(0f32, f32::max).max(f32::MIN_POSITIVE);
+    centroids
+        .into_iter()
+        .zip(mass)
+        .filter(|(_, m)| *m > 0.0)
+        .map(|(vector, m)| Interest { vector, importance: m / top })
+        .collect()
+}

@@ -1,0 +1,479 @@
+//! Scoring the catalog for a profile, top-k with near-duplicate collapse and MMR, and reasons.
+//!
+//! Signals, each z-normalised over the catalog so that their weights are comparable across
+//! catalogs and requests:
+//! - **co-saved**: co-occurrence neighbours of the pins (Pixie-like), recency-weighted;
+//! - **similar**: cosine to the best-matching interest of the target board (PinnerSage-like);
+//! - **board name**: what other users' boards with the same (normalised) name hold;
+//! - **popular**: a weak log-popularity prior.
+//!
+//! A request allocates one score array over the catalog; everything else is sparse or top-k sized.
+
+mod dot;
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+
+pub use dot::dot_i8;
+
+use crate::catalog::{quantize, Catalog};
+use crate::context::BoardContext;
+use crate::encoder::Encoder;
+use crate::error::Result;
+use crate::profile::{build_profile, Profile};
+
+/// The ranking function's knobs. Defaults were tuned on a dev split of movielens-small that
+/// never sees the evaluation targets (README, "Quality"); all are scale-free.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Knobs {
+    /// Weight of the boards other than `target_board` (the target board weighs 1).
+    pub other_boards: f32,
+    /// Recency half-life as a fraction of the board's pin count (a request's
+    /// `recency_half_life` overrides it with a number of pins).
+    pub recency_half_life: f32,
+    /// Interests per board: `ceil(interests_per_sqrt_pin × √pins)` clusters.
+    pub interests_per_sqrt_pin: f32,
+    /// An interest's weight is its importance (share of the board) to this power.
+    pub importance_power: f32,
+    /// Co-saved aggregation: `(Σ_pins (w·W)^p)^(1/p)`; p < 1 rewards items reached from many pins.
+    pub cosaved_power: f32,
+    /// Weight of the co-saved signal.
+    pub w_cosaved: f32,
+    /// Weight of the similarity signal.
+    pub w_similar: f32,
+    /// Weight of the board-name signal.
+    pub w_board_name: f32,
+    /// Weight of the popularity prior.
+    pub w_popular: f32,
+    /// Two results closer than this cosine are near-duplicates: only the better one is kept.
+    pub duplicate_cosine: f32,
+}
+
+impl Default for Knobs {
+    fn default() -> Self {
+        Self {
+            other_boards: 0.25,
+            recency_half_life: 0.05,
+            interests_per_sqrt_pin: 0.5,
+            importance_power: 0.0,
+            cosaved_power: 1.0,
+            w_cosaved: 1.0,
+            w_similar: 0.1,
+            w_board_name: 0.1,
+            w_popular: 0.05,
+            duplicate_cosine: 0.985,
+        }
+    }
+}
+
+/// Which signal carried a result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Signal {
+    /// Saved together with one of the pins by other users.
+    CoSaved,
+    /// Close in meaning to one of the pins.
+    Similar,
+    /// Common on other users' boards with the same name.
+    BoardName,
+    /// Popular overall.
+    Popular,
+}
+
+/// Why an item was recommended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reason {
+    /// The signal that contributed most.
+    pub signal: Signal,
+    /// The board it came from, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub board: Option<String>,
+    /// The pin it came from (its title), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pin: Option<String>,
+    /// A sentence for people.
+    pub text: String,
+}
+
+/// One ranked item.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Recommendation {
+    /// Catalog id.
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// Blended score (higher is better; comparable within one response).
+    pub score: f32,
+    /// Why.
+    pub reason: Reason,
+}
+
+/// The answer to a request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Recommendations {
+    /// Ranked items, best first.
+    pub items: Vec<Recommendation>,
+    /// Texts embedded on the fly (pins that are not catalog items).
+    pub embedded_texts: usize,
+    /// Pins with an id not in the catalog and no text (ignored).
+    pub unknown_pins: usize,
+    /// The catalog's model id.
+    pub model_id: String,
+    /// The catalog's content id.
+    pub catalog_id: String,
+}
+
+/// Per-request sparse signal: item → value, and its z-scale over the catalog.
+struct Sparse {
+    values: HashMap<u32, f32>,
+    inv_std: f32,
+}
+
+impl Sparse {
+    fn new(values: HashMap<u32, f32>, n: usize) -> Self {
+        let n = n.max(1) as f64;
+        let (s, s2) = values.values().fold((0f64, 0f64), |(a, b), &v| (a + v as f64, b + (v as f64).powi(2)));
+        let mean = s / n;
+        let var = (s2 / n - mean * mean).max(0.0);
+        let inv_std = if var > 0.0 { (1.0 / var.sqrt()) as f32 } else { 0.0 };
+        Self { values, inv_std }
+    }
+    fn z(&self, j: u32) -> f32 {
+        // The constant −mean/std shift is dropped: it moves every item alike.
+        self.values.get(&j).map_or(0.0, |v| v * self.inv_std)
+    }
+}
+
+/// A catalog ready to rank: the bundle plus per-catalog statistics.
+pub struct Ranker {
+    catalog: Catalog,
+    knobs: Knobs,
+    log_pop: Vec<f32>,
+}
+
+/// Quantized interests of a request, for the similarity signal.
+struct Interests {
+    vectors: Vec<(Vec<i8>, f32, f32)>, // (int8 vector, its scale, its weight)
+    mean: f32,
+    inv_std: f32,
+}
+
+impl Ranker {
+    /// Wraps a catalog with the default knobs.
+    pub fn new(catalog: Catalog) -> Self {
+        Self::with_knobs(catalog, Knobs::default())
+    }
+
+    /// Wraps a catalog with the given knobs.
+    pub fn with_knobs(catalog: Catalog, knobs: Knobs) -> Self {
+        let raw: Vec<f32> = catalog.popularity().iter().map(|p| p.ln_1p()).collect();
+        let n = raw.len().max(1) as f32;
+        let mean = raw.iter().sum::<f32>() / n;
+        let std = (raw.iter().map(|x| (x - mean).powi(2)).sum::<f32>() / n).sqrt();
+        let log_pop = raw.iter().map(|x| if std > 0.0 { (x - mean) / std } else { 0.0 }).collect();
+        Self { catalog, knobs, log_pop }
+    }
+
+    /// The catalog.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// The knobs in use.
+    pub fn knobs(&self) -> &Knobs {
+        &self.knobs
+    }
+
+    /// Replaces the knobs (evaluation and tuning).
+    pub fn set_knobs(&mut self, knobs: Knobs) {
+        self.knobs = knobs;
+    }
+
+    /// Validates the request, builds the profile (embedding free-text pins with `encoder`),
+    /// and returns the top `k` (default 10) items with reasons.
+    pub fn recommend(&self, encoder: Option<&dyn Encoder>, ctx: &BoardContext) -> Result<Recommendations> {
+        ctx.validate()?;
+        let profile = build_profile(&self.catalog, encoder, ctx, &self.knobs)?;
+        let exclude: HashSet<u32> = ctx
+            .exclude
+            .iter()
+            .filter_map(|id| self.catalog.index_of(id))
+            .map(|i| i as u32)
+            .chain(profile.saved.iter().copied())
+            .collect();
+        let k = ctx.k.unwrap_or(10);
+        let signals = self.signals(&profile, ctx);
+        let mut scores = self.score_all(&signals);
+        for &j in &exclude {
+            scores[j as usize] = f32::NEG_INFINITY;
+        }
+        let picked = self.select(&scores, k, ctx.diversity.unwrap_or(0.0));
+        let items = picked
+            .into_iter()
+            .map(|j| {
+                let it = self.catalog.item(j as usize);
+                Recommendation {
+                    id: it.id.clone(),
+                    title: it.title.clone(),
+                    score: scores[j as usize],
+                    reason: self.reason(j, &signals, &profile, ctx),
+                }
+            })
+            .collect();
+        Ok(Recommendations {
+            items,
+            embedded_texts: profile.embedded_texts,
+            unknown_pins: profile.unknown_pins,
+            model_id: self.catalog.header().model_id.clone(),
+            catalog_id: self.catalog.catalog_id().to_string(),
+        })
+    }
+
+    /// Ranked item indices for a request, best first, without reasons (evaluation).
+    pub fn rank_indices(&self, encoder: Option<&dyn Encoder>, ctx: &BoardContext) -> Result<Vec<u32>> {
+        let r = self.recommend(encoder, ctx)?;
+        Ok(r.items.iter().filter_map(|it| self.catalog.index_of(&it.id)).map(|i| i as u32).collect())
+    }
+
+    fn signals(&self, profile: &Profile, ctx: &BoardContext) -> Signals {
+        let n = self.catalog.len();
+        let kn = &self.knobs;
+        let cosaved = if kn.w_cosaved != 0.0 { self.cosaved(profile) } else { HashMap::new() };
+        let mut names: HashMap<u32, f32> = HashMap::new();
+        if kn.w_board_name != 0.0 {
+            for &(b, w) in &profile.names {
+                if let Some((items, weights)) = self.catalog.names().lookup(&ctx.boards[b].name) {
+                    for (&j, &x) in items.iter().zip(weights) {
+                        *names.entry(j).or_default() += w * x;
+                    }
+                }
+            }
+        }
+        Signals {
+            cosaved: Sparse::new(cosaved, n),
+            names: Sparse::new(names, n),
+            interests: if kn.w_similar != 0.0 { Some(self.interests(profile)) } else { None },
+        }
+    }
+
+    fn cosaved(&self, profile: &Profile) -> HashMap<u32, f32> {
+        let p = self.knobs.cosaved_power;
+        let mut acc: HashMap<u32, f32> = HashMap::new();
+        for pin in &profile.pins {
+            let Some(i) = pin.item else { continue };
+            let (items, weights) = self.catalog.neighbours().of(i as usize);
+            for (&j, &w) in items.iter().zip(weights) {
+                *acc.entry(j).or_default() += (pin.weight * w).powf(p);
+            }
+        }
+        if p != 1.0 {
+            acc.values_mut().for_each(|v| *v = v.powf(1.0 / p));
+        }
+        acc
+    }
+
+    fn interests(&self, profile: &Profile) -> Interests {
+        let d = self.catalog.dim();
+        let vectors: Vec<(Vec<i8>, f32, f32)> = profile
+            .interests
+            .iter()
+            .map(|it| {
+                let mut q = vec![0i8; d];
+                let s = quantize(&it.vector, &mut q);
+                (q, s, it.importance.powf(self.knobs.importance_power))
+            })
+            .collect();
+        let mut me = Interests { vectors, mean: 0.0, inv_std: 0.0 };
+        // z-scale from a deterministic sample of the catalog: a full pass would cost as much as
+        // the scoring pass itself.
+        let n = self.catalog.len();
+        let step = (n / 2048).max(1);
+        let sample: Vec<f32> = (0..n).step_by(step).map(|j| self.similar(&me, j)).collect();
+        let m = sample.len().max(1) as f32;
+        let mean = sample.iter().sum::<f32>() / m;
+        let var = sample.iter().map(|x| (x - mean).powi(2)).sum::<f32>() / m;
+        me.mean = mean;
+        me.inv_std = if var > 0.0 { 1.0 / var.sqrt() } else { 0.0 };
+        me
+    }
+
+    /// max over interests of weight × cosine(interest, item j).
+    fn similar(&self, it: &Interests, j: usize) -> f32 {
+        let (v, s) = self.catalog.vector(j);
+        it.vectors
+            .iter()
+            .map(|(q, qs, w)| w * dot_i8(q, v) as f32 * qs * s)
+            .fold(f32::NEG_INFINITY, f32::max)
+            .max(-1.0)
+    }
+
+    fn score_all(&self, sig: &Signals) -> Vec<f32> {
+        let kn = &self.knobs;
+        let n = self.catalog.len();
+        let mut scores: Vec<f32> = self.log_pop.iter().map(|p| kn.w_popular * p).collect();
+        if let Some(it) = sig.interests.as_ref().filter(|it| !it.vectors.is_empty()) {
+            for (j, s) in scores.iter_mut().enumerate().take(n) {
+                *s += kn.w_similar * (self.similar(it, j) - it.mean) * it.inv_std;
+            }
+        }
+        for (&j, &v) in &sig.cosaved.values {
+            scores[j as usize] += kn.w_cosaved * v * sig.cosaved.inv_std;
+        }
+        for (&j, &v) in &sig.names.values {
+            scores[j as usize] += kn.w_board_name * v * sig.names.inv_std;
+        }
+        scores
+    }
+
+    /// Top `k` by score, skipping near-duplicates of what is already picked; with
+    /// `diversity > 0`, greedy MMR over the best candidates.
+    fn select(&self, scores: &[f32], k: usize, diversity: f32) -> Vec<u32> {
+        let pool = (k * 5).max(50);
+        let mut heap: BinaryHeap<Reverse<(OrdF32, Reverse<u32>)>> = BinaryHeap::with_capacity(pool + 1);
+        for (j, &s) in scores.iter().enumerate() {
+            if s == f32::NEG_INFINITY {
+                continue;
+            }
+            heap.push(Reverse((OrdF32(s), Reverse(j as u32))));
+            if heap.len() > pool {
+                heap.pop();
+            }
+        }
+        let mut cands: Vec<(f32, u32)> = heap.into_iter().map(|Reverse((s, Reverse(j)))| (s.0, j)).collect();
+        cands.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        let (lo, hi) = (cands.last().map_or(0.0, |c| c.0), cands.first().map_or(0.0, |c| c.0));
+        let span = (hi - lo).max(1e-6);
+        let cos = |a: u32, b: u32| {
+            let ((va, sa), (vb, sb)) = (self.catalog.vector(a as usize), self.catalog.vector(b as usize));
+            dot_i8(va, vb) as f32 * sa * sb
+        };
+        let mut picked: Vec<u32> = Vec::with_capacity(k);
+        let mut max_sim: Vec<f32> = vec![f32::NEG_INFINITY; cands.len()];
+        let mut used = vec![false; cands.len()];
+        while picked.len() < k {
+            let mut best: Option<(f32, usize)> = None;
+            for (c, &(s, _)) in cands.iter().enumerate() {
+                if used[c] || max_sim[c] >= self.knobs.duplicate_cosine {
+                    continue;
+                }
+                let rel = (s - lo) / span;
+                let mmr = (1.0 - diversity) * rel - diversity * max_sim[c].max(0.0);
+                if best.is_none_or(|(b, _)| mmr > b) {
+                    best = Some((mmr, c));
+                }
+            }
+            let Some((_, c)) = best else { break };
+            used[c] = true;
+            let j = cands[c].1;
+            picked.push(j);
+            for (o, &(_, jo)) in cands.iter().enumerate() {
+                if !used[o] {
+                    max_sim[o] = max_sim[o].max(cos(j, jo));
+                }
+            }
+        }
+        picked
+    }
+
+    fn reason(&self, j: u32, sig: &Signals, profile: &Profile, ctx: &BoardContext) -> Reason {
+        let kn = &self.knobs;
+        let similar = sig.interests.as_ref().map_or(0.0, |it| {
+            if it.vectors.is_empty() { 0.0 } else { kn.w_similar * (self.similar(it, j as usize) - it.mean) * it.inv_std }
+        });
+        let parts = [
+            (Signal::CoSaved, kn.w_cosaved * sig.cosaved.z(j)),
+            (Signal::Similar, similar),
+            (Signal::BoardName, kn.w_board_name * sig.names.z(j)),
+            (Signal::Popular, kn.w_popular * self.log_pop[j as usize]),
+        ];
+        let (signal, _) = parts.iter().copied().fold((Signal::Popular, f32::MIN), |b, p| if p.1 > b.1 { p } else { b });
+        let board_name = |b: usize| ctx.boards[b].name.clone();
+        match signal {
+            Signal::CoSaved => {
+                // The pin whose neighbour list gave j the most.
+                let best = profile
+                    .pins
+                    .iter()
+                    .filter_map(|p| {
+                        let (items, weights) = self.catalog.neighbours().of(p.item? as usize);
+                        let w = items.iter().position(|&x| x == j).map(|k| weights[k])?;
+                        Some((p.weight * w, p))
+                    })
+                    .fold(None::<(f32, &crate::profile::ProfilePin)>, |b, x| match b {
+                        Some(b) if b.0 >= x.0 => Some(b),
+                        _ => Some(x),
+                    });
+                match best {
+                    Some((_, p)) => Reason {
+                        signal,
+                        board: Some(board_name(p.board)),
+                        pin: Some(p.label.clone()),
+                        text: format!("often saved together with “{}”", p.label),
+                    },
+                    None => Reason { signal, board: None, pin: None, text: "often saved together with your pins".into() },
+                }
+            }
+            Signal::Similar => {
+                let d = self.catalog.dim();
+                let mut v = vec![0f32; d];
+                self.catalog.vector_f32(j as usize, &mut v);
+                let best = profile
+                    .pins
+                    .iter()
+                    .map(|p| (p.weight.sqrt() * p.vector.iter().zip(&v).map(|(a, b)| a * b).sum::<f32>(), p))
+                    .fold(None::<(f32, &crate::profile::ProfilePin)>, |b, x| match b {
+                        Some(b) if b.0 >= x.0 => Some(b),
+                        _ => Some(x),
+                    });
+                match best {
+                    Some((_, p)) => Reason {
+                        signal,
+                        board: Some(board_name(p.board)),
+                        pin: Some(p.label.clone()),
+                        text: format!("similar to “{}” on {}", p.label, board_name(p.board)),
+                    },
+                    None => Reason { signal, board: None, pin: None, text: "similar to your boards".into() },
+                }
+            }
+            Signal::BoardName => {
+                let b = profile
+                    .names
+                    .iter()
+                    .find(|(b, _)| {
+                        self.catalog.names().lookup(&ctx.boards[*b].name).is_some_and(|(items, _)| items.contains(&j))
+                    })
+                    .map(|&(b, _)| board_name(b));
+                let text = match &b {
+                    Some(name) => format!("often saved on boards named “{name}”"),
+                    None => "often saved on boards like yours".into(),
+                };
+                Reason { signal, board: b, pin: None, text }
+            }
+            Signal::Popular => Reason { signal, board: None, pin: None, text: "popular with many people".into() },
+        }
+    }
+}
+
+struct Signals {
+    cosaved: Sparse,
+    names: Sparse,
+    interests: Option<Interests>,
+}
+
+/// f32 with a total order, for the top-k heap.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct OrdF32(f32);
+impl Eq for OrdF32 {}
+impl PartialOrd for OrdF32 {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for OrdF32 {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.total_cmp(&other.0)
+    }
+}
