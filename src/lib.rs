@@ -10,6 +10,7 @@ pub mod encoder;
 pub mod profile;
 pub mod rank;
 pub mod error;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod eval;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod vector_cache;

@@ -40,6 +40,8 @@ pub struct Profile {
     pub pins: Vec<ProfilePin>,
     /// Interests of the target board (or of all boards when none is named).
     pub interests: Vec<Interest>,
+    /// The weighted mean of the same pins, unit length.
+    pub centroid: Option<Vec<f32>>,
     /// Board names to look up in the catalog's name table, with their weights.
     pub names: Vec<(usize, f32)>,
     /// Catalog items already saved on any board (never recommended).
@@ -150,7 +152,12 @@ pub fn build_profile(
 
     let focus: Vec<&ProfilePin> = pins.iter().filter(|p| target.is_none() || Some(p.board) == target).collect();
     let interests = cluster(&focus, knobs.interests_per_sqrt_pin, dim);
-    Ok(Profile { pins, interests, names, saved, embedded_texts, unknown_pins })
+    let mut centroid = vec![0f32; dim];
+    for p in &focus {
+        centroid.iter_mut().zip(&p.vector).for_each(|(c, x)| *c += p.weight * x);
+    }
+    let centroid = (normalize(&mut centroid) > 0.0).then_some(centroid);
+    Ok(Profile { pins, interests, centroid, names, saved, embedded_texts, unknown_pins })
 }
 
 fn dot(a: &[f32], b: &[f32]) -> f32 {

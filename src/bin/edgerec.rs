@@ -6,8 +6,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use edgerec::catalog::{self, BuildOptions};
-use edgerec::eval::{self, Dataset, RunLine, Scores, Split};
-use edgerec::rank::{Knobs, Ranker};
+use edgerec::eval::{self, Dataset, Scores, Split};
+use edgerec::rank::Knobs;
 use edgerec::vector_cache::VectorCache;
 use edgerec::{BertEncoder, Encoder, Error, Result};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -209,69 +209,6 @@ fn index(
     Ok(())
 }
 
-/// Per-target (recall, ndcg) of every method on one split, and edgerec's run lines.
-struct SplitResult {
-    methods: Vec<(String, Vec<(f64, f64)>)>,
-    lines: Vec<RunLine>,
-    ms_per_request: f64,
-}
-
-fn evaluate_split(
-    ds: &Dataset,
-    split: Split,
-    vectors: &[f32],
-    encoder: &BertEncoder,
-    k: usize,
-    variants: &[(String, Knobs)],
-    build: &BuildOptions,
-) -> Result<SplitResult> {
-    let (boards, targets) = ds.split(split);
-    let d = encoder.dim();
-    let (catalog, _) = catalog::build(ds.items.clone(), vectors, d, &boards, encoder.model_id(), build)?;
-    let index: std::collections::HashMap<&str, usize> =
-        ds.items.iter().enumerate().map(|(i, it)| (it.id.as_str(), i)).collect();
-
-    // Baselines: popularity, and the mean of the target board's item vectors by cosine.
-    let pop = catalog.popularity().to_vec();
-    let (mut pop_m, mut mean_m) = (Vec::new(), Vec::new());
-    for t in &targets {
-        let excl = eval::user_items(&boards, &t.user);
-        pop_m.push(eval::hit_metrics(&eval::top_k_by(&pop, &ds.items, &excl, k), &t.target, k));
-        let mut q = vec![0f32; d];
-        if let Some(b) = boards.iter().find(|b| b.user == t.user && b.board == t.board) {
-            for id in &b.items {
-                let i = index[id.as_str()];
-                q.iter_mut().zip(&vectors[i * d..(i + 1) * d]).for_each(|(a, x)| *a += x);
-            }
-        }
-        let scores: Vec<f32> = vectors.chunks_exact(d).map(|v| v.iter().zip(&q).map(|(a, b)| a * b).sum()).collect();
-        mean_m.push(eval::hit_metrics(&eval::top_k_by(&scores, &ds.items, &excl, k), &t.target, k));
-    }
-    let mut methods = vec![("popularity".to_string(), pop_m), ("mean item embedding, cosine".to_string(), mean_m)];
-
-    let mut ranker = Ranker::new(catalog);
-    let mut lines = Vec::new();
-    let mut ms_per_request = 0.0;
-    for (v, (name, knobs)) in variants.iter().enumerate() {
-        ranker.set_knobs(knobs.clone());
-        let t0 = std::time::Instant::now();
-        let mut m = Vec::with_capacity(targets.len());
-        for t in &targets {
-            let req = eval::request_for(&boards, &t.user, &t.board, k);
-            let ranked: Vec<String> = ranker.recommend(None, &req)?.items.into_iter().map(|r| r.id).collect();
-            m.push(eval::hit_metrics(&ranked, &t.target, k));
-            if v == 0 {
-                lines.push(RunLine { user: t.user.clone(), board: t.board.clone(), ranked });
-            }
-        }
-        if v == 0 {
-            ms_per_request = t0.elapsed().as_secs_f64() * 1e3 / targets.len().max(1) as f64;
-        }
-        methods.push((name.clone(), m));
-    }
-    Ok(SplitResult { methods, lines, ms_per_request })
-}
-
 #[allow(clippy::too_many_arguments)]
 fn evaluate(
     data: PathBuf,
@@ -318,7 +255,7 @@ fn evaluate(
     let mut lines = Vec::new();
     let mut ms = Vec::new();
     for &sp in &splits {
-        let r = evaluate_split(&ds, sp, &vectors, &encoder, k, &variants, &build)?;
+        let r = eval::evaluate_split(&ds, sp, &vectors, &encoder, k, &variants, &build)?;
         for (i, (name, m)) in r.methods.into_iter().enumerate() {
             match pooled.get_mut(i) {
                 Some(p) => p.1.extend(m),

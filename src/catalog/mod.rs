@@ -143,6 +143,20 @@ pub struct Catalog {
     popularity: Vec<f32>,
     neighbours: Neighbours,
     names: NameTable,
+    /// Sign bits of every vector (`words` u64 per item), for the coarse similarity pass.
+    bits: Vec<u64>,
+    words: usize,
+}
+
+/// The sign bits of a vector (bit set where the component is positive), packed in u64 words.
+pub fn sign_bits(v: &[i8]) -> Vec<u64> {
+    let mut out = vec![0u64; v.len().div_ceil(64)];
+    for (i, &x) in v.iter().enumerate() {
+        if x > 0 {
+            out[i / 64] |= 1 << (i % 64);
+        }
+    }
+    out
 }
 
 impl Catalog {
@@ -166,7 +180,9 @@ impl Catalog {
                 return Err(Error::InvalidCatalog(format!("duplicate item id {:?}", it.id)));
             }
         }
-        Ok(Self { header, catalog_id, items, index, vectors, scales, popularity, neighbours, names })
+        let words = header.dim.div_ceil(64);
+        let bits = vectors.chunks_exact(header.dim.max(1)).flat_map(sign_bits).collect();
+        Ok(Self { header, catalog_id, items, index, vectors, scales, popularity, neighbours, names, bits, words })
     }
 
     /// Parses and checks a bundle (see [`format`]).
@@ -222,6 +238,14 @@ impl Catalog {
     pub fn vector(&self, i: usize) -> (&[i8], f32) {
         let d = self.header.dim;
         (&self.vectors[i * d..(i + 1) * d], self.scales[i])
+    }
+    /// Every item's sign bits, `dim.div_ceil(64)` words per item.
+    pub fn all_bits(&self) -> &[u64] {
+        &self.bits
+    }
+    /// Item `i`'s sign bits.
+    pub fn bits(&self, i: usize) -> &[u64] {
+        &self.bits[i * self.words..(i + 1) * self.words]
     }
     /// All quantized vectors, row-major, and the per-row scales.
     pub fn vectors(&self) -> (&[i8], &[f32]) {

@@ -8,7 +8,9 @@ use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::{BoardRecord, ItemRecord};
+use crate::catalog::{BoardRecord, BuildOptions, ItemRecord};
+use crate::encoder::Encoder;
+use crate::rank::{Knobs, Ranker};
 use crate::context::{Board, BoardContext, Pin};
 use crate::error::{Error, Result};
 
@@ -174,6 +176,77 @@ pub fn top_k_by(scores: &[f32], items: &[ItemRecord], exclude: &HashSet<&str>, k
     order.truncate(k);
     order.sort_by(cmp);
     order.into_iter().map(|i| items[i].id.clone()).collect()
+}
+
+/// Per-target (recall, ndcg) of every method on one split, and edgerec's run lines.
+pub struct SplitResult {
+    /// `(method name, per-target (recall, ndcg))`: popularity, the mean-embedding baseline, then
+    /// each edgerec variant in order.
+    pub methods: Vec<(String, Vec<(f64, f64)>)>,
+    /// edgerec's (first variant's) ranked lists.
+    pub lines: Vec<RunLine>,
+    /// Mean time per edgerec request (first variant).
+    pub ms_per_request: f64,
+}
+
+/// Evaluates popularity, the mean-embedding baseline and edgerec (one run per `(name, knobs)`)
+/// on one split: the catalog's co-saved and name tables are built from that split's context
+/// boards only. `vectors` are the items' unit vectors (`items.len() × encoder.dim()`).
+#[allow(clippy::too_many_arguments)]
+pub fn evaluate_split(
+    ds: &Dataset,
+    split: Split,
+    vectors: &[f32],
+    encoder: &dyn Encoder,
+    k: usize,
+    variants: &[(String, Knobs)],
+    build: &BuildOptions,
+) -> Result<SplitResult> {
+    let (boards, targets) = ds.split(split);
+    let d = encoder.dim();
+    let (catalog, _) = crate::catalog::build(ds.items.clone(), vectors, d, &boards, encoder.model_id(), build)?;
+    let index: std::collections::HashMap<&str, usize> =
+        ds.items.iter().enumerate().map(|(i, it)| (it.id.as_str(), i)).collect();
+
+    // Baselines: popularity, and the mean of the target board's item vectors by cosine.
+    let pop = catalog.popularity().to_vec();
+    let (mut pop_m, mut mean_m) = (Vec::new(), Vec::new());
+    for t in &targets {
+        let excl = user_items(&boards, &t.user);
+        pop_m.push(hit_metrics(&top_k_by(&pop, &ds.items, &excl, k), &t.target, k));
+        let mut q = vec![0f32; d];
+        if let Some(b) = boards.iter().find(|b| b.user == t.user && b.board == t.board) {
+            for id in &b.items {
+                let i = index[id.as_str()];
+                q.iter_mut().zip(&vectors[i * d..(i + 1) * d]).for_each(|(a, x)| *a += x);
+            }
+        }
+        let scores: Vec<f32> = vectors.chunks_exact(d).map(|v| v.iter().zip(&q).map(|(a, b)| a * b).sum()).collect();
+        mean_m.push(hit_metrics(&top_k_by(&scores, &ds.items, &excl, k), &t.target, k));
+    }
+    let mut methods = vec![("popularity".to_string(), pop_m), ("mean item embedding, cosine".to_string(), mean_m)];
+
+    let mut ranker = Ranker::new(catalog);
+    let mut lines = Vec::new();
+    let mut ms_per_request = 0.0;
+    for (v, (name, knobs)) in variants.iter().enumerate() {
+        ranker.set_knobs(knobs.clone());
+        let t0 = std::time::Instant::now();
+        let mut m = Vec::with_capacity(targets.len());
+        for t in &targets {
+            let req = request_for(&boards, &t.user, &t.board, k);
+            let ranked: Vec<String> = ranker.recommend(None, &req)?.items.into_iter().map(|r| r.id).collect();
+            m.push(hit_metrics(&ranked, &t.target, k));
+            if v == 0 {
+                lines.push(RunLine { user: t.user.clone(), board: t.board.clone(), ranked });
+            }
+        }
+        if v == 0 {
+            ms_per_request = t0.elapsed().as_secs_f64() * 1e3 / targets.len().max(1) as f64;
+        }
+        methods.push((name.clone(), m));
+    }
+    Ok(SplitResult { methods, lines, ms_per_request })
 }
 
 #[cfg(test)]

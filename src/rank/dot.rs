@@ -11,9 +11,39 @@ pub fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
     {
         simd128(a, b)
     }
-    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    #[cfg(target_arch = "x86_64")]
+    {
+        sse2(a, b)
+    }
+    #[cfg(not(any(all(target_arch = "wasm32", target_feature = "simd128"), target_arch = "x86_64")))]
     {
         portable(a, b)
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn sse2(a: &[i8], b: &[i8]) -> i32 {
+    use core::arch::x86_64::*;
+    let n = a.len() / 16 * 16;
+    // SAFETY: SSE2 is part of the x86_64 baseline; every load reads 16 bytes at i + 16 <= n.
+    unsafe {
+        let mut acc = _mm_setzero_si128();
+        let mut i = 0;
+        while i < n {
+            let x = _mm_loadu_si128(a.as_ptr().add(i) as *const __m128i);
+            let y = _mm_loadu_si128(b.as_ptr().add(i) as *const __m128i);
+            // Sign-extend i8 → i16 by placing each byte in the high half and shifting back.
+            let xl = _mm_srai_epi16(_mm_unpacklo_epi8(x, x), 8);
+            let xh = _mm_srai_epi16(_mm_unpackhi_epi8(x, x), 8);
+            let yl = _mm_srai_epi16(_mm_unpacklo_epi8(y, y), 8);
+            let yh = _mm_srai_epi16(_mm_unpackhi_epi8(y, y), 8);
+            acc = _mm_add_epi32(acc, _mm_add_epi32(_mm_madd_epi16(xl, yl), _mm_madd_epi16(xh, yh)));
+            i += 16;
+        }
+        let mut lanes = [0i32; 4];
+        _mm_storeu_si128(lanes.as_mut_ptr() as *mut __m128i, acc);
+        let tail: i32 = a[n..].iter().zip(&b[n..]).map(|(&x, &y)| x as i32 * y as i32).sum();
+        lanes.iter().sum::<i32>() + tail
     }
 }
 
@@ -65,10 +95,14 @@ mod tests {
     fn matches_naive_for_all_lengths() {
         for len in [0, 1, 15, 16, 17, 384, 385] {
             let a: Vec<i8> = (0..len).map(|i| ((i * 37 % 255) as i32 - 127) as i8).collect();
+            // include the extremes
+            let a: Vec<i8> = a.iter().enumerate().map(|(i, &x)| if i % 7 == 0 { -128 } else { x }).collect();
             let b: Vec<i8> = (0..len).map(|i| ((i * 91 % 255) as i32 - 127) as i8).collect();
             let want: i32 = a.iter().zip(&b).map(|(&x, &y)| x as i32 * y as i32).sum();
             assert_eq!(dot_i8(&a, &b), want, "len {len}");
             assert_eq!(portable(&a, &b), want);
+            #[cfg(target_arch = "x86_64")]
+            assert_eq!(sse2(&a, &b), want);
         }
     }
 }

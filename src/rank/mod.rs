@@ -42,14 +42,19 @@ pub struct Knobs {
     pub cosaved_power: f32,
     /// Weight of the co-saved signal.
     pub w_cosaved: f32,
-    /// Weight of the similarity signal.
+    /// Weight of the similarity to the best-matching interest.
     pub w_similar: f32,
+    /// Weight of the similarity to the mean of the focus board's pins.
+    pub w_similar_mean: f32,
     /// Weight of the board-name signal.
     pub w_board_name: f32,
     /// Weight of the popularity prior.
     pub w_popular: f32,
     /// Two results closer than this cosine are near-duplicates: only the better one is kept.
     pub duplicate_cosine: f32,
+    /// The similarity signals are first estimated for the whole catalog from sign bits, then
+    /// computed exactly for this many best candidates, from which the results are picked.
+    pub shortlist: usize,
 }
 
 impl Default for Knobs {
@@ -62,9 +67,11 @@ impl Default for Knobs {
             cosaved_power: 1.0,
             w_cosaved: 1.0,
             w_similar: 0.1,
+            w_similar_mean: 0.0,
             w_board_name: 0.1,
             w_popular: 0.05,
             duplicate_cosine: 0.985,
+            shortlist: 1000,
         }
     }
 }
@@ -154,11 +161,107 @@ pub struct Ranker {
     log_pop: Vec<f32>,
 }
 
-/// Quantized interests of a request, for the similarity signal.
-struct Interests {
-    vectors: Vec<(Vec<i8>, f32, f32)>, // (int8 vector, its scale, its weight)
+/// One weighted query vector, int8 and as sign bits.
+struct Query {
+    q: Vec<i8>,
+    scale: f32,
+    weight: f32,
+    bits: Vec<u64>,
+}
+
+/// An embedding signal: the best weighted cosine between an item and some query vectors,
+/// z-scaled over the catalog.
+struct Similarity {
+    queries: Vec<Query>,
+    /// `cos(π·h/dim)` for a Hamming distance `h`: the cosine that sign bits suggest.
+    cos_of_hamming: Vec<f32>,
     mean: f32,
     inv_std: f32,
+}
+
+impl Similarity {
+    fn new(catalog: &Catalog, vectors: &[(&[f32], f32)]) -> Option<Self> {
+        if vectors.is_empty() {
+            return None;
+        }
+        let d = catalog.dim();
+        let queries = vectors
+            .iter()
+            .map(|(v, weight)| {
+                let mut q = vec![0i8; d];
+                let scale = quantize(v, &mut q);
+                let bits = crate::catalog::sign_bits(&q);
+                Query { q, scale, weight: *weight, bits }
+            })
+            .collect();
+        let cos_of_hamming = (0..=d).map(|h| (std::f32::consts::PI * h as f32 / d as f32).cos()).collect();
+        let mut me = Self { queries, cos_of_hamming, mean: 0.0, inv_std: 0.0 };
+        // z-scale from a deterministic sample of the catalog (a full exact pass is what the
+        // coarse pass avoids).
+        let n = catalog.len();
+        let step = (n / 512).max(1);
+        let sample: Vec<f32> = (0..n).step_by(step).map(|j| me.exact(catalog, j)).collect();
+        let m = sample.len().max(1) as f32;
+        me.mean = sample.iter().sum::<f32>() / m;
+        let var = sample.iter().map(|x| (x - me.mean).powi(2)).sum::<f32>() / m;
+        me.inv_std = if var > 0.0 { 1.0 / var.sqrt() } else { 0.0 };
+        Some(me)
+    }
+
+    fn exact(&self, catalog: &Catalog, j: usize) -> f32 {
+        let (v, s) = catalog.vector(j);
+        let mut best = -1f32;
+        for q in &self.queries {
+            let x = q.weight * dot_i8(&q.q, v) as f32 * q.scale * s;
+            if x > best {
+                best = x;
+            }
+        }
+        best
+    }
+
+    fn coarse(&self, catalog: &Catalog, j: usize) -> f32 {
+        let bits = catalog.bits(j);
+        self.queries
+            .iter()
+            .map(|q| {
+                let h: u32 = q.bits.iter().zip(bits).map(|(a, b)| (a ^ b).count_ones()).sum();
+                q.weight * self.cos_of_hamming[h as usize]
+            })
+            .fold(-1.0, f32::max)
+    }
+
+    /// Adds `w × z(coarse similarity)` to every item's score: the hot loop over the catalog.
+    /// Items go in blocks: each query's bits stay in registers while a block streams past.
+    fn add_coarse(&self, catalog: &Catalog, w: f32, scores: &mut [f32]) {
+        const BLOCK: usize = 256;
+        let words = catalog.dim().div_ceil(64);
+        let (a, b) = (w * self.inv_std, -w * self.mean * self.inv_std);
+        let mut best = [0f32; BLOCK];
+        let mut dist = [0u32; BLOCK];
+        for (block, bits) in scores.chunks_mut(BLOCK).zip(catalog.all_bits().chunks(BLOCK * words)) {
+            let best = &mut best[..block.len()];
+            let dist = &mut dist[..block.len()];
+            best.fill(-1.0);
+            for q in &self.queries {
+                hamming_block(&q.bits, bits, dist);
+                for (bst, &h) in best.iter_mut().zip(dist.iter()) {
+                    // A comparison, not f32::max: in wasm that is a call to fmaxf (NaN rules).
+                    let x = q.weight * self.cos_of_hamming[h as usize];
+                    if x > *bst {
+                        *bst = x;
+                    }
+                }
+            }
+            for (s, &bst) in block.iter_mut().zip(best.iter()) {
+                *s += a * bst + b;
+            }
+        }
+    }
+
+    fn z(&self, x: f32) -> f32 {
+        (x - self.mean) * self.inv_std
+    }
 }
 
 impl Ranker {
@@ -206,11 +309,8 @@ impl Ranker {
             .collect();
         let k = ctx.k.unwrap_or(10);
         let signals = self.signals(&profile, ctx);
-        let mut scores = self.score_all(&signals);
-        for &j in &exclude {
-            scores[j as usize] = f32::NEG_INFINITY;
-        }
-        let picked = self.select(&scores, k, ctx.diversity.unwrap_or(0.0));
+        let (scores, shortlist) = self.score_all(&signals, &exclude);
+        let picked = self.select(&scores, &shortlist, k, ctx.diversity.unwrap_or(0.0));
         let items = picked
             .into_iter()
             .map(|j| {
@@ -238,6 +338,7 @@ impl Ranker {
         Ok(r.items.iter().filter_map(|it| self.catalog.index_of(&it.id)).map(|i| i as u32).collect())
     }
 
+    #[inline(never)]
     fn signals(&self, profile: &Profile, ctx: &BoardContext) -> Signals {
         let n = self.catalog.len();
         let kn = &self.knobs;
@@ -255,10 +356,23 @@ impl Ranker {
         Signals {
             cosaved: Sparse::new(cosaved, n),
             names: Sparse::new(names, n),
-            interests: if kn.w_similar != 0.0 { Some(self.interests(profile)) } else { None },
+            similar: (kn.w_similar != 0.0)
+                .then(|| {
+                    let v: Vec<(&[f32], f32)> = profile
+                        .interests
+                        .iter()
+                        .map(|it| (it.vector.as_slice(), it.importance.powf(kn.importance_power)))
+                        .collect();
+                    Similarity::new(&self.catalog, &v)
+                })
+                .flatten(),
+            similar_mean: (kn.w_similar_mean != 0.0)
+                .then(|| profile.centroid.as_ref().and_then(|c| Similarity::new(&self.catalog, &[(c.as_slice(), 1.0)])))
+                .flatten(),
         }
     }
 
+    #[inline(never)]
     fn cosaved(&self, profile: &Profile) -> HashMap<u32, f32> {
         let p = self.knobs.cosaved_power;
         let mut acc: HashMap<u32, f32> = HashMap::new();
@@ -275,48 +389,24 @@ impl Ranker {
         acc
     }
 
-    fn interests(&self, profile: &Profile) -> Interests {
-        let d = self.catalog.dim();
-        let vectors: Vec<(Vec<i8>, f32, f32)> = profile
-            .interests
-            .iter()
-            .map(|it| {
-                let mut q = vec![0i8; d];
-                let s = quantize(&it.vector, &mut q);
-                (q, s, it.importance.powf(self.knobs.importance_power))
-            })
-            .collect();
-        let mut me = Interests { vectors, mean: 0.0, inv_std: 0.0 };
-        // z-scale from a deterministic sample of the catalog: a full pass would cost as much as
-        // the scoring pass itself.
-        let n = self.catalog.len();
-        let step = (n / 2048).max(1);
-        let sample: Vec<f32> = (0..n).step_by(step).map(|j| self.similar(&me, j)).collect();
-        let m = sample.len().max(1) as f32;
-        let mean = sample.iter().sum::<f32>() / m;
-        let var = sample.iter().map(|x| (x - mean).powi(2)).sum::<f32>() / m;
-        me.mean = mean;
-        me.inv_std = if var > 0.0 { 1.0 / var.sqrt() } else { 0.0 };
-        me
-    }
-
-    /// max over interests of weight × cosine(interest, item j).
-    fn similar(&self, it: &Interests, j: usize) -> f32 {
-        let (v, s) = self.catalog.vector(j);
-        it.vectors
-            .iter()
-            .map(|(q, qs, w)| w * dot_i8(q, v) as f32 * qs * s)
-            .fold(f32::NEG_INFINITY, f32::max)
-            .max(-1.0)
-    }
-
-    fn score_all(&self, sig: &Signals) -> Vec<f32> {
+    /// The embedding part of item `j`'s score, exact or from sign bits.
+    fn similarity_score(&self, sig: &Signals, j: usize, exact: bool) -> f32 {
         let kn = &self.knobs;
-        let n = self.catalog.len();
+        let part = |s: &Option<Similarity>, w: f32| {
+            s.as_ref().map_or(0.0, |s| w * s.z(if exact { s.exact(&self.catalog, j) } else { s.coarse(&self.catalog, j) }))
+        };
+        part(&sig.similar, kn.w_similar) + part(&sig.similar_mean, kn.w_similar_mean)
+    }
+
+    /// Scores every item (similarity from sign bits), then rescores the best `shortlist`
+    /// exactly; returns the scores and the shortlist.
+    #[inline(never)]
+    fn score_all(&self, sig: &Signals, exclude: &HashSet<u32>) -> (Vec<f32>, Vec<u32>) {
+        let kn = &self.knobs;
         let mut scores: Vec<f32> = self.log_pop.iter().map(|p| kn.w_popular * p).collect();
-        if let Some(it) = sig.interests.as_ref().filter(|it| !it.vectors.is_empty()) {
-            for (j, s) in scores.iter_mut().enumerate().take(n) {
-                *s += kn.w_similar * (self.similar(it, j) - it.mean) * it.inv_std;
+        for (sim, w) in [(&sig.similar, kn.w_similar), (&sig.similar_mean, kn.w_similar_mean)] {
+            if let Some(sim) = sim {
+                sim.add_coarse(&self.catalog, w, &mut scores);
             }
         }
         for (&j, &v) in &sig.cosaved.values {
@@ -325,25 +415,28 @@ impl Ranker {
         for (&j, &v) in &sig.names.values {
             scores[j as usize] += kn.w_board_name * v * sig.names.inv_std;
         }
-        scores
+        for &j in exclude {
+            scores[j as usize] = f32::NEG_INFINITY;
+        }
+        let shortlist = top_n(&scores, kn.shortlist.max(1));
+        if sig.similar.is_some() || sig.similar_mean.is_some() {
+            for &j in &shortlist {
+                let j = j as usize;
+                scores[j] += self.similarity_score(sig, j, true) - self.similarity_score(sig, j, false);
+            }
+        }
+        (scores, shortlist)
     }
 
     /// Top `k` by score, skipping near-duplicates of what is already picked; with
     /// `diversity > 0`, greedy MMR over the best candidates.
-    fn select(&self, scores: &[f32], k: usize, diversity: f32) -> Vec<u32> {
+    #[inline(never)]
+    fn select(&self, scores: &[f32], shortlist: &[u32], k: usize, diversity: f32) -> Vec<u32> {
         let pool = (k * 5).max(50);
-        let mut heap: BinaryHeap<Reverse<(OrdF32, Reverse<u32>)>> = BinaryHeap::with_capacity(pool + 1);
-        for (j, &s) in scores.iter().enumerate() {
-            if s == f32::NEG_INFINITY {
-                continue;
-            }
-            heap.push(Reverse((OrdF32(s), Reverse(j as u32))));
-            if heap.len() > pool {
-                heap.pop();
-            }
-        }
-        let mut cands: Vec<(f32, u32)> = heap.into_iter().map(|Reverse((s, Reverse(j)))| (s.0, j)).collect();
+        // The shortlist is ordered by coarse score; exact rescoring may have reordered it.
+        let mut cands: Vec<(f32, u32)> = shortlist.iter().map(|&j| (scores[j as usize], j)).collect();
         cands.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        cands.truncate(pool);
         let (lo, hi) = (cands.last().map_or(0.0, |c| c.0), cands.first().map_or(0.0, |c| c.0));
         let span = (hi - lo).max(1e-6);
         let cos = |a: u32, b: u32| {
@@ -378,11 +471,10 @@ impl Ranker {
         picked
     }
 
+    #[inline(never)]
     fn reason(&self, j: u32, sig: &Signals, profile: &Profile, ctx: &BoardContext) -> Reason {
         let kn = &self.knobs;
-        let similar = sig.interests.as_ref().map_or(0.0, |it| {
-            if it.vectors.is_empty() { 0.0 } else { kn.w_similar * (self.similar(it, j as usize) - it.mean) * it.inv_std }
-        });
+        let similar = self.similarity_score(sig, j as usize, true);
         let parts = [
             (Signal::CoSaved, kn.w_cosaved * sig.cosaved.z(j)),
             (Signal::Similar, similar),
@@ -460,7 +552,83 @@ impl Ranker {
 struct Signals {
     cosaved: Sparse,
     names: Sparse,
-    interests: Option<Interests>,
+    similar: Option<Similarity>,
+    similar_mean: Option<Similarity>,
+}
+
+/// The `n` best finite scores, best first (ties: lower index).
+#[inline(never)]
+fn top_n(scores: &[f32], n: usize) -> Vec<u32> {
+    let mut heap: BinaryHeap<Reverse<(OrdF32, Reverse<u32>)>> = BinaryHeap::with_capacity(n + 1);
+    // Once the heap is full, most items lose to its worst entry on one float compare.
+    let mut worst = f32::NEG_INFINITY;
+    for (j, &s) in scores.iter().enumerate() {
+        if s < worst || s == f32::NEG_INFINITY {
+            continue;
+        }
+        let entry = Reverse((OrdF32(s), Reverse(j as u32)));
+        if heap.len() < n {
+            heap.push(entry);
+        } else if heap.peek().is_some_and(|min| entry < *min) {
+            // Better than the worst kept (Reverse flips the order): replace it.
+            heap.pop();
+            heap.push(entry);
+        } else {
+            continue;
+        }
+        if heap.len() == n {
+            worst = heap.peek().map_or(f32::NEG_INFINITY, |Reverse((w, _))| w.0);
+        }
+    }
+    let mut out: Vec<(f32, u32)> = heap.into_iter().map(|Reverse((s, Reverse(j)))| (s.0, j)).collect();
+    out.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    out.into_iter().map(|(_, j)| j).collect()
+}
+
+/// Hamming distance between `query` and each item of `items` (packed, `query.len()` words
+/// each) into `out`.
+#[inline]
+fn hamming_block(query: &[u64], items: &[u64], out: &mut [u32]) {
+    let words = query.len();
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    if words == 6 {
+        // 384 bits (MiniLM, bge-small, gte-small): three v128 per vector, the query kept in registers.
+        use core::arch::wasm32::*;
+        // SAFETY: the query has 6 words; every item chunk has 6 words; v128_load is unaligned.
+        unsafe {
+            let qp = query.as_ptr() as *const v128;
+            let (q0, q1, q2) = (v128_load(qp), v128_load(qp.add(1)), v128_load(qp.add(2)));
+            for (o, item) in out.iter_mut().zip(items.chunks_exact(6)) {
+                let ip = item.as_ptr() as *const v128;
+                let c = u8x16_add(
+                    u8x16_add(u8x16_popcnt(v128_xor(v128_load(ip), q0)), u8x16_popcnt(v128_xor(v128_load(ip.add(1)), q1))),
+                    u8x16_popcnt(v128_xor(v128_load(ip.add(2)), q2)),
+                );
+                let s = u32x4_extadd_pairwise_u16x8(u16x8_extadd_pairwise_u8x16(c));
+                let s = i32x4_add(s, i32x4_shuffle::<2, 3, 0, 1>(s, s));
+                *o = (u32x4_extract_lane::<0>(s) + u32x4_extract_lane::<1>(s)) as u32;
+            }
+        }
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("popcnt") {
+        // SAFETY: the CPU has POPCNT (checked just above).
+        unsafe { hamming_block_popcnt(query, items, out) };
+        return;
+    }
+    for (o, item) in out.iter_mut().zip(items.chunks_exact(words)) {
+        *o = query.iter().zip(item).map(|(x, y)| (x ^ y).count_ones()).sum();
+    }
+}
+
+/// The portable loop compiled with the POPCNT instruction (not in the x86_64 baseline).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "popcnt")]
+unsafe fn hamming_block_popcnt(query: &[u64], items: &[u64], out: &mut [u32]) {
+    for (o, item) in out.iter_mut().zip(items.chunks_exact(query.len())) {
+        *o = query.iter().zip(item).map(|(x, y)| (x ^ y).count_ones()).sum();
+    }
 }
 
 /// f32 with a total order, for the top-k heap.
