@@ -247,7 +247,11 @@ fn evaluate(
             off("without popularity", Knobs { w_popular: 0.0, ..knobs.clone() }),
             off("with one interest (mean)", Knobs { interests_per_sqrt_pin: 0.0, ..knobs.clone() }),
             off("without recency", Knobs { recency_half_life: 1e6, ..knobs.clone() }),
-            off("without other boards", Knobs { other_boards: 0.0, ..knobs.clone() }),
+            if knobs.other_boards > 0.0 {
+                off("without other boards", Knobs { other_boards: 0.0, ..knobs.clone() })
+            } else {
+                off("with other boards (weight 0.25)", Knobs { other_boards: 0.25, ..knobs.clone() })
+            },
             off("without near-duplicate collapse", Knobs { duplicate_cosine: 2.0, ..knobs.clone() }),
         ]);
     }

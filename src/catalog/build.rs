@@ -19,6 +19,9 @@ pub struct BuildOptions {
     /// Two items `d` positions apart on a board of `L` items count `exp(-d / (window × L))`:
     /// items saved around the same time belong together more.
     pub window: f32,
+    /// A neighbour saved *before* the source item on a board counts this much (one saved after
+    /// counts 1): what people save next is the better guess.
+    pub backward: f32,
     /// The pair weight is divided by `occ(source)^source_damping × occ(neighbour)^target_damping`
     /// (occurrence masses), so that popular items do not neighbour everything.
     pub source_damping: f32,
@@ -34,9 +37,10 @@ impl Default for BuildOptions {
     fn default() -> Self {
         Self {
             neighbours_per_item: 100,
-            board_damping: 0.6,
+            board_damping: 0.5,
             window: 0.25,
-            source_damping: 0.4,
+            backward: 0.5,
+            source_damping: 0.5,
             target_damping: 0.25,
             min_boards_per_name: 2,
             items_per_name: 100,
@@ -167,7 +171,8 @@ fn cooccurrence(boards: &[Vec<u32>], n: usize, o: &BuildOptions) -> Neighbours {
                 if acc[j as usize] == 0.0 {
                     touched.push(j);
                 }
-                acc[j as usize] += w * (-d * inv_span).exp();
+                let direction = if (q as u32) < p { o.backward } else { 1.0 };
+                acc[j as usize] += w * direction * (-d * inv_span).exp();
             }
         }
         let mut row: Vec<(u32, f32)> = touched

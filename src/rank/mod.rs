@@ -46,8 +46,11 @@ pub struct Knobs {
     pub w_similar: f32,
     /// Weight of the similarity to the mean of the focus board's pins.
     pub w_similar_mean: f32,
-    /// Weight of the board-name signal.
+    /// Weight of the board-name signal for a board without pins; a board with `n` pins uses
+    /// `w_board_name / (1 + n / name_half_pins)`: the name matters most before pins say more.
     pub w_board_name: f32,
+    /// See `w_board_name`.
+    pub name_half_pins: f32,
     /// Weight of the popularity prior.
     pub w_popular: f32,
     /// Two results closer than this cosine are near-duplicates: only the better one is kept.
@@ -60,16 +63,17 @@ pub struct Knobs {
 impl Default for Knobs {
     fn default() -> Self {
         Self {
-            other_boards: 0.25,
+            other_boards: 0.0,
             recency_half_life: 0.05,
             interests_per_sqrt_pin: 0.5,
             importance_power: 0.0,
             cosaved_power: 1.0,
             w_cosaved: 1.0,
-            w_similar: 0.1,
-            w_similar_mean: 0.0,
-            w_board_name: 0.1,
-            w_popular: 0.05,
+            w_similar: 1.0,
+            w_similar_mean: 1.0,
+            w_board_name: 0.5,
+            name_half_pins: 1.0,
+            w_popular: 0.25,
             duplicate_cosine: 0.985,
             shortlist: 1000,
         }
@@ -353,7 +357,14 @@ impl Ranker {
                 }
             }
         }
+        // The z-scaling cancels any factor inside the name signal, so the decay with the focus
+        // board's pin count applies to its weight.
+        let focus_pins = match &ctx.target_board {
+            Some(t) => ctx.boards.iter().filter(|b| &b.name == t).map(|b| b.pins.len()).sum::<usize>() as f32,
+            None => ctx.boards.iter().map(|b| b.pins.len()).sum::<usize>() as f32 / ctx.boards.len().max(1) as f32,
+        };
         Signals {
+            name_weight: kn.w_board_name / (1.0 + focus_pins / kn.name_half_pins.max(f32::MIN_POSITIVE)),
             cosaved: Sparse::new(cosaved, n),
             names: Sparse::new(names, n),
             similar: (kn.w_similar != 0.0)
@@ -413,7 +424,7 @@ impl Ranker {
             scores[j as usize] += kn.w_cosaved * v * sig.cosaved.inv_std;
         }
         for (&j, &v) in &sig.names.values {
-            scores[j as usize] += kn.w_board_name * v * sig.names.inv_std;
+            scores[j as usize] += sig.name_weight * v * sig.names.inv_std;
         }
         for &j in exclude {
             scores[j as usize] = f32::NEG_INFINITY;
@@ -478,7 +489,7 @@ impl Ranker {
         let parts = [
             (Signal::CoSaved, kn.w_cosaved * sig.cosaved.z(j)),
             (Signal::Similar, similar),
-            (Signal::BoardName, kn.w_board_name * sig.names.z(j)),
+            (Signal::BoardName, sig.name_weight * sig.names.z(j)),
             (Signal::Popular, kn.w_popular * self.log_pop[j as usize]),
         ];
         let (signal, _) = parts.iter().copied().fold((Signal::Popular, f32::MIN), |b, p| if p.1 > b.1 { p } else { b });
@@ -550,6 +561,8 @@ impl Ranker {
 }
 
 struct Signals {
+    /// `w_board_name` after the decay with the focus board's pin count.
+    name_weight: f32,
     cosaved: Sparse,
     names: Sparse,
     similar: Option<Similarity>,
