@@ -64,6 +64,19 @@ enum Command {
         #[arg(long)]
         cache: Option<PathBuf>,
     },
+    /// Recommend: a board context (JSON, as the wasm and Worker APIs take it) on stdin, the
+    /// ranked items with scores and reasons (JSON) on stdout.
+    Recommend {
+        /// The catalog bundle (`edgerec index`).
+        #[arg(long)]
+        catalog: PathBuf,
+        /// Model folder (as for `embed`); needed only for pins that are not catalog items.
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Print a table for people instead of JSON.
+        #[arg(long)]
+        table: bool,
+    },
     /// Evaluate on a dataset folder (items.jsonl, boards.jsonl, split.json): Recall@k and NDCG@k
     /// for popularity, the mean-embedding baseline and edgerec, in one run.
     Eval {
@@ -298,11 +311,32 @@ fn evaluate(
     Ok(())
 }
 
+fn recommend(catalog: PathBuf, model: Option<PathBuf>, table: bool) -> Result<()> {
+    let bytes = std::fs::read(&catalog).map_err(|e| Error::Io(format!("{}: {e}", catalog.display())))?;
+    let ranker = edgerec::rank::Ranker::new(edgerec::catalog::Catalog::from_bytes(&bytes)?);
+    let mut input = String::new();
+    std::io::Read::read_to_string(&mut std::io::stdin().lock(), &mut input)?;
+    let ctx: edgerec::context::BoardContext =
+        serde_json::from_str(&input).map_err(|e| Error::InvalidInput(format!("board context: {e}")))?;
+    let encoder = BertEncoder::from_dir(&model_dir(model))?;
+    let out = ranker.recommend(Some(&encoder), &ctx)?;
+    if table {
+        println!("{} results ({} texts embedded on the fly)", out.items.len(), out.embedded_texts);
+        for (i, it) in out.items.iter().enumerate() {
+            println!("{:>2}. {:<50} {:>7.3}  {}", i + 1, it.title, it.score, it.reason.text);
+        }
+    } else {
+        println!("{}", serde_json::to_string_pretty(&out).map_err(|e| Error::Io(e.to_string()))?);
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Embed { model, out, batch_size, preview } => embed(model, out, batch_size, preview),
         Command::Index { items, boards, out, model, cache } => index(items, boards, out, model, cache),
+        Command::Recommend { catalog, model, table } => recommend(catalog, model, table),
         Command::Eval { data, run, split, k, ablation, knobs, build, model, cache } => {
             evaluate(data, run, split, k, ablation, knobs, build, model, cache)
         }

@@ -185,6 +185,12 @@ impl JsRecommender {
     /// Ranks the catalog for a board context (see the TypeScript types: `BoardContext` in,
     /// `Recommendations` out).
     pub fn recommend(&self, context: JsValue) -> Result<JsValue, JsValue> {
+        // serde-wasm-bindgen reads only the fields a struct names, so a typo such as `kk` would
+        // pass silently: a first pass through serde_json::Value sees every key. The second,
+        // direct pass keeps numbers exact (JSON has no NaN), so validation can name them.
+        let value: serde_json::Value = serde_wasm_bindgen::from_value(context.clone())
+            .map_err(|e| invalid(format!("board context: {e}")))?;
+        serde_json::from_value::<BoardContext>(value).map_err(|e| invalid(format!("board context: {e}")))?;
         let ctx: BoardContext = serde_wasm_bindgen::from_value(context)
             .map_err(|e| invalid(format!("board context: {e}")))?;
         let encoder = self.encoder.as_ref().map(|e| e as &dyn crate::encoder::Encoder);

@@ -1,0 +1,130 @@
+//! The `edgerec index` and `eval` commands end to end, on small files written by the test.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::*;
+use edgerec::catalog::Catalog;
+
+fn edgerec(args: &[&str], cache: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_edgerec"))
+        .args(args)
+        .env("EDGEREC_MODEL_DIR", model_dir())
+        .env("EDGEREC_CACHE_DIR", cache)
+        .output()
+        .unwrap()
+}
+
+fn tmp(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("edgerec-cli-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+const ITEMS: &str = r#"{"id":"a","title":"Creamy tomato penne","tags":["pasta"]}
+{"id":"b","title":"Garlic butter spaghetti","tags":["pasta"]}
+{"id":"c","title":"Trail running shoes","tags":["running"]}
+{"id":"d","title":"Marathon training plan","tags":["running"]}
+"#;
+
+#[test]
+fn index_builds_a_bundle_that_loads_and_matches_the_model() {
+    let d = tmp("index");
+    std::fs::write(d.join("items.jsonl"), ITEMS).unwrap();
+    std::fs::write(d.join("boards.jsonl"), "{\"user\":\"u\",\"board\":\"dinner\",\"items\":[\"a\",\"b\"]}\n").unwrap();
+    let out = d.join("catalog.bin");
+    let o = edgerec(
+        &["index", "--items", d.join("items.jsonl").to_str().unwrap(), "--boards", d.join("boards.jsonl").to_str().unwrap(), "--out", out.to_str().unwrap()],
+        &d.join("cache"),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let c = Catalog::from_bytes(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(c.len(), 4);
+    c.check_model(encoder_for_cli().as_str()).unwrap();
+    assert_eq!(c.neighbours().of(0).0, &[1]);
+    // The second run reuses the vector cache and writes the same bundle.
+    let first = std::fs::read(&out).unwrap();
+    let o = edgerec(&["index", "--items", d.join("items.jsonl").to_str().unwrap(), "--boards", d.join("boards.jsonl").to_str().unwrap(), "--out", out.to_str().unwrap()], &d.join("cache"));
+    assert!(o.status.success());
+    assert_eq!(std::fs::read(&out).unwrap(), first);
+}
+
+fn encoder_for_cli() -> String {
+    use edgerec::Encoder;
+    encoder().model_id().to_string()
+}
+
+#[test]
+fn index_rejects_duplicate_ids_and_bad_lines_with_the_line_number() {
+    let d = tmp("dup");
+    std::fs::write(d.join("items.jsonl"), format!("{ITEMS}{{\"id\":\"b\",\"title\":\"again\"}}\n")).unwrap();
+    let o = edgerec(&["index", "--items", d.join("items.jsonl").to_str().unwrap(), "--out", d.join("x.bin").to_str().unwrap()], &d);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("error[invalid_input]") && err.contains("line 5: duplicate id \"b\""), "{err}");
+    assert!(!d.join("x.bin").exists());
+
+    std::fs::write(d.join("bad.jsonl"), "{\"id\":\"a\"}\nnot json\n").unwrap();
+    let o = edgerec(&["index", "--items", d.join("bad.jsonl").to_str().unwrap(), "--out", d.join("x.bin").to_str().unwrap()], &d);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("line 2"));
+}
+
+#[test]
+fn eval_reports_every_method_and_rejects_a_folder_that_is_not_a_dataset() {
+    let d = tmp("eval");
+    std::fs::write(d.join("items.jsonl"), ITEMS).unwrap();
+    std::fs::write(
+        d.join("boards.jsonl"),
+        "{\"user\":\"u\",\"board\":\"liked\",\"items\":[\"a\",\"c\"]}\n{\"user\":\"v\",\"board\":\"liked\",\"items\":[\"a\",\"b\",\"c\"]}\n",
+    )
+    .unwrap();
+    std::fs::write(d.join("split.json"), r#"{"targets":[{"user":"u","board":"liked","target":"b"}]}"#).unwrap();
+    let run = d.join("run.jsonl");
+    let o = edgerec(&["eval", d.to_str().unwrap(), "--run", run.to_str().unwrap(), "--k", "2"], &d.join("cache"));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let table = String::from_utf8_lossy(&o.stdout);
+    for m in ["| popularity |", "| mean item embedding, cosine |", "| edgerec |"] {
+        assert!(table.contains(m), "{table}");
+    }
+    // b is co-saved with a: edgerec must find it (recall 1).
+    assert!(table.contains("| edgerec | 1.0000 |"), "{table}");
+    let line: serde_json::Value = serde_json::from_str(std::fs::read_to_string(&run).unwrap().lines().next().unwrap()).unwrap();
+    assert_eq!(line["user"], "u");
+    assert_eq!(line["ranked"][0], "b");
+
+    let o = edgerec(&["eval", "/nonexistent"], &d);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("error[io]"));
+}
+
+#[test]
+fn recommend_reads_a_context_and_rejects_bad_json() {
+    use std::io::Write;
+    let d = tmp("rec");
+    std::fs::write(d.join("items.jsonl"), ITEMS).unwrap();
+    std::fs::write(d.join("boards.jsonl"), "{\"user\":\"u\",\"board\":\"dinner\",\"items\":[\"a\",\"b\"]}\n").unwrap();
+    let cat = d.join("catalog.bin");
+    let o = edgerec(&["index", "--items", d.join("items.jsonl").to_str().unwrap(), "--boards", d.join("boards.jsonl").to_str().unwrap(), "--out", cat.to_str().unwrap()], &d.join("cache"));
+    assert!(o.status.success());
+    let run = |stdin: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_edgerec"))
+            .args(["recommend", "--catalog", cat.to_str().unwrap()])
+            .env("EDGEREC_MODEL_DIR", model_dir())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
+        child.wait_with_output().unwrap()
+    };
+    let o = run(r#"{"boards":[{"name":"dinner","pins":[{"id":"a"}]}],"k":2}"#);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["items"][0]["id"], "b");
+    assert_eq!(v["items"][0]["reason"]["signal"], "co_saved");
+    let o = run(r#"{"boards":[{"name":"dinner","pins":[{"id":"a"}]}],"k":"two"}"#);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("error[invalid_input]: invalid input: board context"));
+}
