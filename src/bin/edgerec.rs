@@ -255,10 +255,10 @@ fn evaluate(
         let off = |name: &str, kn: Knobs| (format!("edgerec {name}"), kn);
         variants.extend([
             off("without co-saved", Knobs { w_cosaved: 0.0, ..knobs.clone() }),
-            off("without similarity", Knobs { w_similar: 0.0, ..knobs.clone() }),
+            off("without similarity", Knobs { w_similar: 0.0, w_similar_mean: 0.0, ..knobs.clone() }),
             off("without board names", Knobs { w_board_name: 0.0, ..knobs.clone() }),
             off("without popularity", Knobs { w_popular: 0.0, ..knobs.clone() }),
-            off("with one interest (mean)", Knobs { interests_per_sqrt_pin: 0.0, ..knobs.clone() }),
+            off("with one interest (the mean) instead of clusters", Knobs { interests_per_sqrt_pin: 0.0, ..knobs.clone() }),
             off("without recency", Knobs { recency_half_life: 1e6, ..knobs.clone() }),
             if knobs.other_boards > 0.0 {
                 off("without other boards", Knobs { other_boards: 0.0, ..knobs.clone() })

@@ -22,7 +22,7 @@ use crate::catalog::{quantize, Catalog};
 use crate::context::BoardContext;
 use crate::encoder::Encoder;
 use crate::error::Result;
-use crate::profile::{build_profile, Profile};
+use crate::profile::{build_profile, Profile, ProfilePin};
 
 /// The ranking function's knobs. Defaults were tuned on a dev split of movielens-small that
 /// never sees the evaluation targets (README, "Quality"); all are scale-free.
@@ -69,13 +69,13 @@ impl Default for Knobs {
             importance_power: 0.0,
             cosaved_power: 1.0,
             w_cosaved: 1.0,
-            w_similar: 1.0,
-            w_similar_mean: 1.0,
+            w_similar: 1.5,
+            w_similar_mean: 0.0,
             w_board_name: 0.5,
             name_half_pins: 1.0,
             w_popular: 0.25,
             duplicate_cosine: 0.985,
-            shortlist: 1000,
+            shortlist: 500,
         }
     }
 }
@@ -336,13 +336,6 @@ impl Ranker {
         })
     }
 
-    /// Ranked item indices for a request, best first, without reasons (evaluation).
-    pub fn rank_indices(&self, encoder: Option<&dyn Encoder>, ctx: &BoardContext) -> Result<Vec<u32>> {
-        let r = self.recommend(encoder, ctx)?;
-        Ok(r.items.iter().filter_map(|it| self.catalog.index_of(&it.id)).map(|i| i as u32).collect())
-    }
-
-    #[inline(never)]
     fn signals(&self, profile: &Profile, ctx: &BoardContext) -> Signals {
         let n = self.catalog.len();
         let kn = &self.knobs;
@@ -383,7 +376,6 @@ impl Ranker {
         }
     }
 
-    #[inline(never)]
     fn cosaved(&self, profile: &Profile) -> HashMap<u32, f32> {
         let p = self.knobs.cosaved_power;
         let mut acc: HashMap<u32, f32> = HashMap::new();
@@ -411,7 +403,6 @@ impl Ranker {
 
     /// Scores every item (similarity from sign bits), then rescores the best `shortlist`
     /// exactly; returns the scores and the shortlist.
-    #[inline(never)]
     fn score_all(&self, sig: &Signals, exclude: &HashSet<u32>) -> (Vec<f32>, Vec<u32>) {
         let kn = &self.knobs;
         let mut scores: Vec<f32> = self.log_pop.iter().map(|p| kn.w_popular * p).collect();
@@ -441,7 +432,6 @@ impl Ranker {
 
     /// Top `k` by score, skipping near-duplicates of what is already picked; with
     /// `diversity > 0`, greedy MMR over the best candidates.
-    #[inline(never)]
     fn select(&self, scores: &[f32], shortlist: &[u32], k: usize, diversity: f32) -> Vec<u32> {
         let pool = (k * 5).max(50);
         // The shortlist is ordered by coarse score; exact rescoring may have reordered it.
@@ -482,7 +472,6 @@ impl Ranker {
         picked
     }
 
-    #[inline(never)]
     fn reason(&self, j: u32, sig: &Signals, profile: &Profile, ctx: &BoardContext) -> Reason {
         let kn = &self.knobs;
         let similar = self.similarity_score(sig, j as usize, true);
@@ -497,49 +486,22 @@ impl Ranker {
         match signal {
             Signal::CoSaved => {
                 // The pin whose neighbour list gave j the most.
-                let best = profile
-                    .pins
-                    .iter()
-                    .filter_map(|p| {
-                        let (items, weights) = self.catalog.neighbours().of(p.item? as usize);
-                        let w = items.iter().position(|&x| x == j).map(|k| weights[k])?;
-                        Some((p.weight * w, p))
-                    })
-                    .fold(None::<(f32, &crate::profile::ProfilePin)>, |b, x| match b {
-                        Some(b) if b.0 >= x.0 => Some(b),
-                        _ => Some(x),
-                    });
-                match best {
-                    Some((_, p)) => Reason {
-                        signal,
-                        board: Some(board_name(p.board)),
-                        pin: Some(p.label.clone()),
-                        text: format!("often saved together with “{}”", p.label),
-                    },
-                    None => Reason { signal, board: None, pin: None, text: "often saved together with your pins".into() },
-                }
+                let best = best_pin(profile.pins.iter().filter_map(|p| {
+                    let (items, weights) = self.catalog.neighbours().of(p.item? as usize);
+                    let w = items.iter().position(|&x| x == j).map(|k| weights[k])?;
+                    Some((p.weight * w, p))
+                }));
+                let text = |p: &ProfilePin| format!("often saved together with “{}”", p.label);
+                pin_reason(signal, best, board_name, text, "often saved together with your pins")
             }
             Signal::Similar => {
-                let d = self.catalog.dim();
-                let mut v = vec![0f32; d];
+                let mut v = vec![0f32; self.catalog.dim()];
                 self.catalog.vector_f32(j as usize, &mut v);
-                let best = profile
-                    .pins
-                    .iter()
-                    .map(|p| (p.weight.sqrt() * p.vector.iter().zip(&v).map(|(a, b)| a * b).sum::<f32>(), p))
-                    .fold(None::<(f32, &crate::profile::ProfilePin)>, |b, x| match b {
-                        Some(b) if b.0 >= x.0 => Some(b),
-                        _ => Some(x),
-                    });
-                match best {
-                    Some((_, p)) => Reason {
-                        signal,
-                        board: Some(board_name(p.board)),
-                        pin: Some(p.label.clone()),
-                        text: format!("similar to “{}” on {}", p.label, board_name(p.board)),
-                    },
-                    None => Reason { signal, board: None, pin: None, text: "similar to your boards".into() },
-                }
+                let best = best_pin(
+                    profile.pins.iter().map(|p| (p.weight.sqrt() * p.vector.iter().zip(&v).map(|(a, b)| a * b).sum::<f32>(), p)),
+                );
+                let text = |p: &ProfilePin| format!("similar to “{}” on {}", p.label, board_name(p.board));
+                pin_reason(signal, best, board_name, text, "similar to your boards")
             }
             Signal::BoardName => {
                 let b = profile
@@ -569,8 +531,30 @@ struct Signals {
     similar_mean: Option<Similarity>,
 }
 
+/// The pin with the largest score (the first one on ties).
+fn best_pin<'a>(scored: impl Iterator<Item = (f32, &'a ProfilePin)>) -> Option<&'a ProfilePin> {
+    scored.fold(None::<(f32, &ProfilePin)>, |b, x| match b {
+        Some(b) if b.0 >= x.0 => Some(b),
+        _ => Some(x),
+    })
+    .map(|(_, p)| p)
+}
+
+/// A reason naming `pin` and its board, or `fallback` when no pin stands out.
+fn pin_reason(
+    signal: Signal,
+    pin: Option<&ProfilePin>,
+    board_name: impl Fn(usize) -> String,
+    text: impl Fn(&ProfilePin) -> String,
+    fallback: &str,
+) -> Reason {
+    match pin {
+        Some(p) => Reason { signal, board: Some(board_name(p.board)), pin: Some(p.label.clone()), text: text(p) },
+        None => Reason { signal, board: None, pin: None, text: fallback.into() },
+    }
+}
+
 /// The `n` best finite scores, best first (ties: lower index).
-#[inline(never)]
 fn top_n(scores: &[f32], n: usize) -> Vec<u32> {
     let mut heap: BinaryHeap<Reverse<(OrdF32, Reverse<u32>)>> = BinaryHeap::with_capacity(n + 1);
     // Once the heap is full, most items lose to its worst entry on one float compare.

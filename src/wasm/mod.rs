@@ -87,7 +87,7 @@ impl JsEncoder {
     /// holding `config.json`, `tokenizer.json`, `model.safetensors`, `1_Pooling/config.json`
     /// and `sentence_bert_config.json`.
     #[wasm_bindgen(constructor)]
-    pub fn new(files: JsValue) -> Result<JsEncoder, JsValue> {
+    pub fn new(#[wasm_bindgen(unchecked_param_type = "ModelFiles")] files: JsValue) -> Result<JsEncoder, JsValue> {
         if !files.is_object() {
             return Err(invalid(format!("model files must be an object, got {}", type_name(&files))));
         }
@@ -127,7 +127,7 @@ impl JsEncoder {
     }
 
     /// Embeds an array of strings: a `Float32Array` of `texts.length × dim`, rows of unit norm.
-    pub fn embed(&self, texts: JsValue) -> Result<Float32Array, JsValue> {
+    pub fn embed(&self, #[wasm_bindgen(unchecked_param_type = "string[]")] texts: JsValue) -> Result<Float32Array, JsValue> {
         let texts = strings(&texts)?;
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
         let v = self.inner.embed(&refs).map_err(js_error)?;
@@ -150,6 +150,71 @@ impl JsEncoder {
     }
 }
 
+#[wasm_bindgen(typescript_custom_section)]
+const TS_TYPES: &str = r#"
+/** One saved item: a catalog item (`id`) or free text, or both. */
+export interface Pin {
+  id?: string;
+  title?: string;
+  description?: string;
+  tags?: string[];
+  /** When it was saved (any monotonic unit); newer pins weigh more. */
+  saved_at?: number;
+}
+/** A named collection of pins, oldest first unless `saved_at` says otherwise. */
+export interface Board {
+  name: string;
+  pins: Pin[];
+}
+/** A recommendation request. */
+export interface BoardContext {
+  boards: Board[];
+  /** The board to recommend for; the others weigh less. */
+  target_board?: string;
+  /** How many results, 1..500 (default 10). */
+  k?: number;
+  /** Catalog ids never to return. */
+  exclude?: string[];
+  /** 0 (pure relevance, default) to 1 (most diverse). */
+  diversity?: number;
+  /** Recency half-life in pins. */
+  recency_half_life?: number;
+}
+export type Signal = "co_saved" | "similar" | "board_name" | "popular";
+export interface Reason {
+  signal: Signal;
+  board?: string;
+  pin?: string;
+  text: string;
+}
+export interface Recommendation {
+  id: string;
+  title: string;
+  score: number;
+  reason: Reason;
+}
+export interface Recommendations {
+  items: Recommendation[];
+  /** Texts embedded on the fly for this request. */
+  embedded_texts: number;
+  /** Pins with an unknown id and no text (ignored). */
+  unknown_pins: number;
+  model_id: string;
+  catalog_id: string;
+}
+/** The files of a sentence-transformers model folder. */
+export interface ModelFiles {
+  config: Uint8Array;
+  tokenizer: Uint8Array;
+  weights: Uint8Array;
+  pooling?: Uint8Array;
+  sentenceConfig?: Uint8Array;
+}
+/** Errors thrown by edgerec carry a stable code. */
+export type ErrorCode = "invalid_model" | "invalid_tokenizer" | "invalid_catalog" | "model_mismatch"
+  | "invalid_input" | "limit_exceeded" | "inference_failed";
+"#;
+
 /// A recommender: a catalog bundle, and optionally the encoder for pins that are not catalog
 /// items (without one, such pins are an error; catalog pins never need it).
 ///
@@ -168,7 +233,10 @@ impl JsRecommender {
     /// `catalog`: the bundle's bytes (`edgerec index`). `encoder`: an `Encoder`, moved into the
     /// recommender (the JS handle is emptied); it must be the model the catalog was built with.
     #[wasm_bindgen(constructor)]
-    pub fn new(catalog: JsValue, encoder: Option<JsEncoder>) -> Result<JsRecommender, JsValue> {
+    pub fn new(
+        #[wasm_bindgen(unchecked_param_type = "Uint8Array")] catalog: JsValue,
+        encoder: Option<JsEncoder>,
+    ) -> Result<JsRecommender, JsValue> {
         let bytes = catalog
             .dyn_ref::<Uint8Array>()
             .ok_or_else(|| invalid(format!("catalog must be a Uint8Array, got {}", type_name(&catalog))))?
@@ -184,7 +252,11 @@ impl JsRecommender {
 
     /// Ranks the catalog for a board context (see the TypeScript types: `BoardContext` in,
     /// `Recommendations` out).
-    pub fn recommend(&self, context: JsValue) -> Result<JsValue, JsValue> {
+    #[wasm_bindgen(unchecked_return_type = "Recommendations")]
+    pub fn recommend(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "BoardContext")] context: JsValue,
+    ) -> Result<JsValue, JsValue> {
         // serde-wasm-bindgen reads only the fields a struct names, so a typo such as `kk` would
         // pass silently: a first pass through serde_json::Value sees every key. The second,
         // direct pass keeps numbers exact (JSON has no NaN), so validation can name them.
@@ -200,7 +272,7 @@ impl JsRecommender {
     }
 
     /// Embeds texts with the recommender's encoder (as `Encoder.embed`).
-    pub fn embed(&self, texts: JsValue) -> Result<Float32Array, JsValue> {
+    pub fn embed(&self, #[wasm_bindgen(unchecked_param_type = "string[]")] texts: JsValue) -> Result<Float32Array, JsValue> {
         let enc = self.encoder.as_ref().ok_or_else(|| invalid("this recommender has no encoder".into()))?;
         let texts = strings(&texts)?;
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
