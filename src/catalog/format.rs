@@ -151,13 +151,17 @@ pub fn read(bytes: &[u8]) -> Result<Catalog> {
     if items.len() != n {
         return Err(bad(format!("items: {} records, the header says {n}", items.len())));
     }
-    let cells = n.checked_mul(d).ok_or_else(|| bad("header: items × dim overflows"))?;
+    // Sizes from the header are untrusted: checked arithmetic, so a hostile header is an error.
+    let size = |count: usize, width: usize| {
+        count.checked_mul(width).ok_or_else(|| bad("header: section sizes overflow"))
+    };
+    let cells = size(n, d)?;
     let vectors: Vec<i8> = r.section("vectors", Some(cells))?.iter().map(|&b| b as i8).collect();
-    let scales = f32s(r.section("scales", Some(n * 4))?, "scales")?;
-    let popularity = f32s(r.section("popularity", Some(n * 4))?, "popularity")?;
-    let offsets = u32s(r.section("neighbour offsets", Some((n + 1) * 4))?);
-    let nbr_items = u32s(r.section("neighbour items", Some(m * 4))?);
-    let weights = f32s(r.section("neighbour weights", Some(m * 4))?, "neighbour weights")?;
+    let scales = f32s(r.section("scales", Some(size(n, 4)?))?, "scales")?;
+    let popularity = f32s(r.section("popularity", Some(size(n, 4)?))?, "popularity")?;
+    let offsets = u32s(r.section("neighbour offsets", Some(size(n, 4)?.checked_add(4).ok_or_else(|| bad("header: section sizes overflow"))?))?);
+    let nbr_items = u32s(r.section("neighbour items", Some(size(m, 4)?))?);
+    let weights = f32s(r.section("neighbour weights", Some(size(m, 4)?))?, "neighbour weights")?;
     let names: NameTable =
         serde_json::from_slice(r.section("names", None)?).map_err(|e| bad(format!("names: {e}")))?;
     if r.at != body.len() {
@@ -184,4 +188,59 @@ pub fn read(bytes: &[u8]) -> Result<Catalog> {
         Neighbours { offsets, items: nbr_items, weights },
         names,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::{ItemRecord, NameTable, Neighbours};
+
+    fn one_item() -> Vec<u8> {
+        let header = CatalogHeader {
+            model_id: "m".into(),
+            dim: 2,
+            items: 1,
+            neighbours: 0,
+            boards: 0,
+            built_by: "test".into(),
+        };
+        let items = vec![ItemRecord { id: "a".into(), ..Default::default() }];
+        let nb = Neighbours { offsets: vec![0, 0], items: vec![], weights: vec![] };
+        let names = NameTable { offsets: vec![0], ..Default::default() };
+        let c = Catalog::assemble(header, String::new(), items, vec![127, 0], vec![0.01], vec![1.0], nb, names).unwrap();
+        write(&c)
+    }
+
+    /// Replaces the JSON header and recomputes the checksum, as a hostile writer could.
+    fn with_header(bytes: &[u8], edit: impl FnOnce(&mut serde_json::Value)) -> Vec<u8> {
+        let hlen = u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize;
+        let mut h: serde_json::Value = serde_json::from_slice(&bytes[16..16 + hlen]).unwrap();
+        edit(&mut h);
+        let h = serde_json::to_vec(&h).unwrap();
+        let mut out = bytes[..12].to_vec();
+        out.extend_from_slice(&(h.len() as u32).to_le_bytes());
+        out.extend_from_slice(&h);
+        out.extend_from_slice(&bytes[16 + hlen..bytes.len() - DIGEST]);
+        let d = xxh3_128(&out).to_le_bytes();
+        out.extend_from_slice(&d);
+        out
+    }
+
+    #[test]
+    fn hostile_headers_are_errors_not_panics() {
+        let good = one_item();
+        assert_eq!(read(&good).unwrap().len(), 1);
+        for (field, value) in [
+            ("neighbours", serde_json::json!(u64::MAX)),
+            ("neighbours", serde_json::json!(u64::MAX / 4 + 1)),
+            ("items", serde_json::json!(u64::MAX)),
+            ("dim", serde_json::json!(u64::MAX)),
+            ("dim", serde_json::json!(0)),
+            ("model_id", serde_json::json!(5)),
+        ] {
+            let bytes = with_header(&good, |h| h[field] = value.clone());
+            let e = read(&bytes).unwrap_err();
+            assert_eq!(e.code(), "invalid_catalog", "{field} = {value}: {e}");
+        }
+    }
 }
