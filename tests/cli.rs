@@ -3,18 +3,16 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
 use common::*;
 use edgerec::catalog::Catalog;
 
 fn edgerec(args: &[&str], cache: &Path) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_edgerec"))
-        .args(args)
-        .env("EDGEREC_MODEL_DIR", model_dir())
-        .env("EDGEREC_CACHE_DIR", cache)
-        .output()
-        .unwrap()
+    edgerec_with_stdin(args, cache, "")
+}
+
+fn edgerec_with_stdin(args: &[&str], cache: &Path, stdin: &str) -> std::process::Output {
+    run_cli(env!("CARGO_BIN_EXE_edgerec"), args, &[("EDGEREC_CACHE_DIR", cache)], stdin)
 }
 
 fn tmp(name: &str) -> std::path::PathBuf {
@@ -100,25 +98,13 @@ fn eval_reports_every_method_and_rejects_a_folder_that_is_not_a_dataset() {
 
 #[test]
 fn recommend_reads_a_context_and_rejects_bad_json() {
-    use std::io::Write;
     let d = tmp("rec");
     std::fs::write(d.join("items.jsonl"), ITEMS).unwrap();
     std::fs::write(d.join("boards.jsonl"), "{\"user\":\"u\",\"board\":\"dinner\",\"items\":[\"a\",\"b\"]}\n").unwrap();
     let cat = d.join("catalog.bin");
     let o = edgerec(&["index", "--items", d.join("items.jsonl").to_str().unwrap(), "--boards", d.join("boards.jsonl").to_str().unwrap(), "--out", cat.to_str().unwrap()], &d.join("cache"));
     assert!(o.status.success());
-    let run = |stdin: &str| {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_edgerec"))
-            .args(["recommend", "--catalog", cat.to_str().unwrap()])
-            .env("EDGEREC_MODEL_DIR", model_dir())
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
-        child.wait_with_output().unwrap()
-    };
+    let run = |stdin: &str| edgerec_with_stdin(&["recommend", "--catalog", cat.to_str().unwrap()], &d.join("cache"), stdin);
     let o = run(r#"{"boards":[{"name":"dinner","pins":[{"id":"a"}]}],"k":2}"#);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();

@@ -101,21 +101,7 @@ fn limits_are_named_and_the_encoder_stays_usable() {
 
 #[test]
 fn cli_embed_writes_raw_f32_rows_and_reports_bad_models() {
-    use std::io::Write;
-    use std::process::{Command, Stdio};
-    let run = |args: &[&str], stdin: &str| {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_edgerec"))
-            .args(args)
-            .env("EDGEREC_MODEL_DIR", model_dir())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        // A CLI that fails early may exit before reading stdin: a broken pipe here is fine.
-        let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
-        child.wait_with_output().unwrap()
-    };
+    let run = |args: &[&str], stdin: &str| run_cli(env!("CARGO_BIN_EXE_edgerec"), args, &[], stdin);
     let out = run(&["embed"], "first line\nsecond line\n");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let d = encoder().dim();

@@ -69,3 +69,21 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
     let nb: f32 = b.iter().map(|x| x * x).sum::<f32>().sqrt();
     dot / (na * nb)
 }
+
+/// Runs the `edgerec` binary with `EDGEREC_MODEL_DIR` set, extra environment, and `stdin`.
+pub fn run_cli(bin: &str, args: &[&str], env: &[(&str, &std::path::Path)], stdin: &str) -> std::process::Output {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(bin)
+        .args(args)
+        .env("EDGEREC_MODEL_DIR", model_dir())
+        .envs(env.iter().map(|(k, v)| (*k, *v)))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A command that fails early may exit before reading stdin: a broken pipe here is fine.
+    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
+    child.wait_with_output().unwrap()
+}
