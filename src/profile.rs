@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use crate::catalog::{item_text, Catalog};
 use crate::context::{BoardContext, Pin};
-use crate::encoder::Encoder;
+use crate::encoder::{l2_normalize, Encoder};
 use crate::error::{Error, Result};
 use crate::rank::Knobs;
 
@@ -156,20 +156,12 @@ pub fn build_profile(
     for p in &focus {
         centroid.iter_mut().zip(&p.vector).for_each(|(c, x)| *c += p.weight * x);
     }
-    let centroid = (normalize(&mut centroid) > 0.0).then_some(centroid);
+    let centroid = (l2_normalize(&mut centroid) > 0.0).then_some(centroid);
     Ok(Profile { pins, interests, centroid, names, saved, embedded_texts, unknown_pins })
 }
 
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
-}
-
-fn normalize(v: &mut [f32]) -> f32 {
-    let n = dot(v, v).sqrt();
-    if n > 0.0 {
-        v.iter_mut().for_each(|x| *x /= n);
-    }
-    n
 }
 
 /// Weighted spherical k-means with `k = ceil(per_sqrt × √n)` clusters, seeded deterministically
@@ -206,7 +198,7 @@ pub fn cluster(pins: &[&ProfilePin], per_sqrt: f32, dim: usize) -> Vec<Interest>
         }
         let mut moved = false;
         for (c, mut v) in next.into_iter().enumerate() {
-            if normalize(&mut v) > 0.0 {
+            if l2_normalize(&mut v) > 0.0 {
                 moved |= dot(&v, &centroids[c]) < 0.99999;
                 centroids[c] = v;
             }

@@ -10,7 +10,7 @@ mod settings;
 
 pub use bert::BertEncoder;
 pub use files::ModelFiles;
-pub use pooling::Pooling;
+pub use pooling::{l2_normalize, Pooling};
 pub use settings::EncoderSettings;
 
 use crate::error::Result;

@@ -44,10 +44,13 @@ impl Pooling {
     }
 }
 
-/// Scales `v` to unit length, as `torch.nn.functional.normalize` does (norm clamped at 1e-12).
-pub fn l2_normalize(v: &mut [f32]) {
-    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
-    v.iter_mut().for_each(|x| *x /= norm);
+/// Scales `v` to unit length, as `torch.nn.functional.normalize` does (norm clamped at 1e-12),
+/// and returns the norm it had (0 for a zero vector, which stays zero).
+pub fn l2_normalize(v: &mut [f32]) -> f32 {
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let clamped = norm.max(1e-12);
+    v.iter_mut().for_each(|x| *x /= clamped);
+    norm
 }
 
 #[cfg(test)]

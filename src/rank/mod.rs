@@ -205,10 +205,9 @@ impl Similarity {
         let n = catalog.len();
         let step = (n / 512).max(1);
         let sample: Vec<f32> = (0..n).step_by(step).map(|j| me.exact(catalog, j)).collect();
-        let m = sample.len().max(1) as f32;
-        me.mean = sample.iter().sum::<f32>() / m;
-        let var = sample.iter().map(|x| (x - me.mean).powi(2)).sum::<f32>() / m;
-        me.inv_std = if var > 0.0 { 1.0 / var.sqrt() } else { 0.0 };
+        let (mean, std) = mean_std(&sample);
+        me.mean = mean;
+        me.inv_std = if std > 0.0 { 1.0 / std } else { 0.0 };
         Some(me)
     }
 
@@ -226,11 +225,12 @@ impl Similarity {
 
     fn coarse(&self, catalog: &Catalog, j: usize) -> f32 {
         let bits = catalog.bits(j);
+        let mut h = [0u32];
         self.queries
             .iter()
             .map(|q| {
-                let h: u32 = q.bits.iter().zip(bits).map(|(a, b)| (a ^ b).count_ones()).sum();
-                q.weight * self.cos_of_hamming[h as usize]
+                hamming_block(&q.bits, bits, &mut h);
+                q.weight * self.cos_of_hamming[h[0] as usize]
             })
             .fold(-1.0, f32::max)
     }
@@ -277,9 +277,7 @@ impl Ranker {
     /// Wraps a catalog with the given knobs.
     pub fn with_knobs(catalog: Catalog, knobs: Knobs) -> Self {
         let raw: Vec<f32> = catalog.popularity().iter().map(|p| p.ln_1p()).collect();
-        let n = raw.len().max(1) as f32;
-        let mean = raw.iter().sum::<f32>() / n;
-        let std = (raw.iter().map(|x| (x - mean).powi(2)).sum::<f32>() / n).sqrt();
+        let (mean, std) = mean_std(&raw);
         let log_pop = raw.iter().map(|x| if std > 0.0 { (x - mean) / std } else { 0.0 }).collect();
         Self { catalog, knobs, log_pop }
     }
@@ -529,6 +527,14 @@ struct Signals {
     names: Sparse,
     similar: Option<Similarity>,
     similar_mean: Option<Similarity>,
+}
+
+/// Mean and population standard deviation (0 and 0 for an empty slice).
+fn mean_std(xs: &[f32]) -> (f32, f32) {
+    let n = xs.len().max(1) as f32;
+    let mean = xs.iter().sum::<f32>() / n;
+    let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f32>() / n;
+    (mean, var.sqrt())
 }
 
 /// The pin with the largest score (the first one on ties).
