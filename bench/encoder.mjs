@@ -1,50 +1,63 @@
-// Encoder benchmark: texts/second at batch 1 and batch 32, native (candle, dev profile at
-// opt-level 3) and wasm in node (pkg/, release), on the same texts in the same run, with ratios.
-// Usage: node bench/encoder.mjs [N_TEXTS]   (needs scripts/build-wasm.sh to have run)
-import { readFileSync, writeFileSync, existsSync, mkdtempSync } from "node:fs";
+// Encoder benchmark: texts/second at batch 1 and batch 32 on the same catalog texts, in one run:
+// the f32 candle encoder in wasm (the baseline), the int8 edge encoder on the simd128 build and on
+// the relaxed-simd build, plus the native f32 and int8 encoders (examples/bench_encoder), with
+// ratios against the f32 wasm baseline and wasm memory after load and after 1,000 texts.
+// Usage: node bench/encoder.mjs [N_TEXTS]   (needs scripts/build-wasm.sh and scripts/build-assets.sh;
+// relaxed-simd needs Node >= 22: run it with node_modules/.bin/node, which setup installs)
+import { writeFileSync, mkdtempSync } from "node:fs";
 import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
 import { performance } from "node:perf_hooks";
-import { repo, loadPkg, modelFiles, wasmMemoryBytes } from "../tests/wasm/helpers.mjs";
+import { repo, loadVariant, modelFiles, edgeBundlePath, wasmBytesOf, catalogTexts } from "../tests/wasm/helpers.mjs";
 
 const n = Number(process.argv[2] || 256);
-const items = join(repo, "..", "shared", "data", "movielens-small", "items.jsonl");
-// Short catalog-like texts (title + tags); the golden corpus when the dataset is not beside us.
-const texts = existsSync(items)
-  ? readFileSync(items, "utf8").trim().split("\n").slice(0, n).map((l) => {
-      const it = JSON.parse(l);
-      return [it.title, it.description, (it.tags || []).join(", ")].filter(Boolean).join(". ");
-    })
-  : JSON.parse(readFileSync(join(repo, "tests", "golden", "corpus.json"), "utf8")).slice(0, n);
+const texts = catalogTexts(n);
 const file = join(mkdtempSync(join(tmpdir(), "edgerec-bench-")), "texts.txt");
 writeFileSync(file, texts.map((t) => t.replace(/\n/g, " ")).join("\n"));
 
 console.error("native: building and running examples/bench_encoder ...");
 const native = JSON.parse(
-  execFileSync("cargo", ["run", "--quiet", "--example", "bench_encoder", "--", file], { cwd: repo, encoding: "utf8" }),
+  execFileSync("cargo", ["run", "--quiet", "--example", "bench_encoder", "--", file, edgeBundlePath()], { cwd: repo, encoding: "utf8" }),
 );
 
-const pkg = await loadPkg();
-let t = performance.now();
-const enc = new pkg.Encoder(modelFiles());
-const loadMs = performance.now() - t;
-enc.embed(texts.slice(0, 8));
-t = performance.now();
-for (const text of texts) enc.embed([text]);
-const b1 = texts.length / ((performance.now() - t) / 1e3);
-enc.setBatchSize(32);
-t = performance.now();
-enc.embed(texts);
-const b32 = texts.length / ((performance.now() - t) / 1e3);
-const mem = wasmMemoryBytes();
+function measure(enc) {
+  enc.embed(texts.slice(0, 8)); // warm-up
+  let t = performance.now();
+  for (const text of texts) enc.embed([text]);
+  const b1 = texts.length / ((performance.now() - t) / 1e3);
+  t = performance.now();
+  for (let i = 0; i < texts.length; i += 32) enc.embed(texts.slice(i, i + 32));
+  const b32 = texts.length / ((performance.now() - t) / 1e3);
+  return { b1, b32 };
+}
 
-const row = (name, nat, wasm) =>
-  `| ${name.padEnd(22)} | ${nat.toFixed(1).padStart(8)} | ${wasm.toFixed(1).padStart(8)} | ${(wasm / nat).toFixed(2).padStart(11)} |`;
-console.log(`encoder benchmark: ${texts.length} texts, model ${enc.modelId}, node ${process.version}`);
-console.log("| measure                |   native |     wasm | wasm/native |");
-console.log("| ---------------------- | -------: | -------: | ----------: |");
-console.log(row("batch 1 (texts/s)", native.batch1_texts_per_s, b1));
-console.log(row("batch 32 (texts/s)", native.batch32_texts_per_s, b32));
-console.log(row("load (ms)", native.load_ms, loadMs));
-console.log(`wasm linear memory after the run: ${(mem / 2 ** 20).toFixed(0)} MiB`);
+const rows = [];
+for (const [name, variant, load] of [
+  ["f32 candle, wasm simd128 (baseline)", "simd128", (pkg) => new pkg.Encoder(modelFiles())],
+  ["int8 edgerec, wasm simd128", "simd128", (pkg) => pkg.Encoder.fromEdgeBundle(wasmBytesOf(pkg, edgeBundlePath()))],
+  ["int8 edgerec, wasm relaxed-simd", "relaxed", (pkg) => pkg.Encoder.fromEdgeBundle(wasmBytesOf(pkg, edgeBundlePath()))],
+]) {
+  console.error(`wasm: ${name} ...`);
+  const { pkg, memoryBytes } = await loadVariant(variant);
+  const t = performance.now();
+  const enc = load(pkg);
+  const loadMs = performance.now() - t;
+  const memLoad = memoryBytes();
+  const r = measure(enc);
+  const more = catalogTexts(1000);
+  for (let i = 0; i < more.length; i += 100) enc.embed(more.slice(i, i + 100));
+  rows.push({ name, loadMs, ...r, memLoad, mem: memoryBytes() });
+  enc.free();
+}
+const base = rows[0];
+const f = (x, d = 1) => x.toFixed(d).padStart(8);
+console.log(`encoder benchmark: ${texts.length} catalog texts, single thread, node ${process.version}`);
+console.log("| encoder | batch 1 (texts/s) | ×f32 wasm | batch 32 (texts/s) | ×f32 wasm | load (ms) | wasm memory after load / after 1,000 texts (MB) |");
+console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+for (const r of rows) {
+  console.log(`| ${r.name} | ${f(r.b1)} | ${f(r.b1 / base.b1, 2)} | ${f(r.b32)} | ${f(r.b32 / base.b32, 2)} | ${f(r.loadMs, 0)} | ${(r.memLoad / 1e6).toFixed(1)} / ${(r.mem / 1e6).toFixed(1)} |`);
+}
+for (const [name, m] of [["f32 candle, native", native.f32], [`int8 edgerec, native ${native.isa}`, native.int8]]) {
+  console.log(`| ${name} | ${f(m.batch1_texts_per_s)} | ${f(m.batch1_texts_per_s / base.b1, 2)} | ${f(m.batch32_texts_per_s)} | ${f(m.batch32_texts_per_s / base.b32, 2)} | ${f(m.load_ms, 0)} | |`);
+}

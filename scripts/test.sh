@@ -19,15 +19,13 @@ export EDGEREC_DATA_DIR="$data"
 stage "native tests"
 cargo test --all-targets
 
-stage "catalog for the wasm tests (edgerec index on $data)"
-mkdir -p target/test-data
-target/debug/edgerec index --items "$data/items.jsonl" --boards "$data/boards.jsonl" \
-  --out target/test-data/movielens.bin
+stage "assets: the int8 edge model and the movielens catalog (scripts/build-assets.sh)"
+scripts/build-assets.sh
 
 stage "wasm build"
 scripts/build-wasm.sh
 
-stage "wasm tests (node)"
-node --test --test-reporter=spec tests/wasm/
+stage "wasm tests (node 22: both wasm builds, simd128 and relaxed-simd)"
+node_modules/.bin/node --test --test-reporter=spec tests/wasm/
 
 stage "all tests passed"

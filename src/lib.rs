@@ -18,5 +18,5 @@ pub mod vector_cache;
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;
 
-pub use encoder::{BertEncoder, Encoder, ModelFiles};
+pub use encoder::{BertEncoder, EdgeEncoder, Encoder, ModelFiles};
 pub use error::{Error, Result};

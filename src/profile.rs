@@ -134,7 +134,7 @@ pub fn build_profile(
                 texts.len()
             ))
         })?;
-        catalog.check_model(enc.model_id())?;
+        catalog.check_model(enc.space_id())?;
         let refs: Vec<&str> = texts.iter().map(|(_, t)| t.as_str()).collect();
         let vectors = enc.embed(&refs)?;
         for ((p, _), v) in texts.iter().zip(vectors.chunks_exact(dim)) {

@@ -114,3 +114,32 @@ fn recommend_reads_a_context_and_rejects_bad_json() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("error[invalid_input]: invalid input: board context"));
 }
+
+#[test]
+fn quantize_writes_an_edge_bundle_that_embed_and_index_take_as_model() {
+    let d = tmp("quantize");
+    let bundle = d.join("model.edgerec");
+    let o = edgerec(&["quantize", default_model_dir().to_str().unwrap(), bundle.to_str().unwrap()], &d.join("cache"));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("int8"));
+    let size = std::fs::metadata(&bundle).unwrap().len();
+    assert!(size < 25_000_000, "bundle is {size} bytes");
+    let o = edgerec_with_stdin(&["embed", "--model", bundle.to_str().unwrap(), "--preview"], &d.join("cache"), "pasta\nnoodles\n");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("-int8:"));
+    // A catalog indexed with the edge model lives in the f32 model's embedding space.
+    std::fs::write(d.join("items.jsonl"), ITEMS).unwrap();
+    let out = d.join("catalog.bin");
+    let o = edgerec(&["index", "--items", d.join("items.jsonl").to_str().unwrap(), "--out", out.to_str().unwrap(), "--model", bundle.to_str().unwrap()], &d.join("cache"));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    Catalog::from_bytes(&std::fs::read(&out).unwrap()).unwrap().check_model(&encoder_for_default()).unwrap();
+    // A folder that is not a model is a typed error, not a panic.
+    let o = edgerec(&["quantize", d.to_str().unwrap(), d.join("x").to_str().unwrap()], &d.join("cache"));
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("error[invalid_model]"));
+}
+
+fn encoder_for_default() -> String {
+    use edgerec::Encoder;
+    default_encoder().model_id().to_string()
+}

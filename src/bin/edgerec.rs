@@ -9,7 +9,8 @@ use edgerec::catalog::{self, BuildOptions};
 use edgerec::eval::{self, Dataset, Scores, Split};
 use edgerec::rank::Knobs;
 use edgerec::vector_cache::VectorCache;
-use edgerec::{BertEncoder, Encoder, Error, Result};
+use edgerec::encoder::edge::{self, QuantizeOptions};
+use edgerec::{BertEncoder, EdgeEncoder, Encoder, Error, ModelFiles, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Parser)]
@@ -31,19 +32,31 @@ enum SplitArg {
 enum Command {
     /// Embed texts, one per line on stdin; writes raw little-endian f32 rows (n × dim).
     Embed {
-        /// Model folder (config.json, tokenizer.json, model.safetensors, ...).
-        /// Defaults to $EDGEREC_MODEL_DIR, then the folder scripts/fetch-model.sh fills.
+        /// Model folder (config.json, tokenizer.json, model.safetensors, ...) or an edge model
+        /// bundle file (`edgerec quantize`). Defaults to $EDGEREC_MODEL_DIR, then the folder
+        /// scripts/fetch-model.sh fills.
         #[arg(long)]
         model: Option<PathBuf>,
         /// Write the vectors here instead of stdout.
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Texts per forward pass.
+        /// Texts per forward pass (f32 model folders; an edge bundle batches by token budget).
         #[arg(long, default_value_t = 32)]
         batch_size: usize,
         /// Print the vectors as text (one line per input, first values and norm) instead of raw f32.
         #[arg(long)]
         preview: bool,
+    },
+    /// Quantize a model folder into an edge model bundle: int8 weights, one file (~23 MB for
+    /// all-MiniLM-L6-v2), loadable in the browser and in a Worker.
+    Quantize {
+        /// The f32 model folder.
+        model: PathBuf,
+        /// Where to write the bundle.
+        out: PathBuf,
+        /// Input channels per layer multiplied exactly in f32 (the largest on calibration texts).
+        #[arg(long, default_value_t = QuantizeOptions::default().exact_channels)]
+        exact_channels: usize,
     },
     /// Build a catalog bundle from items.jsonl (and boards.jsonl for the co-saved, board-name
     /// and popularity tables).
@@ -124,10 +137,36 @@ fn read_text(path: &Path) -> Result<String> {
     std::fs::read_to_string(path).map_err(|e| Error::Io(format!("{}: {e}", path.display())))
 }
 
+/// An f32 model folder or an edge bundle file, whichever the path is.
+fn load_encoder(model: Option<PathBuf>, batch_size: usize) -> Result<Box<dyn Encoder>> {
+    let path = model_dir(model);
+    if path.is_file() {
+        Ok(Box::new(EdgeEncoder::from_file(&path)?))
+    } else {
+        let mut e = BertEncoder::from_dir(&path)?;
+        e.set_batch_size(batch_size);
+        Ok(Box::new(e))
+    }
+}
+
+fn quantize(model: PathBuf, out: PathBuf, exact_channels: usize) -> Result<()> {
+    let files = ModelFiles::from_dir(&model)?;
+    let bytes = edge::quantize(&files, QuantizeOptions { exact_channels })?;
+    std::fs::write(&out, &bytes).map_err(|e| Error::Io(format!("{}: {e}", out.display())))?;
+    let enc = EdgeEncoder::from_bytes(bytes)?;
+    eprintln!(
+        "wrote {} ({} bytes, from {} bytes of f32 weights): model {} (source {})",
+        out.display(),
+        enc.bundle_bytes(),
+        files.weights.len(),
+        enc.model_id(),
+        enc.space_id()
+    );
+    Ok(())
+}
+
 fn embed(model: Option<PathBuf>, out: Option<PathBuf>, batch_size: usize, preview: bool) -> Result<()> {
-    let dir = model_dir(model);
-    let mut encoder = BertEncoder::from_dir(&dir)?;
-    encoder.set_batch_size(batch_size);
+    let encoder = load_encoder(model, batch_size)?;
     let lines: Vec<String> = std::io::stdin().lock().lines().collect::<std::io::Result<_>>()?;
     let d = encoder.dim();
     let mut vectors = Vec::with_capacity(lines.len() * d);
@@ -172,7 +211,7 @@ fn embed(model: Option<PathBuf>, out: Option<PathBuf>, batch_size: usize, previe
 }
 
 /// Item vectors through the cache, with a progress bar for what must be embedded.
-fn item_vectors(encoder: &BertEncoder, items: &[catalog::ItemRecord], cache: &Path) -> Result<Vec<f32>> {
+fn item_vectors(encoder: &dyn Encoder, items: &[catalog::ItemRecord], cache: &Path) -> Result<Vec<f32>> {
     let texts: Vec<String> = items.iter().map(|it| it.text()).collect();
     let mut cache = VectorCache::open(cache, encoder.model_id(), encoder.dim())?;
     let bar = ProgressBar::hidden();
@@ -203,11 +242,11 @@ fn index(
         Some(p) => catalog::read_boards_jsonl(&read_text(&p)?)?,
         None => Vec::new(),
     };
-    let encoder = BertEncoder::from_dir(&model_dir(model))?;
-    let vectors = item_vectors(&encoder, &items, &cache_dir(cache))?;
+    let encoder = load_encoder(model, 32)?;
+    let vectors = item_vectors(&*encoder, &items, &cache_dir(cache))?;
     let n = items.len();
     let (catalog, report) =
-        catalog::build(items, &vectors, encoder.dim(), &boards, encoder.model_id(), &BuildOptions::default())?;
+        catalog::build(items, &vectors, encoder.dim(), &boards, encoder.space_id(), &BuildOptions::default())?;
     let bytes = catalog.to_bytes();
     std::fs::write(&out, &bytes).map_err(|e| Error::Io(format!("{}: {e}", out.display())))?;
     eprintln!(
@@ -243,8 +282,8 @@ fn evaluate(
         None => BuildOptions::default(),
     };
     let ds = Dataset::load(&data)?;
-    let encoder = BertEncoder::from_dir(&model_dir(model))?;
-    let vectors = item_vectors(&encoder, &ds.items, &cache_dir(cache))?;
+    let encoder = load_encoder(model, 32)?;
+    let vectors = item_vectors(&*encoder, &ds.items, &cache_dir(cache))?;
     // Dev pools three folds: three times the requests, so knob differences rise above noise.
     let splits = match split {
         SplitArg::Test => vec![Split::Test],
@@ -272,7 +311,7 @@ fn evaluate(
     let mut lines = Vec::new();
     let mut ms = Vec::new();
     for &sp in &splits {
-        let r = eval::evaluate_split(&ds, sp, &vectors, &encoder, k, &variants, &build)?;
+        let r = eval::evaluate_split(&ds, sp, &vectors, &*encoder, k, &variants, &build)?;
         for (i, (name, m)) in r.methods.into_iter().enumerate() {
             match pooled.get_mut(i) {
                 Some(p) => p.1.extend(m),
@@ -318,8 +357,8 @@ fn recommend(catalog: PathBuf, model: Option<PathBuf>, table: bool) -> Result<()
     std::io::Read::read_to_string(&mut std::io::stdin().lock(), &mut input)?;
     let ctx: edgerec::context::BoardContext =
         serde_json::from_str(&input).map_err(|e| Error::InvalidInput(format!("board context: {e}")))?;
-    let encoder = BertEncoder::from_dir(&model_dir(model))?;
-    let out = ranker.recommend(Some(&encoder), &ctx)?;
+    let encoder = load_encoder(model, 32)?;
+    let out = ranker.recommend(Some(&*encoder), &ctx)?;
     if table {
         println!("{} results ({} texts embedded on the fly)", out.items.len(), out.embedded_texts);
         for (i, it) in out.items.iter().enumerate() {
@@ -335,6 +374,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Embed { model, out, batch_size, preview } => embed(model, out, batch_size, preview),
+        Command::Quantize { model, out, exact_channels } => quantize(model, out, exact_channels),
         Command::Index { items, boards, out, model, cache } => index(items, boards, out, model, cache),
         Command::Recommend { catalog, model, table } => recommend(catalog, model, table),
         Command::Eval { data, run, split, k, ablation, knobs, build, model, cache } => {

@@ -4,10 +4,10 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config};
 use sha2::{Digest, Sha256};
-use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
 
 use super::pooling::l2_normalize;
-use super::{Encoder, EncoderSettings, ModelFiles, MAX_TEXTS_PER_CALL, MAX_TEXT_BYTES};
+use super::text::{check_text, longest_first, TextTokenizer};
+use super::{Encoder, EncoderSettings, ModelFiles};
 use crate::error::{Error, Result};
 
 /// Texts per forward pass. sentence-transformers uses 32 too; texts are sorted by length first,
@@ -17,7 +17,7 @@ pub const DEFAULT_BATCH_SIZE: usize = 32;
 /// A BERT-family sentence encoder running in f32 on candle's CPU backend.
 pub struct BertEncoder {
     model: BertModel,
-    tokenizer: Tokenizer,
+    tokenizer: TextTokenizer,
     settings: EncoderSettings,
     dim: usize,
     pad_id: u32,
@@ -61,25 +61,7 @@ impl BertEncoder {
         validate_config(&cfg)?;
         let settings = EncoderSettings::parse(pooling, sentence_config, cfg.max_position_embeddings)?;
 
-        let mut tok = Tokenizer::from_bytes(tokenizer)
-            .map_err(|e| Error::InvalidTokenizer(format!("tokenizer.json: {e}")))?;
-        // tokenizer.json files often ship fixed padding/truncation (all-MiniLM: 128); the
-        // sentence-transformers contract is truncation at max_seq_length and no padding per text.
-        tok.with_padding(None);
-        tok.with_truncation(Some(TruncationParams {
-            max_length: settings.max_seq_length,
-            strategy: TruncationStrategy::LongestFirst,
-            stride: 0,
-            direction: TruncationDirection::Right,
-        }))
-        .map_err(|e| Error::InvalidTokenizer(e.to_string()))?;
-        let vocab = tok.get_vocab_size(true);
-        if vocab > cfg.vocab_size {
-            return Err(Error::InvalidModel(format!(
-                "the tokenizer has {vocab} tokens but config.json says vocab_size {}",
-                cfg.vocab_size
-            )));
-        }
+        let tok = TextTokenizer::from_bytes(tokenizer, settings.max_seq_length, cfg.vocab_size)?;
 
         let vb = VarBuilder::from_slice_safetensors(weights, DType::F32, &Device::Cpu)
             .map_err(|e| Error::InvalidModel(format!("model.safetensors: {e}")))?;
@@ -118,15 +100,7 @@ impl BertEncoder {
     /// `max_seq_length`.
     pub fn tokenize(&self, text: &str) -> Result<Vec<u32>> {
         check_text(0, text)?;
-        self.encode_ids(text)
-    }
-
-    fn encode_ids(&self, text: &str) -> Result<Vec<u32>> {
-        let enc = self
-            .tokenizer
-            .encode_fast(text, true)
-            .map_err(|e| Error::InvalidInput(format!("cannot tokenize text: {e}")))?;
-        Ok(enc.get_ids().to_vec())
+        self.tokenizer.ids(text)
     }
 
     /// One forward pass over `seqs` (token ids of unequal length), pooled into `out`
@@ -166,20 +140,9 @@ impl Encoder for BertEncoder {
     }
 
     fn embed(&self, texts: &[&str]) -> Result<Vec<f32>> {
-        if texts.len() > MAX_TEXTS_PER_CALL {
-            return Err(Error::LimitExceeded {
-                what: "texts per call".into(),
-                actual: texts.len(),
-                limit: MAX_TEXTS_PER_CALL,
-            });
-        }
-        for (i, t) in texts.iter().enumerate() {
-            check_text(i, t)?;
-        }
-        let ids: Vec<Vec<u32>> = texts.iter().map(|t| self.encode_ids(t)).collect::<Result<_>>()?;
+        let ids = self.tokenizer.ids_of_all(texts)?;
         // Longest first, like sentence-transformers: each batch pads to nearly its own length.
-        let mut order: Vec<usize> = (0..texts.len()).collect();
-        order.sort_by_key(|&i| std::cmp::Reverse(ids[i].len()));
+        let order = longest_first(&ids);
 
         let d = self.dim;
         let mut out = vec![0f32; texts.len() * d];
@@ -196,19 +159,8 @@ impl Encoder for BertEncoder {
     }
 }
 
-fn check_text(index: usize, text: &str) -> Result<()> {
-    if text.len() > MAX_TEXT_BYTES {
-        return Err(Error::LimitExceeded {
-            what: format!("texts[{index}] length in bytes"),
-            actual: text.len(),
-            limit: MAX_TEXT_BYTES,
-        });
-    }
-    Ok(())
-}
-
 /// Rejects configs the forward pass cannot run, before any weight is read.
-fn validate_config(cfg: &Config) -> Result<()> {
+pub(crate) fn validate_config(cfg: &Config) -> Result<()> {
     if let Some(t) = cfg.model_type.as_deref() {
         if t != "bert" {
             return Err(model_err(format!(
@@ -248,7 +200,7 @@ fn validate_config(cfg: &Config) -> Result<()> {
 /// A sample, because hashing 90 MB costs most of a second in wasm at every start; any retrained
 /// or fine-tuned model changes every block, so the id still tells models apart. Integrity of the
 /// files themselves is checked with full SHA-256 sums when they are fetched.
-fn fingerprint(cfg: &Config, pooling: super::Pooling, config: &[u8], tokenizer: &[u8], weights: &[u8]) -> String {
+pub(crate) fn fingerprint(cfg: &Config, pooling: super::Pooling, config: &[u8], tokenizer: &[u8], weights: &[u8]) -> String {
     const BLOCK: usize = 4096;
     const STRIDE: usize = 1 << 20;
     let mut h = Sha256::new();

@@ -4,11 +4,14 @@
 //! so the same code runs in the CLI, the tests, the browser and a Worker.
 
 mod bert;
+pub mod edge;
 mod files;
 mod pooling;
 mod settings;
+mod text;
 
 pub use bert::BertEncoder;
+pub use edge::EdgeEncoder;
 pub use files::ModelFiles;
 pub use pooling::{l2_normalize, Pooling};
 pub use settings::EncoderSettings;
@@ -34,6 +37,12 @@ pub trait Encoder {
     /// A stable identifier of the exact model (name and content hash), used to refuse catalogs
     /// built by another model.
     fn model_id(&self) -> &str;
+
+    /// The embedding space the vectors live in: the model id, or for a quantized model the id of
+    /// the f32 model it was made from. Catalogs record it, so one catalog serves both.
+    fn space_id(&self) -> &str {
+        self.model_id()
+    }
 
     /// Embeds `texts` and returns `texts.len() × dim()` floats, row-major, each row of unit norm.
     fn embed(&self, texts: &[&str]) -> Result<Vec<f32>>;

@@ -204,7 +204,7 @@ pub fn evaluate_split(
 ) -> Result<SplitResult> {
     let (boards, targets) = ds.split(split);
     let d = encoder.dim();
-    let (catalog, _) = crate::catalog::build(ds.items.clone(), vectors, d, &boards, encoder.model_id(), build)?;
+    let (catalog, _) = crate::catalog::build(ds.items.clone(), vectors, d, &boards, encoder.space_id(), build)?;
     let index: std::collections::HashMap<&str, usize> =
         ds.items.iter().enumerate().map(|(i, it)| (it.id.as_str(), i)).collect();
 

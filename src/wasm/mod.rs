@@ -10,7 +10,7 @@ use wasm_bindgen::JsCast;
 
 use crate::catalog::Catalog;
 use crate::context::BoardContext;
-use crate::encoder::{BertEncoder, Encoder as _};
+use crate::encoder::{BertEncoder, EdgeEncoder};
 use crate::error::Error;
 use crate::rank::Ranker;
 
@@ -78,7 +78,99 @@ fn strings(texts: &JsValue) -> Result<Vec<String>, JsValue> {
 /// ```
 #[wasm_bindgen(js_name = Encoder)]
 pub struct JsEncoder {
-    inner: BertEncoder,
+    inner: Model,
+}
+
+/// The two model formats an `Encoder` can hold.
+enum Model {
+    F32(BertEncoder),
+    Edge(EdgeEncoder),
+}
+
+impl Model {
+    fn get(&self) -> &dyn crate::encoder::Encoder {
+        match self {
+            Model::F32(e) => e,
+            Model::Edge(e) => e,
+        }
+    }
+}
+
+/// Bytes held in wasm memory, filled by JS chunk by chunk (a download streamed straight in), then
+/// handed to `Encoder.fromEdgeBundle` or `Recommender.fromBundle`, which keep them as they are:
+/// a model or catalog never exists twice in memory.
+///
+/// ```js
+/// const bytes = new WasmBytes(Number(response.headers.get("content-length")));
+/// for await (const chunk of response.body) bytes.push(chunk);
+/// const enc = Encoder.fromEdgeBundle(bytes); // bytes is consumed
+/// ```
+#[wasm_bindgen]
+pub struct WasmBytes {
+    bytes: Vec<u8>,
+}
+
+/// The largest `WasmBytes` (a wasm32 memory holds at most 4 GiB, and a 128 MB Worker far less).
+const MAX_WASM_BYTES: usize = 1 << 30;
+
+#[wasm_bindgen]
+impl WasmBytes {
+    /// Reserves `capacity` bytes (the total that will be pushed).
+    #[wasm_bindgen(constructor)]
+    pub fn new(capacity: f64) -> Result<WasmBytes, JsValue> {
+        if !(capacity.is_finite() && capacity >= 0.0 && capacity.fract() == 0.0) {
+            return Err(invalid(format!("capacity must be a whole number of bytes, got {capacity}")));
+        }
+        if capacity > MAX_WASM_BYTES as f64 {
+            return Err(js_error(Error::LimitExceeded {
+                what: "WasmBytes capacity".into(),
+                actual: capacity as usize,
+                limit: MAX_WASM_BYTES,
+            }));
+        }
+        let mut bytes = Vec::new();
+        bytes.try_reserve_exact(capacity as usize).map_err(|_| {
+            js_error(Error::Inference(format!("cannot allocate {capacity} bytes of wasm memory")))
+        })?;
+        Ok(WasmBytes { bytes })
+    }
+
+    /// Appends a chunk; more than the capacity is an error (and nothing is appended).
+    pub fn push(&mut self, chunk: &[u8]) -> Result<(), JsValue> {
+        if self.bytes.len() + chunk.len() > self.bytes.capacity() {
+            return Err(js_error(Error::LimitExceeded {
+                what: "bytes pushed into WasmBytes".into(),
+                actual: self.bytes.len() + chunk.len(),
+                limit: self.bytes.capacity(),
+            }));
+        }
+        self.bytes.extend_from_slice(chunk);
+        Ok(())
+    }
+
+    /// Bytes pushed so far.
+    #[wasm_bindgen(getter)]
+    pub fn length(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// The capacity given to the constructor.
+    #[wasm_bindgen(getter)]
+    pub fn capacity(&self) -> usize {
+        self.bytes.capacity()
+    }
+}
+
+/// Bytes of wasm linear memory in use now (it grows, never shrinks).
+#[wasm_bindgen(js_name = wasmMemoryBytes)]
+pub fn wasm_memory_bytes() -> f64 {
+    (core::arch::wasm32::memory_size(0) * 65536) as f64
+}
+
+/// Which instruction set this build's int8 kernels use: `"wasm-relaxed-simd"` or `"wasm-simd128"`.
+#[wasm_bindgen]
+pub fn isa() -> String {
+    crate::encoder::edge::Isa::current().name().to_string()
 }
 
 #[wasm_bindgen(js_class = Encoder)]
@@ -105,32 +197,59 @@ impl JsEncoder {
             sentence_config.as_deref(),
         )
         .map_err(js_error)?;
-        Ok(JsEncoder { inner })
+        Ok(JsEncoder { inner: Model::F32(inner) })
+    }
+
+    /// The int8 edge model (`edgerec quantize`): its bundle file, streamed into a `WasmBytes`,
+    /// which is consumed and becomes the weights.
+    #[wasm_bindgen(js_name = fromEdgeBundle)]
+    pub fn from_edge_bundle(bytes: WasmBytes) -> Result<JsEncoder, JsValue> {
+        let inner = EdgeEncoder::from_bytes(bytes.bytes).map_err(js_error)?;
+        Ok(JsEncoder { inner: Model::Edge(inner) })
+    }
+
+    /// `"f32"` (a model folder) or `"int8"` (an edge bundle).
+    #[wasm_bindgen(getter)]
+    pub fn kind(&self) -> String {
+        match self.inner {
+            Model::F32(_) => "f32".into(),
+            Model::Edge(_) => "int8".into(),
+        }
     }
 
     /// The vector length.
     #[wasm_bindgen(getter)]
     pub fn dim(&self) -> usize {
-        self.inner.dim()
+        self.inner.get().dim()
     }
 
     /// The model's identifier (architecture, pooling and content hash).
     #[wasm_bindgen(getter, js_name = modelId)]
     pub fn model_id(&self) -> String {
-        self.inner.model_id().to_string()
+        self.inner.get().model_id().to_string()
+    }
+
+    /// The embedding space: the model id, or for an edge model the id of its f32 source.
+    /// Catalogs record it, so one catalog serves both.
+    #[wasm_bindgen(getter, js_name = spaceId)]
+    pub fn space_id(&self) -> String {
+        self.inner.get().space_id().to_string()
     }
 
     /// The longest input, in tokens (special tokens included); longer texts are truncated.
     #[wasm_bindgen(getter, js_name = maxSeqLength)]
     pub fn max_seq_length(&self) -> usize {
-        self.inner.settings().max_seq_length
+        match &self.inner {
+            Model::F32(e) => e.settings().max_seq_length,
+            Model::Edge(e) => e.max_seq_length(),
+        }
     }
 
     /// Embeds an array of strings: a `Float32Array` of `texts.length × dim`, rows of unit norm.
     pub fn embed(&self, #[wasm_bindgen(unchecked_param_type = "string[]")] texts: JsValue) -> Result<Float32Array, JsValue> {
         let texts = strings(&texts)?;
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-        let v = self.inner.embed(&refs).map_err(js_error)?;
+        let v = self.inner.get().embed(&refs).map_err(js_error)?;
         Ok(Float32Array::from(v.as_slice()))
     }
 
@@ -139,14 +258,21 @@ impl JsEncoder {
         let text = text
             .as_string()
             .ok_or_else(|| invalid(format!("text must be a string, got {}", type_name(&text))))?;
-        let ids = self.inner.tokenize(&text).map_err(js_error)?;
+        let ids = match &self.inner {
+            Model::F32(e) => e.tokenize(&text),
+            Model::Edge(e) => e.tokenize(&text),
+        }
+        .map_err(js_error)?;
         Ok(Uint32Array::from(ids.as_slice()))
     }
 
-    /// Sets how many texts go through one forward pass.
+    /// Sets how many texts go through one forward pass (f32 models; an edge model batches by
+    /// token budget and ignores this).
     #[wasm_bindgen(js_name = setBatchSize)]
     pub fn set_batch_size(&mut self, n: usize) {
-        self.inner.set_batch_size(n);
+        if let Model::F32(e) = &mut self.inner {
+            e.set_batch_size(n);
+        }
     }
 }
 
@@ -225,7 +351,7 @@ export type ErrorCode = "invalid_model" | "invalid_tokenizer" | "invalid_catalog
 #[wasm_bindgen(js_name = Recommender)]
 pub struct JsRecommender {
     ranker: Ranker,
-    encoder: Option<BertEncoder>,
+    encoder: Option<Model>,
 }
 
 #[wasm_bindgen(js_class = Recommender)]
@@ -241,11 +367,21 @@ impl JsRecommender {
             .dyn_ref::<Uint8Array>()
             .ok_or_else(|| invalid(format!("catalog must be a Uint8Array, got {}", type_name(&catalog))))?
             .to_vec();
+        Self::build(bytes, encoder)
+    }
+
+    /// As the constructor, from a catalog bundle streamed into a `WasmBytes` (consumed).
+    #[wasm_bindgen(js_name = fromBundle)]
+    pub fn from_bundle(bytes: WasmBytes, encoder: Option<JsEncoder>) -> Result<JsRecommender, JsValue> {
+        Self::build(bytes.bytes, encoder)
+    }
+
+    fn build(bytes: Vec<u8>, encoder: Option<JsEncoder>) -> Result<JsRecommender, JsValue> {
         let catalog = Catalog::from_bytes(&bytes).map_err(js_error)?;
         drop(bytes);
         let encoder = encoder.map(|e| e.inner);
         if let Some(e) = &encoder {
-            catalog.check_model(e.model_id()).map_err(js_error)?;
+            catalog.check_model(e.get().space_id()).map_err(js_error)?;
         }
         Ok(JsRecommender { ranker: Ranker::new(catalog), encoder })
     }
@@ -265,7 +401,7 @@ impl JsRecommender {
         serde_json::from_value::<BoardContext>(value).map_err(|e| invalid(format!("board context: {e}")))?;
         let ctx: BoardContext = serde_wasm_bindgen::from_value(context)
             .map_err(|e| invalid(format!("board context: {e}")))?;
-        let encoder = self.encoder.as_ref().map(|e| e as &dyn crate::encoder::Encoder);
+        let encoder = self.encoder.as_ref().map(Model::get);
         let out = self.ranker.recommend(encoder, &ctx).map_err(js_error)?;
         out.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
             .map_err(|e| js_error(Error::Inference(format!("cannot encode the response: {e}"))))
@@ -276,7 +412,7 @@ impl JsRecommender {
         let enc = self.encoder.as_ref().ok_or_else(|| invalid("this recommender has no encoder".into()))?;
         let texts = strings(&texts)?;
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-        Ok(Float32Array::from(enc.embed(&refs).map_err(js_error)?.as_slice()))
+        Ok(Float32Array::from(enc.get().embed(&refs).map_err(js_error)?.as_slice()))
     }
 
     /// Number of catalog items.
@@ -289,6 +425,13 @@ impl JsRecommender {
     #[wasm_bindgen(getter, js_name = catalogId)]
     pub fn catalog_id(&self) -> String {
         self.ranker.catalog().catalog_id().to_string()
+    }
+
+    /// The encoder's own model id (an edge model's differs from its catalog's `modelId`, which
+    /// names the embedding space), or `undefined` without an encoder.
+    #[wasm_bindgen(getter, js_name = encoderModelId)]
+    pub fn encoder_model_id(&self) -> Option<String> {
+        self.encoder.as_ref().map(|e| e.get().model_id().to_string())
     }
 
     /// The id of the model the catalog was built with.

@@ -87,3 +87,24 @@ pub fn run_cli(bin: &str, args: &[&str], env: &[(&str, &std::path::Path)], stdin
     let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
     child.wait_with_output().unwrap()
 }
+
+/// The default model quantized into an edge bundle (in memory, once per test binary).
+pub fn default_edge_bundle() -> &'static [u8] {
+    static BYTES: OnceLock<Vec<u8>> = OnceLock::new();
+    BYTES.get_or_init(|| {
+        edgerec::encoder::edge::quantize(&read_files(default_model_dir()), Default::default())
+            .expect("the default model quantizes")
+    })
+}
+
+pub fn default_edge_encoder() -> &'static edgerec::EdgeEncoder {
+    static ENC: OnceLock<edgerec::EdgeEncoder> = OnceLock::new();
+    ENC.get_or_init(|| edgerec::EdgeEncoder::from_bytes(default_edge_bundle().to_vec()).expect("bundle loads"))
+}
+
+/// Per-row cosines of two `n × d` matrices: (min, index of min, mean).
+pub fn cosine_stats(a: &[f32], b: &[f32], d: usize) -> (f32, usize, f32) {
+    let cos: Vec<f32> = a.chunks_exact(d).zip(b.chunks_exact(d)).map(|(x, y)| cosine(x, y)).collect();
+    let (worst, min) = cos.iter().enumerate().fold((0, f32::MAX), |m, (i, &c)| if c < m.1 { (i, c) } else { m });
+    (min, worst, cos.iter().sum::<f32>() / cos.len() as f32)
+}

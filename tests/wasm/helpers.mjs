@@ -1,6 +1,6 @@
 // Loads the built wasm package (pkg/) and the model files for the node tests and benchmarks.
 import { readFileSync, existsSync } from "node:fs";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { join, dirname } from "node:path";
 
 export const repo = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -61,4 +61,48 @@ export function cosine(a, b) {
     nb += b[i] * b[i];
   }
   return dot / Math.sqrt(na * nb);
+}
+
+/**
+ * A fresh instance of one wasm build: "simd128" (pkg/edgerec_bg.wasm) or "relaxed"
+ * (pkg/edgerec_relaxed_bg.wasm). The glue is imported under its own URL each time, so every call
+ * gets its own module instance and its own linear memory (`memoryBytes()`).
+ */
+let fresh = 0;
+export async function loadVariant(variant) {
+  const file = { simd128: "edgerec_bg.wasm", relaxed: "edgerec_relaxed_bg.wasm" }[variant];
+  if (!file) throw new Error(`unknown wasm variant ${variant}`);
+  const wasmPath = join(repo, "pkg", file);
+  if (!existsSync(wasmPath)) throw new Error(`${wasmPath} is missing: run scripts/build-wasm.sh`);
+  const pkg = await import(`${pathToFileURL(join(repo, "pkg", "edgerec.js")).href}?${variant}-${fresh++}`);
+  const instance = pkg.initSync({ module: new WebAssembly.Module(readFileSync(wasmPath)) });
+  return { pkg, memoryBytes: () => instance.memory.buffer.byteLength };
+}
+
+/** The int8 edge bundle scripts/build-assets.sh makes (or $EDGEREC_EDGE_BUNDLE). */
+export function edgeBundlePath() {
+  return process.env.EDGEREC_EDGE_BUNDLE || join(repo, ".cache", "assets", "all-MiniLM-L6-v2.edgerec");
+}
+
+/** The movielens catalog scripts/build-assets.sh makes. */
+export function catalogPath() {
+  return join(repo, ".cache", "assets", "movielens.bin");
+}
+
+/** Streams a file into a WasmBytes in 1 MiB chunks, as a fetch body would arrive. */
+export function wasmBytesOf(pkg, path) {
+  const buf = readFileSync(path);
+  const bytes = new pkg.WasmBytes(buf.length);
+  for (let at = 0; at < buf.length; at += 1 << 20) bytes.push(buf.subarray(at, at + (1 << 20)));
+  return bytes;
+}
+
+/** Catalog-like texts: movielens titles and tags (the golden corpus when the data is absent). */
+export function catalogTexts(n) {
+  const items = join(process.env.EDGEREC_DATA_DIR || join(repo, "..", "shared", "data", "movielens-small"), "items.jsonl");
+  if (!existsSync(items)) return JSON.parse(readFileSync(join(repo, "tests", "golden", "corpus.json"), "utf8")).slice(0, n);
+  return readFileSync(items, "utf8").trim().split("\n").slice(0, n).map((l) => {
+    const it = JSON.parse(l);
+    return [it.title, it.description, (it.tags || []).join(", ")].filter(Boolean).join(". ");
+  });
 }

@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { repo, loadPkg, modelFiles, defaultModelDir } from "./helpers.mjs";
 
-const catalogPath = process.env.EDGEREC_TEST_CATALOG || join(repo, "target", "test-data", "movielens.bin");
+const catalogPath = process.env.EDGEREC_TEST_CATALOG || join(repo, ".cache", "assets", "movielens.bin");
 let pkg, rec, catalog;
 
 before(async () => {

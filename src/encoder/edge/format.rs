@@ -1,0 +1,251 @@
+//! The edge model bundle on disk: one little-endian binary file.
+//!
+//! ```text
+//! "EDGERECM"  u32 format version  u32 header length  header (JSON: EdgeHeader)
+//! zero padding to a multiple of 64 bytes
+//! data: every tensor and the tokenizer, each at a 64-byte aligned offset named in the header
+//! XXH3-128 of everything above (16 bytes, little-endian)
+//! ```
+//! The loader keeps the file's bytes as they are and reads the int8 matrices in place, so the
+//! weights exist once in memory. Every entry is checked against the header's config before use: a
+//! truncated, corrupt or foreign file is an `invalid_model` error, never a panic later.
+
+use std::ops::Range;
+
+use serde::{Deserialize, Serialize};
+use xxhash_rust::xxh3::xxh3_128;
+
+use crate::error::{Error, Result};
+
+const MAGIC: &[u8; 8] = b"EDGERECM";
+const DIGEST: usize = 16;
+const ALIGN: usize = 64;
+/// The edge bundle format this build reads and writes.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The architecture and text settings the forward pass needs.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct EdgeConfig {
+    /// Rows of the word embedding table.
+    pub vocab_size: usize,
+    /// Width of every token vector (and of the sentence vector).
+    pub hidden_size: usize,
+    /// Transformer layers.
+    pub num_layers: usize,
+    /// Attention heads per layer.
+    pub num_heads: usize,
+    /// Width of the feed-forward layer.
+    pub intermediate_size: usize,
+    /// Rows of the position embedding table.
+    pub max_positions: usize,
+    /// LayerNorm epsilon.
+    pub layer_norm_eps: f32,
+    /// Feed-forward activation: `gelu` (erf) or `gelu_tanh`.
+    pub activation: String,
+    /// Sentence pooling: `mean`, `cls` or `max`.
+    pub pooling: String,
+    /// Texts are truncated to this many tokens.
+    pub max_seq_length: usize,
+}
+
+/// Where a tensor lives in the data region and what it holds.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TensorEntry {
+    /// `embeddings.word.weight`, `layers.3.ffn_in.scale`, ...
+    pub name: String,
+    /// `i8`, `f32` or `u32` (little-endian).
+    pub dtype: String,
+    /// Dimensions, outermost first.
+    pub shape: Vec<usize>,
+    /// Byte offset from the start of the data region.
+    pub offset: usize,
+}
+
+/// What the bundle says about itself.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct EdgeHeader {
+    /// This model's id: the source model's family, `-int8`, and a hash of config and data.
+    pub model_id: String,
+    /// The id of the f32 model it was quantized from (`BertEncoder::model_id`): its vectors live
+    /// in the same embedding space, so catalogs built by either work with both.
+    pub source_model_id: String,
+    /// SHA-256 of the source `model.safetensors`.
+    pub source_sha256: String,
+    /// How weights and activations are quantized (informational).
+    pub quantization: String,
+    /// The edgerec version that wrote the file.
+    pub built_by: String,
+    /// Architecture.
+    pub config: EdgeConfig,
+    /// Byte offset and length of `tokenizer.json` in the data region.
+    pub tokenizer: (usize, usize),
+    /// Every tensor.
+    pub tensors: Vec<TensorEntry>,
+}
+
+fn bad(msg: impl std::fmt::Display) -> Error {
+    Error::InvalidModel(format!("edge model bundle: {msg}"))
+}
+
+fn dtype_width(dtype: &str) -> Option<usize> {
+    match dtype {
+        "i8" => Some(1),
+        "f32" | "u32" => Some(4),
+        _ => None,
+    }
+}
+
+/// Collects tensors for [`BundleWriter::finish`].
+#[derive(Default)]
+pub struct BundleWriter {
+    tensors: Vec<TensorEntry>,
+    data: Vec<u8>,
+}
+
+impl BundleWriter {
+    fn align(&mut self) -> usize {
+        let pad = (ALIGN - self.data.len() % ALIGN) % ALIGN;
+        self.data.resize(self.data.len() + pad, 0);
+        self.data.len()
+    }
+
+    /// Adds an int8 tensor.
+    pub fn i8(&mut self, name: &str, shape: &[usize], values: &[i8]) {
+        debug_assert_eq!(shape.iter().product::<usize>(), values.len());
+        let offset = self.align();
+        self.data.extend(values.iter().map(|&v| v as u8));
+        self.tensors.push(TensorEntry { name: name.into(), dtype: "i8".into(), shape: shape.to_vec(), offset });
+    }
+
+    /// Adds a u32 tensor.
+    pub fn u32(&mut self, name: &str, shape: &[usize], values: &[u32]) {
+        debug_assert_eq!(shape.iter().product::<usize>(), values.len());
+        let offset = self.align();
+        self.data.extend(values.iter().flat_map(|v| v.to_le_bytes()));
+        self.tensors.push(TensorEntry { name: name.into(), dtype: "u32".into(), shape: shape.to_vec(), offset });
+    }
+
+    /// Adds an f32 tensor.
+    pub fn f32(&mut self, name: &str, shape: &[usize], values: &[f32]) {
+        debug_assert_eq!(shape.iter().product::<usize>(), values.len());
+        let offset = self.align();
+        self.data.extend(values.iter().flat_map(|v| v.to_le_bytes()));
+        self.tensors.push(TensorEntry { name: name.into(), dtype: "f32".into(), shape: shape.to_vec(), offset });
+    }
+
+    /// Writes the file: `header` gets the tokenizer's place, the tensor table and its model id
+    /// (`<family>:<hash of the data>`) filled in.
+    pub fn finish(mut self, mut header: EdgeHeader, tokenizer: &[u8], family: &str) -> Vec<u8> {
+        let at = self.align();
+        self.data.extend_from_slice(tokenizer);
+        header.tokenizer = (at, tokenizer.len());
+        header.tensors = self.tensors;
+        let config = serde_json::to_vec(&header.config).expect("config serialises");
+        let hash = xxh3_128(&[config.as_slice(), &self.data].concat()).to_le_bytes();
+        let hex: String = hash[..8].iter().map(|b| format!("{b:02x}")).collect();
+        header.model_id = format!("{family}:{hex}");
+        let json = serde_json::to_vec(&header).expect("header serialises");
+        let mut out = Vec::with_capacity(json.len() + self.data.len() + 2 * ALIGN);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        out.extend_from_slice(&(json.len() as u32).to_le_bytes());
+        out.extend_from_slice(&json);
+        out.resize(out.len().div_ceil(ALIGN) * ALIGN, 0);
+        out.extend_from_slice(&self.data);
+        let digest = xxh3_128(&out).to_le_bytes();
+        out.extend_from_slice(&digest);
+        out
+    }
+}
+
+/// A checked bundle: its header and where each tensor's bytes are in the file.
+pub struct Bundle {
+    /// The parsed header.
+    pub header: EdgeHeader,
+    data_start: usize,
+    data_len: usize,
+}
+
+impl Bundle {
+    /// Checks magic, version, checksum and header; `bytes` is the whole file.
+    pub fn parse(bytes: &[u8]) -> Result<Self> {
+        if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
+            return Err(bad("not an edgerec edge model (wrong magic bytes)"));
+        }
+        if bytes.len() < MAGIC.len() + 8 + DIGEST {
+            return Err(bad("truncated: the file is shorter than a header"));
+        }
+        let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
+        if version != FORMAT_VERSION {
+            return Err(bad(format!("format version {version}; this build reads version {FORMAT_VERSION}")));
+        }
+        let (body, digest) = bytes.split_at(bytes.len() - DIGEST);
+        if xxh3_128(body).to_le_bytes() != digest {
+            return Err(bad("checksum mismatch: the file is truncated or corrupt"));
+        }
+        let hlen = u32::from_le_bytes(bytes[12..16].try_into().expect("4 bytes")) as usize;
+        let json = body.get(16..16 + hlen).ok_or_else(|| bad("truncated header"))?;
+        let header: EdgeHeader = serde_json::from_slice(json).map_err(|e| bad(format!("header: {e}")))?;
+        let data_start = (16 + hlen).div_ceil(ALIGN) * ALIGN;
+        let data_len = body.len().checked_sub(data_start).ok_or_else(|| bad("truncated: no data region"))?;
+        let b = Bundle { header, data_start, data_len };
+        let (at, len) = b.header.tokenizer;
+        b.range(at, len, "tokenizer")?;
+        Ok(b)
+    }
+
+    fn range(&self, offset: usize, len: usize, what: &str) -> Result<Range<usize>> {
+        let end = offset
+            .checked_add(len)
+            .filter(|&e| e <= self.data_len)
+            .ok_or_else(|| bad(format!("{what}: bytes {offset}+{len} lie outside the data region")))?;
+        Ok(self.data_start + offset..self.data_start + end)
+    }
+
+    /// The byte range of tensor `name`, checked to be `dtype` with exactly `shape`.
+    pub fn tensor(&self, name: &str, dtype: &str, shape: &[usize]) -> Result<Range<usize>> {
+        let t = self
+            .header
+            .tensors
+            .iter()
+            .find(|t| t.name == name)
+            .ok_or_else(|| bad(format!("tensor {name} is missing")))?;
+        if t.dtype != dtype || t.shape != shape {
+            return Err(bad(format!(
+                "tensor {name} is {} {:?}, the config needs {dtype} {shape:?}",
+                t.dtype, t.shape
+            )));
+        }
+        let width = dtype_width(dtype).ok_or_else(|| bad(format!("tensor {name}: unknown dtype {dtype}")))?;
+        let len = shape
+            .iter()
+            .try_fold(width, |a, &d| a.checked_mul(d))
+            .ok_or_else(|| bad(format!("tensor {name}: size overflows")))?;
+        self.range(t.offset, len, name)
+    }
+
+    /// Whether the bundle has a tensor called `name`.
+    pub fn has(&self, name: &str) -> bool {
+        self.header.tensors.iter().any(|t| t.name == name)
+    }
+
+    /// The byte range of `tokenizer.json`.
+    pub fn tokenizer(&self) -> Range<usize> {
+        let (at, len) = self.header.tokenizer;
+        self.range(at, len, "tokenizer").expect("checked in parse")
+    }
+}
+
+/// Reads a u32 tensor out of the file.
+pub fn u32s(bytes: &[u8]) -> Vec<u32> {
+    bytes.chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().expect("4"))).collect()
+}
+
+/// Reads a checked f32 tensor out of the file.
+pub fn f32s(bytes: &[u8], name: &str) -> Result<Vec<f32>> {
+    let v: Vec<f32> = bytes.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().expect("4"))).collect();
+    if let Some(i) = v.iter().position(|x| !x.is_finite()) {
+        return Err(bad(format!("{name}[{i}] is not a finite number")));
+    }
+    Ok(v)
+}
