@@ -1,28 +1,24 @@
 #!/usr/bin/env bash
-# The main job on the default model: fetch it, build the CLI, index the movielens catalog beside
-# the repository (embedding ~9,700 items the first time, cached after), then recommend for two
-# boards — one of catalog movies, one of free text — and print the results with their reasons.
+# The main job on the default model: fetch it, quantize it into the int8 edge model, index the
+# movielens catalog beside the repository (embedding ~9,700 items the first time, cached after),
+# recommend for two boards — one of catalog movies, one of free text — and print the results with
+# their reasons; then build the wasm package and the browser demo and serve it on
+# http://127.0.0.1:8080/ (PORT=... to change; Ctrl-C stops it).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-data="${EDGEREC_DATA_DIR:-$root/../shared/data/movielens-small}"
-scripts/fetch-model.sh >/dev/null
-cargo build --quiet --bin edgerec
+scripts/setup.sh
+scripts/build-assets.sh
 bin=target/debug/edgerec
+model=.cache/assets/all-MiniLM-L6-v2.edgerec
+catalog=.cache/assets/movielens.bin
 
-echo "== embedding a few board-like texts"
+echo "== embedding a few board-like texts with the int8 edge model ($model)"
 printf '%s\n' "Cozy reading nook ideas" "Small apartment living room with a reading corner" \
-  "Easy weeknight vegetarian pasta" "Creamy tomato and basil penne" | $bin embed --preview
-
-mkdir -p .cache/catalogs
-catalog=.cache/catalogs/movielens.bin
-if [ ! -f "$catalog" ] || [ "$data/items.jsonl" -nt "$catalog" ]; then
-  echo "== indexing $data (first run embeds the catalog, then it is cached)"
-  $bin index --items "$data/items.jsonl" --boards "$data/boards.jsonl" --out "$catalog"
-fi
+  "Easy weeknight vegetarian pasta" "Creamy tomato and basil penne" | $bin embed --model "$model" --preview
 
 echo "== recommendations for the board \"Pixar night\" (catalog pins) with a free-text board beside it"
-$bin recommend --catalog "$catalog" --table <<'JSON'
+$bin recommend --catalog "$catalog" --model "$model" --table <<'JSON'
 {
   "boards": [
     { "name": "Pixar night", "pins": [ {"id": "1"}, {"id": "3114"}, {"id": "2355"}, {"id": "6377"} ] },
@@ -33,6 +29,11 @@ $bin recommend --catalog "$catalog" --table <<'JSON'
 }
 JSON
 echo "== and for the free-text board alone"
-$bin recommend --catalog "$catalog" --table <<'JSON'
+$bin recommend --catalog "$catalog" --model "$model" --table <<'JSON'
 { "boards": [ { "name": "Someday", "pins": [ {"title": "Astronauts stranded on Mars", "tags": ["space", "survival"]} ] } ], "k": 5 }
 JSON
+
+echo "== building the browser demo (wasm package, harness, demo page)"
+scripts/build-wasm.sh
+node www/build.mjs --no-rust
+exec node www/serve.mjs "${PORT:-8080}"

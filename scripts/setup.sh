@@ -24,3 +24,20 @@ if [ ! -x node_modules/.bin/wasm-opt ] || [ ! -x node_modules/.bin/node ]; then
 fi
 
 scripts/fetch-model.sh >/dev/null
+
+# The browser tests drive Debian's Chromium (playwright cannot download a browser here).
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "installing chromium (apt) ..." >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "warning: /usr/bin/chromium is missing: run 'sudo apt-get install chromium' for the browser tests" >&2
+  fi
+fi
+
+# The harness (playwright-core) and the Worker (wrangler, miniflare) packages, from their lockfiles.
+for dir in www worker; do
+  if [ ! -d "$dir/node_modules" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules" ]; then
+    npm ci --prefix "$dir" --no-audit --no-fund --silent
+  fi
+done

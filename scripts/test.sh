@@ -26,6 +26,14 @@ stage "wasm build"
 scripts/build-wasm.sh
 
 stage "wasm tests (node 22: both wasm builds, simd128 and relaxed-simd)"
-node_modules/.bin/node --test --test-reporter=spec tests/wasm/
+node_modules/.bin/node --test --test-reporter=spec tests/wasm/*.test.mjs
+
+stage "browser: harness, demo and Web Worker in headless Chromium (www/)"
+node www/build.mjs --no-rust
+npm --prefix www test
+
+stage "Cloudflare Worker in workerd (worker/)"
+EDGEREC_WORKER_DEV=1 npm --prefix worker run build
+npm --prefix worker test
 
 stage "all tests passed"

@@ -1,0 +1,393 @@
+// The demo: boards of movies (add, rename, remove; pins added and removed) and recommendations
+// that follow every change, ranked on this device by the harness's Web Worker.
+
+import { createRecommender } from "../src/edgerec.js";
+
+const STORAGE_KEY = "edgerec-demo-v1";
+const K = 12;
+const EXAMPLE = [
+  { name: "Pixar night", pins: [{ id: "1" }, { id: "3114" }, { id: "6377" }] },
+  { name: "Thrillers", pins: [{ id: "296" }, { id: "593" }, { id: "2959" }] },
+  { name: "Space", pins: [] },
+];
+
+const $ = (id) => document.getElementById(id);
+const state = {
+  boards: [], // { key, name, pins: [{ id?, title }] }
+  target: null, // key of the board recommended for
+  titles: new Map(), // id -> { title, tags }
+  index: [], // [{ id, title, lower, tags }] for search
+  rec: null,
+  running: false,
+  dirty: false,
+  generation: 0,
+  diversity: 0, // 0..1: MMR diversification of the results
+};
+let nextKey = 1;
+
+// For the tests and the curious: the recommender and the demo state.
+window.edgerecDemo = state;
+
+// ------------------------------------------------------------------------------------ loading
+
+const phases = new Map(); // phase -> { loaded, total, source }
+
+function onProgress(p) {
+  phases.set(p.phase, p);
+  let loaded = 0, total = 0;
+  for (const [phase, q] of phases) {
+    if (phase === "init" || q.total == null) continue;
+    loaded += q.loaded;
+    total += q.total;
+  }
+  const init = phases.get("init");
+  const frac = total > 0 ? loaded / total : 0;
+  const pct = init ? (init.loaded >= 1 ? 100 : 97) : Math.min(95, frac * 95);
+  $("progress-fill").style.width = `${pct.toFixed(1)}%`;
+  $("progressbar").setAttribute("aria-valuenow", pct.toFixed(0));
+  const parts = [];
+  for (const [phase, q] of phases) {
+    if (phase === "init") continue;
+    const from = q.source === "cache" ? " from cache" : q.source === "memory" ? "" : "";
+    parts.push(`${label(phase)} ${mb(q.loaded)}${q.total ? ` / ${mb(q.total)}` : ""} MB${from}`);
+  }
+  if (init) parts.push(init.loaded >= 1 ? "ready" : "starting the model…");
+  $("progress-text").textContent = parts.join(" · ");
+  $("status").textContent = init && init.loaded >= 1 ? "Ready" : `Loading ${pct.toFixed(0)}%`;
+}
+
+const label = (phase) => ({ wasm: "engine", catalog: "catalog", model: "model" })[phase] ?? phase;
+const mb = (n) => (n / 1e6).toFixed(1);
+
+async function start() {
+  restore();
+  renderBoards();
+  try {
+    const [rec] = await Promise.all([
+      createRecommender({ manifest: "assets/manifest.json", onProgress }),
+      loadTitles(),
+    ]);
+    state.rec = rec;
+  } catch (err) {
+    document.body.dataset.state = "error";
+    $("status").textContent = "Failed to load";
+    $("progress-text").textContent = `${err.code ?? "error"}: ${err.message}`;
+    $("loader").classList.add("failed");
+    return;
+  }
+  const info = state.rec.info;
+  $("engine").textContent =
+    `${info.items.toLocaleString()} movies · wasm ${info.simd === "relaxed" ? "relaxed-SIMD" : "SIMD128"} · ` +
+    (info.encoder ? "text model loaded" : "no text model");
+  $("mode-hint").textContent = info.encoder
+    ? "Add movies from the catalog, or any text (“cozy heist comedy”) as a pin."
+    : "Add movies from the catalog. (This build has no text model, so pins must be catalog movies.)";
+  $("loader").classList.add("done");
+  document.body.dataset.state = "ready";
+  renderBoards();
+  refresh();
+}
+
+async function loadTitles() {
+  const res = await fetch("assets/titles.json");
+  if (!res.ok) throw Object.assign(new Error(`titles.json: HTTP ${res.status}`), { code: "load_failed" });
+  const rows = await res.json(); // [[id, title, tags], ...]
+  for (const [id, title, tags] of rows) {
+    state.titles.set(id, { title, tags });
+    state.index.push({ id, title, lower: fold(title), tags });
+  }
+}
+
+const fold = (s) => s.normalize("NFKD").replace(/[\u0300-\u036f]/g, "").toLowerCase();
+
+// ----------------------------------------------------------------------------------- boards
+
+function restore() {
+  let boards = null;
+  try {
+    boards = JSON.parse(localStorage.getItem(STORAGE_KEY) || "null")?.boards;
+  } catch {
+    boards = null;
+  }
+  if (!Array.isArray(boards)) boards = EXAMPLE;
+  state.boards = boards.map((b) => ({ key: nextKey++, name: String(b.name ?? ""), pins: (b.pins ?? []).map((p) => ({ ...p })) }));
+  state.target = state.boards[0]?.key ?? null;
+}
+
+function save() {
+  try {
+    localStorage.setItem(STORAGE_KEY, JSON.stringify({ boards: state.boards.map(({ name, pins }) => ({ name, pins })) }));
+  } catch {
+    // storage full or disabled: the demo still works
+  }
+}
+
+function changed() {
+  save();
+  renderBoards();
+  refresh();
+}
+
+function pinTitle(p) {
+  return p.id ? state.titles.get(p.id)?.title ?? `#${p.id}` : p.title;
+}
+
+function renderBoards() {
+  const list = $("boards");
+  const focused = document.activeElement;
+  const focusKey = focused?.closest?.(".board")?.dataset.key;
+  const focusClass = focused?.classList?.contains("pin-search") ? "pin-search" : focused?.classList?.contains("board-name") ? "board-name" : null;
+  list.replaceChildren();
+  for (const b of state.boards) {
+    const li = $("board-template").content.firstElementChild.cloneNode(true);
+    li.dataset.key = b.key;
+    li.dataset.name = b.name;
+    li.classList.toggle("is-target", b.key === state.target);
+    const target = li.querySelector(".target");
+    target.setAttribute("aria-pressed", String(b.key === state.target));
+    target.addEventListener("click", () => { state.target = b.key; changed(); });
+    const name = li.querySelector(".board-name");
+    name.value = b.name;
+    name.addEventListener("input", () => { b.name = li.dataset.name = name.value; save(); refresh(); });
+    name.addEventListener("focus", () => { if (state.target !== b.key) { state.target = b.key; markTarget(); refresh(); } });
+    li.querySelector(".remove-board").addEventListener("click", () => {
+      state.boards = state.boards.filter((x) => x !== b);
+      if (state.target === b.key) state.target = state.boards[0]?.key ?? null;
+      changed();
+    });
+    const pins = li.querySelector(".pins");
+    for (const p of b.pins) {
+      const chip = document.createElement("li");
+      chip.className = p.id ? "pin" : "pin text";
+      const t = document.createElement("span");
+      t.className = "pin-title";
+      t.textContent = pinTitle(p);
+      const x = document.createElement("button");
+      x.type = "button";
+      x.className = "icon";
+      x.setAttribute("aria-label", `Remove ${pinTitle(p)}`);
+      x.textContent = "✕";
+      x.addEventListener("click", () => { b.pins = b.pins.filter((q) => q !== p); changed(); });
+      chip.append(t, x);
+      pins.append(chip);
+    }
+    if (b.pins.length === 0) {
+      const empty = document.createElement("li");
+      empty.className = "pins-empty";
+      empty.textContent = "No pins yet";
+      pins.append(empty);
+    }
+    setupSearch(li, b);
+    list.append(li);
+    if (String(b.key) === focusKey && focusClass) li.querySelector(`.${focusClass}`).focus();
+  }
+}
+
+function markTarget() {
+  for (const li of $("boards").children) {
+    const on = Number(li.dataset.key) === state.target;
+    li.classList.toggle("is-target", on);
+    li.querySelector(".target").setAttribute("aria-pressed", String(on));
+  }
+}
+
+function setupSearch(li, board) {
+  const input = li.querySelector(".pin-search");
+  const box = li.querySelector(".suggestions");
+  input.disabled = !state.rec;
+  if (!state.rec) input.placeholder = "Loading…";
+  let options = [];
+  let active = 0;
+  const close = () => { box.hidden = true; box.replaceChildren(); options = []; };
+  const choose = (o) => {
+    if (!o) return;
+    if (o.id && !board.pins.some((p) => p.id === o.id)) board.pins.push({ id: o.id });
+    if (!o.id) board.pins.push({ title: o.text });
+    input.value = "";
+    close();
+    state.target = board.key;
+    changed();
+    li = $("boards").querySelector(`[data-key="${board.key}"]`);
+    li?.querySelector(".pin-search")?.focus();
+  };
+  const show = () => {
+    const q = fold(input.value.trim());
+    box.replaceChildren();
+    options = q ? search(q, board) : [];
+    if (q && state.rec?.info.encoder) options.push({ text: input.value.trim() });
+    if (!options.length) { box.hidden = true; return; }
+    active = 0;
+    options.forEach((o, i) => {
+      const opt = document.createElement("li");
+      opt.setAttribute("role", "option");
+      opt.className = "suggestion" + (o.id ? "" : " as-text");
+      if (o.id) {
+        opt.dataset.id = o.id;
+        const t = document.createElement("span");
+        t.textContent = o.title;
+        const g = document.createElement("small");
+        g.textContent = o.tags;
+        opt.append(t, g);
+      } else {
+        opt.textContent = `Pin the text “${o.text}”`;
+      }
+      opt.addEventListener("mousedown", (e) => { e.preventDefault(); choose(o); });
+      opt.classList.toggle("active", i === active);
+      box.append(opt);
+    });
+    box.hidden = false;
+  };
+  input.addEventListener("input", show);
+  input.addEventListener("blur", () => setTimeout(close, 100));
+  input.addEventListener("keydown", (e) => {
+    if (e.key === "ArrowDown" || e.key === "ArrowUp") {
+      if (!options.length) return;
+      e.preventDefault();
+      active = (active + (e.key === "ArrowDown" ? 1 : options.length - 1)) % options.length;
+      [...box.children].forEach((c, i) => c.classList.toggle("active", i === active));
+    } else if (e.key === "Enter") {
+      e.preventDefault();
+      choose(options[active]);
+    } else if (e.key === "Escape") {
+      close();
+    }
+  });
+}
+
+function search(q, board) {
+  const have = new Set(board.pins.map((p) => p.id));
+  const starts = [], words = [], inside = [];
+  for (const it of state.index) {
+    if (have.has(it.id)) continue;
+    const at = it.lower.indexOf(q);
+    if (at === 0) starts.push(it);
+    else if (at > 0 && /[\s(:'"-]/.test(it.lower[at - 1])) words.push(it);
+    else if (at > 0) inside.push(it);
+    if (starts.length >= 8) break;
+  }
+  return [...starts, ...words, ...inside].slice(0, 8).map(({ id, title, tags }) => ({ id, title, tags }));
+}
+
+$("add-board").addEventListener("click", () => {
+  let n = state.boards.length + 1;
+  while (state.boards.some((b) => b.name === `Board ${n}`)) n++;
+  const b = { key: nextKey++, name: `Board ${n}`, pins: [] };
+  state.boards.push(b);
+  state.target = b.key;
+  changed();
+  $("boards").querySelector(`[data-key="${b.key}"] .board-name`)?.select();
+});
+
+$("variety").addEventListener("input", () => {
+  state.diversity = Number($("variety").value);
+  $("variety-value").textContent = state.diversity.toFixed(1);
+  refresh();
+});
+
+$("reset").addEventListener("click", () => {
+  try { localStorage.removeItem(STORAGE_KEY); } catch { /* ignore */ }
+  restore();
+  changed();
+});
+
+// ---------------------------------------------------------------------------- recommending
+
+function context() {
+  const target = state.boards.find((b) => b.key === state.target);
+  return {
+    boards: state.boards.map((b) => ({
+      name: b.name,
+      pins: b.pins.map((p) => (p.id ? { id: p.id } : { title: p.title })),
+    })),
+    ...(target ? { target_board: target.name } : {}),
+    k: K,
+    ...(state.diversity > 0 ? { diversity: state.diversity } : {}),
+  };
+}
+
+/** Re-ranks; changes made while a request runs are coalesced into one more request. */
+async function refresh() {
+  if (!state.rec) return;
+  if (state.running) { state.dirty = true; return; }
+  state.running = true;
+  try {
+    do {
+      state.dirty = false;
+      await rankOnce();
+    } while (state.dirty);
+  } finally {
+    state.running = false;
+  }
+}
+
+async function rankOnce() {
+  const target = state.boards.find((b) => b.key === state.target);
+  $("recs-title").textContent = target ? `Recommended for “${target.name || "untitled"}”` : "Recommended";
+  const error = $("recs-error");
+  if (state.boards.length === 0) {
+    render([]);
+    $("recs-empty").textContent = "Add a board to see recommendations.";
+    error.hidden = true;
+    return;
+  }
+  try {
+    const out = await state.rec.recommend(context());
+    error.hidden = true;
+    render(out.items);
+    const t = state.rec.lastTiming;
+    $("timing").textContent = `ranked ${state.rec.info.items.toLocaleString()} in ${t.workerMs.toFixed(1)} ms`;
+  } catch (err) {
+    error.hidden = false;
+    error.textContent = `${err.code ?? "error"}: ${err.message}`;
+  }
+}
+
+const SIGNAL_LABEL = { co_saved: "saved together", similar: "similar", board_name: "board name", popular: "popular" };
+
+function render(items) {
+  const list = $("recs");
+  list.replaceChildren();
+  const top = items[0]?.score ?? 1;
+  for (const it of items) {
+    const li = document.createElement("li");
+    li.className = "rec";
+    li.dataset.id = it.id;
+    const main = document.createElement("div");
+    main.className = "rec-main";
+    const title = document.createElement("span");
+    title.className = "rec-title";
+    title.textContent = it.title;
+    const reason = document.createElement("p");
+    reason.className = "reason";
+    const badge = document.createElement("span");
+    badge.className = `signal ${it.reason.signal}`;
+    badge.textContent = SIGNAL_LABEL[it.reason.signal] ?? it.reason.signal;
+    const text = document.createElement("span");
+    text.className = "reason-text";
+    text.textContent = it.reason.text;
+    reason.append(badge, text);
+    const score = document.createElement("span");
+    score.className = "score";
+    score.style.setProperty("--w", `${Math.max(4, Math.min(100, (it.score / (top || 1)) * 100)).toFixed(0)}%`);
+    score.title = `score ${it.score.toFixed(3)}`;
+    main.append(title, reason, score);
+    const pin = document.createElement("button");
+    pin.type = "button";
+    pin.className = "pin-it";
+    pin.textContent = "+ Pin";
+    pin.setAttribute("aria-label", `Pin ${it.title}`);
+    pin.addEventListener("click", () => {
+      const b = state.boards.find((x) => x.key === state.target);
+      if (!b) return;
+      if (!b.pins.some((p) => p.id === it.id)) b.pins.push({ id: it.id });
+      changed();
+    });
+    li.append(main, pin);
+    list.append(li);
+  }
+  $("recs-empty").hidden = items.length > 0;
+  $("recs-empty").textContent = "Pin a few movies to a board to see recommendations.";
+  list.dataset.generation = String(++state.generation);
+}
+
+start();

@@ -1,0 +1,131 @@
+// Types of the browser harness (src/edgerec.js). The request and response shapes are the wasm
+// package's own (generated from the Rust types into pkg/edgerec.d.ts; www/dist/pkg/ beside this
+// file once built), so the harness, the Worker and the wasm API share one definition.
+
+import type { BoardContext, Recommendations, ErrorCode as WasmErrorCode } from "../pkg/edgerec";
+
+export type { BoardContext, Board, Pin, Recommendations, Recommendation, Reason, Signal } from "../pkg/edgerec";
+
+/** Every code an `EdgerecError` can carry: the wasm module's and the harness's own. */
+export type ErrorCode =
+  | WasmErrorCode
+  /** A download failed (network error, HTTP status) or a manifest is malformed. */
+  | "load_failed"
+  /** The downloaded bytes do not match the expected SHA-256 (or size). */
+  | "integrity_error"
+  /** The browser lacks Web Workers, WebAssembly or SIMD, or pkg/ lacks an API. */
+  | "unsupported"
+  /** The Web Worker could not start, or its wasm instance trapped (it cannot be used again). */
+  | "worker_failed"
+  /** The recommender was closed. */
+  | "closed"
+  /** The AbortSignal given to createRecommender fired. */
+  | "aborted"
+  /** An error without a code: a bug. */
+  | "internal";
+
+export declare const ERROR_CODES: readonly ErrorCode[];
+
+/** The error every promise of the harness rejects with. */
+export declare class EdgerecError extends Error {
+  readonly name: "EdgerecError";
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string);
+}
+
+/** A file by URL and content hash: cached in the Cache API under the hash, verified on download. */
+export interface AssetRef {
+  url: string | URL;
+  /** 64 hex digits. Without it the file is downloaded every time and not cached. */
+  sha256?: string | null;
+  /** Expected size in bytes (progress total; a mismatch is an `integrity_error`). */
+  bytes?: number | null;
+}
+
+/** A model or catalog: a URL (downloaded every time), a hashed reference (cached), or the bytes. */
+export type Asset = string | URL | AssetRef | Uint8Array | ArrayBuffer | ArrayBufferView;
+
+export type Phase = "wasm" | "catalog" | "model" | "init";
+
+export interface Progress {
+  /** `wasm`, `catalog`, `model`: bytes of that file; `init`: 0 of 1, then 1 of 1 when ready. */
+  phase: Phase;
+  loaded: number;
+  /** null when the size is not known in advance. */
+  total: number | null;
+  /** Where the bytes come from (null for `init`). */
+  source: "network" | "cache" | "memory" | null;
+}
+
+export interface CreateOptions {
+  /**
+   * URL of a manifest (`{ version: 1, catalog: {url, sha256, bytes}, model?: {...},
+   * wasm?: { simd128: {url}, relaxed?: {url} } }`, URLs relative to it). Explicit `catalog`,
+   * `model` and `wasm` options win over its entries.
+   */
+  manifest?: string | URL;
+  /** The catalog bundle (`edgerec index`). Required unless the manifest lists one. */
+  catalog?: Asset;
+  /** The int8 edge model (`edgerec quantize`). Without one, pins must be catalog items. */
+  model?: Asset | null;
+  /** Byte-level download and init progress. */
+  onProgress?: (p: Progress) => void;
+  /** Aborts loading (rejects with code `aborted`). */
+  signal?: AbortSignal;
+  /** The folder of the wasm package (default: `../pkg/` next to this file). */
+  pkg?: string | URL;
+  /** The two wasm builds; `relaxed: null` never tries the relaxed-SIMD build. */
+  wasm?: { simd128?: string | URL; relaxed?: string | URL | null };
+  /** `auto` (default): relaxed SIMD when the browser has it and the build exists. */
+  simd?: "auto" | "relaxed" | "simd128";
+  /** Cache API cache name (default `edgerec-v1`), or false to never cache. */
+  cache?: boolean | string;
+  /** The worker script (default: `./worker.js` next to this file). */
+  worker?: string | URL;
+}
+
+export interface RecommenderInfo {
+  /** The wasm crate version. */
+  version: string;
+  /** Which wasm build was loaded. */
+  simd: "relaxed" | "simd128";
+  /** What that build's int8 kernels use, as the wasm reports it (null for an older pkg/). */
+  isa: "wasm-relaxed-simd" | "wasm-simd128" | null;
+  /** Catalog items. */
+  items: number;
+  catalogId: string;
+  /** The model the catalog was built with. */
+  modelId: string;
+  /** Whether a model is loaded (free-text pins and `embed` need one). */
+  encoder: boolean;
+  encoderModelId: string | null;
+  sources: { catalog: "network" | "cache" | "memory"; model: "network" | "cache" | "memory" | null };
+  /** `unavailable` outside secure contexts or when storage is disabled. */
+  cache: "on" | "off" | "unavailable";
+  /** Whether downloads streamed straight into wasm memory (pkg/ has WasmBytes). */
+  streaming: boolean;
+  /** Wasm linear memory after loading, in bytes. */
+  wasmMemoryBytes: number;
+}
+
+export declare class BrowserRecommender {
+  readonly info: Readonly<RecommenderInfo>;
+  /** Timing of the last `recommend`: ranking in the worker, and the page's round trip (ms). */
+  readonly lastTiming: { workerMs: number; totalMs: number } | null;
+  readonly closed: boolean;
+  /** Ranks the catalog for a board context. */
+  recommend(context: BoardContext): Promise<Recommendations>;
+  /** `texts.length × dim` floats, rows of unit norm (needs a model). */
+  embed(texts: string[]): Promise<Float32Array>;
+  /** Memory in the worker now (the worker's JS heap is null where the browser hides it). */
+  stats(): Promise<{ wasmMemoryBytes: number; workerJsHeapBytes: number | null }>;
+  /** Terminates the worker; pending and later calls reject with code `closed`. */
+  close(): void;
+}
+
+/** Starts the worker, loads wasm, catalog and model, and resolves when it can recommend. */
+export declare function createRecommender(options: CreateOptions): Promise<BrowserRecommender>;
+
+export declare const DEFAULT_CACHE_NAME: "edgerec-v1";
+export declare function relaxedSimdSupported(): boolean;
+export declare function simd128Supported(): boolean;

@@ -1,0 +1,536 @@
+// The harness API (src/edgerec.js + src/worker.js) in headless Chromium: loading with byte
+// progress, the Cache API keyed by SHA-256, integrity checks, typed errors, close/abort, the
+// Web Worker keeping the page responsive, and the SIMD build choice.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { checkDist, manifest, serve, launch, dist, www } from "./helpers.mjs";
+
+const PORT = 8087;
+let srv, browser, page, m;
+
+before(async () => {
+  checkDist();
+  m = manifest();
+  srv = await serve(PORT);
+  browser = await launch();
+  page = await browser.context.newPage();
+  // An empty page on the server's origin (a secure context: 127.0.0.1) to drive the API from.
+  await page.route(`${srv.url}blank.html`, (r) => r.fulfill({ contentType: "text/html", body: "<!doctype html><title>harness</title>" }));
+  await page.goto(`${srv.url}blank.html`);
+  await page.evaluate(async () => {
+    window.E = await import("/src/edgerec.js");
+    // Resolves to null, or to what an EdgerecError carries.
+    window.failure = async (promise) => {
+      try {
+        await promise;
+        return null;
+      } catch (e) {
+        return { code: e.code, message: e.message, typed: e instanceof window.E.EdgerecError, name: e.name };
+      }
+    };
+    window.cacheKeys = async (name) => (await (await caches.open(name)).keys()).map((r) => new URL(r.url).pathname);
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  await srv?.close();
+});
+
+const served = (path) => srv.log.filter((r) => r.path === path).length;
+const catalogPath = () => `/assets/${m.catalog.url}`;
+const CTX = { boards: [{ name: "Pixar night", pins: [{ id: "1" }, { id: "3114" }] }], k: 5 };
+
+test("loads with byte-level progress from the network, then from the Cache API without a request", async () => {
+  const before = served(catalogPath());
+  const first = await page.evaluate(async (ctx) => {
+    const events = [];
+    const rec = await E.createRecommender({ manifest: "/assets/manifest.json", cache: "t-progress", onProgress: (e) => events.push(e) });
+    const out = await rec.recommend(ctx);
+    rec.close();
+    return { events, info: rec.info, n: out.items.length, keys: await cacheKeys("t-progress") };
+  }, CTX);
+  assert.equal(first.n, 5);
+  assert.equal(served(catalogPath()) - before, 1, "the catalog is downloaded once");
+  const phases = [...new Set(first.events.map((e) => e.phase))];
+  assert.deepEqual(phases.filter((p) => p !== "model"), ["wasm", "catalog", "init"]);
+  const cat = first.events.filter((e) => e.phase === "catalog");
+  assert.ok(cat.every((e) => e.source === "network" && e.total === m.catalog.bytes), JSON.stringify(cat));
+  for (let i = 1; i < cat.length; i++) assert.ok(cat[i].loaded >= cat[i - 1].loaded, "progress never goes back");
+  assert.equal(cat[0].loaded, 0);
+  assert.equal(cat.at(-1).loaded, m.catalog.bytes);
+  assert.ok(cat.some((e) => e.loaded > 0 && e.loaded < e.total), `byte-level progress in between: ${JSON.stringify(cat)}`);
+  const wasm = first.events.filter((e) => e.phase === "wasm");
+  assert.equal(wasm.at(-1).loaded, m.wasm[first.info.simd].bytes);
+  assert.deepEqual(first.events.filter((e) => e.phase === "init").map((e) => e.loaded), [0, 1]);
+  assert.equal(first.info.sources.catalog, "network");
+  assert.equal(first.info.items, 9742);
+  // With a pkg/ that has WasmBytes, downloads stream straight into wasm memory.
+  const pkgStreams = readFileSync(join(dist, "pkg", "edgerec.d.ts"), "utf8").includes("class WasmBytes");
+  assert.equal(first.info.streaming, pkgStreams);
+  // Kept under their hashes, and nothing half-written left over.
+  const expectedKeys = [m.catalog, m.model].filter(Boolean).map((e) => `/.edgerec-cache/sha256/${e.sha256}`).sort();
+  assert.deepEqual(first.keys.sort(), expectedKeys);
+  if (m.model) {
+    assert.equal(first.info.sources.model, "network");
+    const mod = first.events.filter((e) => e.phase === "model");
+    assert.ok(mod.every((e) => e.source === "network" && e.total === m.model.bytes));
+    assert.equal(mod.at(-1).loaded, m.model.bytes);
+  }
+
+  const requestsBefore = browser.requests.length;
+  const logBefore = srv.log.length;
+  const second = await page.evaluate(async (ctx) => {
+    const events = [];
+    const rec = await E.createRecommender({ manifest: "/assets/manifest.json", cache: "t-progress", onProgress: (e) => events.push(e) });
+    const out = await rec.recommend(ctx);
+    rec.close();
+    return { events, info: rec.info, ids: out.items.map((i) => i.id) };
+  }, CTX);
+  assert.equal(second.info.sources.catalog, "cache");
+  if (m.model) assert.equal(second.info.sources.model, "cache");
+  const newPaths = srv.log.slice(logBefore).map((r) => r.path);
+  for (const e of [m.catalog, m.model].filter(Boolean)) {
+    assert.ok(!newPaths.includes(`/assets/${e.url}`), `server saw ${newPaths}`);
+    assert.ok(!browser.requests.slice(requestsBefore).some((u) => u.includes(e.url)), `Chromium made no request for ${e.url}`);
+  }
+  const cat2 = second.events.filter((e) => e.phase === "catalog");
+  assert.ok(cat2.every((e) => e.source === "cache"));
+  assert.equal(cat2.at(-1).loaded, m.catalog.bytes);
+  assert.equal(second.ids.length, 5);
+});
+
+test("a wrong SHA-256 or size is an integrity_error, and nothing is cached", async () => {
+  const r = await page.evaluate(async ({ url, sha, bytes }) => {
+    const bad = await failure(E.createRecommender({ catalog: { url, sha256: "0".repeat(64) }, cache: "t-integrity" }));
+    const keysAfterBad = await cacheKeys("t-integrity");
+    const badSize = await failure(E.createRecommender({ catalog: { url, sha256: sha, bytes: bytes + 1 }, cache: "t-integrity" }));
+    const good = await E.createRecommender({ catalog: { url, sha256: sha.toUpperCase(), bytes }, cache: "t-integrity" });
+    good.close();
+    return { bad, keysAfterBad, badSize, keys: await cacheKeys("t-integrity") };
+  }, { url: catalogPath(), sha: m.catalog.sha256, bytes: m.catalog.bytes });
+  assert.equal(r.bad.code, "integrity_error");
+  assert.ok(r.bad.typed);
+  assert.match(r.bad.message, /SHA-256/);
+  assert.deepEqual(r.keysAfterBad, []);
+  assert.equal(r.badSize.code, "integrity_error");
+  assert.match(r.badSize.message, /bytes/);
+  assert.deepEqual(r.keys, [`/.edgerec-cache/sha256/${m.catalog.sha256}`]);
+});
+
+test("failed loads and bad options reject with typed errors", async () => {
+  const r = await page.evaluate(async (catalog) => ({
+    notFound: await failure(E.createRecommender({ catalog: "/assets/nope.bin" })),
+    noManifest: await failure(E.createRecommender({ manifest: "/assets/nope.json" })),
+    notManifest: await failure(E.createRecommender({ manifest: "/assets/titles.json" })),
+    garbage: await failure(E.createRecommender({ catalog: new Uint8Array(1000).fill(7) })),
+    empty: await failure(E.createRecommender({ catalog: new Uint8Array(0) })),
+    noOptions: await failure(E.createRecommender()),
+    noCatalog: await failure(E.createRecommender({})),
+    number: await failure(E.createRecommender({ catalog: 42 })),
+    badSha: await failure(E.createRecommender({ catalog: { url: catalog, sha256: "xyz" } })),
+    unknown: await failure(E.createRecommender({ catalog, colour: "red" })),
+    progress: await failure(E.createRecommender({ catalog, onProgress: "yes" })),
+    simd: await failure(E.createRecommender({ catalog, simd: "avx512" })),
+    worker: await failure(E.createRecommender({ catalog, worker: "/nope-worker.js" })),
+    pkg: await failure(E.createRecommender({ catalog, pkg: "/nope-pkg/" })),
+  }), catalogPath());
+  const expect = {
+    notFound: ["load_failed", /404/],
+    noManifest: ["load_failed", /404/],
+    notManifest: ["load_failed", /manifest/],
+    garbage: ["invalid_catalog", /./],
+    empty: ["invalid_catalog", /./],
+    noOptions: ["invalid_input", /options/],
+    noCatalog: ["invalid_input", /no catalog/],
+    number: ["invalid_input", /catalog must be/],
+    badSha: ["invalid_input", /sha256/],
+    unknown: ["invalid_input", /unknown option colour/],
+    progress: ["invalid_input", /onProgress/],
+    simd: ["invalid_input", /simd/],
+    worker: ["worker_failed", /worker/],
+    pkg: ["load_failed", /nope-pkg/],
+  };
+  for (const [k, [code, re]] of Object.entries(expect)) {
+    assert.ok(r[k], `${k} resolved`);
+    assert.equal(r[k].code, code, `${k}: ${JSON.stringify(r[k])}`);
+    assert.ok(r[k].typed, k);
+    assert.match(r[k].message, re, k);
+  }
+});
+
+test("bytes in: the catalog as a Uint8Array, an ArrayBuffer or a view", async () => {
+  const r = await page.evaluate(async (url) => {
+    const buf = await (await fetch(url)).arrayBuffer();
+    const out = {};
+    for (const [name, catalog] of [["u8", new Uint8Array(buf)], ["ab", buf], ["view", new DataView(buf)]]) {
+      const events = [];
+      const rec = await E.createRecommender({ catalog, onProgress: (e) => events.push(e) });
+      out[name] = { items: rec.info.items, source: rec.info.sources.catalog, last: events.filter((e) => e.phase === "catalog").at(-1) };
+      rec.close();
+    }
+    // a sub-view: one byte short of the bundle is not a bundle
+    out.short = await failure(E.createRecommender({ catalog: new Uint8Array(buf, 0, buf.byteLength - 1) }));
+    return out;
+  }, catalogPath());
+  for (const k of ["u8", "ab", "view"]) {
+    assert.equal(r[k].items, 9742, k);
+    assert.equal(r[k].source, "memory", k);
+    assert.equal(r[k].last.loaded, m.catalog.bytes, k);
+  }
+  assert.equal(r.short.code, "invalid_catalog");
+});
+
+test("a plain URL (no hash to key by) is downloaded every time and not cached", async () => {
+  const before = served(catalogPath());
+  const r = await page.evaluate(async (url) => {
+    const sources = [];
+    for (let i = 0; i < 2; i++) {
+      const rec = await E.createRecommender({ catalog: url, cache: "t-plain" });
+      sources.push(rec.info.sources.catalog);
+      rec.close();
+    }
+    return { sources, keys: await cacheKeys("t-plain") };
+  }, catalogPath());
+  assert.deepEqual(r.sources, ["network", "network"]);
+  assert.equal(served(catalogPath()) - before, 2);
+  assert.deepEqual(r.keys, []);
+});
+
+test("a corrupt cache entry is dropped and the file downloaded again", async () => {
+  const before = served(catalogPath());
+  const r = await page.evaluate(async (sha) => {
+    const cache = await caches.open("t-corrupt");
+    await cache.put(`/.edgerec-cache/sha256/${sha}`, new Response(new Uint8Array(1234).fill(1)));
+    const rec = await E.createRecommender({ manifest: "/assets/manifest.json", cache: "t-corrupt" });
+    const stored = await (await cache.match(`/.edgerec-cache/sha256/${sha}`)).arrayBuffer();
+    rec.close();
+    return { source: rec.info.sources.catalog, items: rec.info.items, storedBytes: stored.byteLength };
+  }, m.catalog.sha256);
+  assert.equal(r.items, 9742);
+  assert.equal(r.source, "network");
+  assert.equal(r.storedBytes, m.catalog.bytes);
+  assert.equal(served(catalogPath()) - before, 1);
+});
+
+test("a new version of a URL replaces the old one in the cache", async () => {
+  const r = await page.evaluate(async ({ url, sha }) => {
+    const cache = await caches.open("t-evict");
+    const abs = new URL(url, location.href).href;
+    const old = `/.edgerec-cache/sha256/${"a".repeat(64)}`;
+    const other = `/.edgerec-cache/sha256/${"b".repeat(64)}`;
+    await cache.put(old, new Response("old", { headers: { "x-edgerec-url": abs } }));
+    await cache.put(other, new Response("other", { headers: { "x-edgerec-url": `${abs}?other` } }));
+    const rec = await E.createRecommender({ catalog: { url, sha256: sha }, cache: "t-evict" });
+    rec.close();
+    return (await cacheKeys("t-evict")).sort();
+  }, { url: catalogPath(), sha: m.catalog.sha256 });
+  assert.deepEqual(r, [`/.edgerec-cache/sha256/${m.catalog.sha256}`, `/.edgerec-cache/sha256/${"b".repeat(64)}`].sort());
+});
+
+test("recommend: results with reasons; bad input is a typed error and the recommender keeps working", async () => {
+  const r = await page.evaluate(async (ctx) => {
+    const rec = await E.createRecommender({ manifest: "/assets/manifest.json", cache: "t-progress" });
+    window.rec = rec;
+    const good = await rec.recommend(ctx);
+    const big = "t".repeat(1 << 20);
+    const bad = {
+      undef: await failure(rec.recommend()),
+      string: await failure(rec.recommend("Pixar night")),
+      emptyObj: await failure(rec.recommend({})),
+      emptyBoards: await failure(rec.recommend({ boards: [] })),
+      pinsNotArray: await failure(rec.recommend({ boards: [{ name: "x", pins: "1" }] })),
+      idNumber: await failure(rec.recommend({ boards: [{ name: "x", pins: [{ id: 1 }] }] })),
+      kString: await failure(rec.recommend({ ...ctx, k: "10" })),
+      kZero: await failure(rec.recommend({ ...ctx, k: 0 })),
+      unknownField: await failure(rec.recommend({ ...ctx, colour: "red" })),
+      megaTitle: await failure(rec.recommend({ boards: [{ name: "x", pins: [{ id: "1", title: big }] }] })),
+      megaName: await failure(rec.recommend({ boards: [{ name: big, pins: [{ id: "1" }] }] })),
+      tooManyPins: await failure(rec.recommend({ boards: [{ name: "x", pins: Array.from({ length: 10000 }, () => ({ id: "1" })) }] })),
+      fn: await failure(rec.recommend({ boards: [{ name: "x", pins: [{ id: "1", extra: () => 1 }] }] })),
+      textNoModel: rec.info.encoder ? null : await failure(rec.recommend({ boards: [{ name: "x", pins: [{ title: "space opera" }] }] })),
+      embedNoModel: rec.info.encoder ? null : await failure(rec.embed(["space opera"])),
+      embedWrong: await failure(rec.embed("not an array")),
+    };
+    const after = await rec.recommend(ctx);
+    return { good, bad, after, encoder: rec.info.encoder };
+  }, CTX);
+  assert.equal(r.good.items.length, 5);
+  for (const it of r.good.items) {
+    assert.ok(typeof it.id === "string" && typeof it.title === "string" && Number.isFinite(it.score));
+    assert.ok(["co_saved", "similar", "board_name", "popular"].includes(it.reason.signal));
+    assert.ok(it.reason.text.length > 0);
+  }
+  assert.ok(!r.good.items.some((it) => it.id === "1" || it.id === "3114"), "never a pinned item");
+  const expect = {
+    undef: "invalid_input", string: "invalid_input", emptyObj: "invalid_input", emptyBoards: "invalid_input",
+    pinsNotArray: "invalid_input", idNumber: "invalid_input", kString: "invalid_input", kZero: "invalid_input",
+    unknownField: "invalid_input", megaTitle: "limit_exceeded", megaName: "limit_exceeded",
+    tooManyPins: "limit_exceeded", fn: "invalid_input", embedWrong: "invalid_input",
+    ...(r.encoder ? {} : { textNoModel: "invalid_input", embedNoModel: "invalid_input" }),
+  };
+  for (const [k, code] of Object.entries(expect)) {
+    assert.ok(r.bad[k], `${k} resolved`);
+    assert.equal(r.bad[k].code, code, `${k}: ${JSON.stringify(r.bad[k])}`);
+    assert.ok(r.bad[k].typed && r.bad[k].message.length > 0, k);
+  }
+  assert.match(r.bad.megaTitle.message, /title/);
+  assert.match(r.bad.tooManyPins.message, /boards\[0\]\.pins/);
+  assert.deepEqual(r.after.items.map((i) => i.id), r.good.items.map((i) => i.id), "same answer after the errors");
+});
+
+test("close() rejects pending and later calls with `closed`; abort stops a load", async () => {
+  const r = await page.evaluate(async (ctx) => {
+    const rec = await E.createRecommender({ manifest: "/assets/manifest.json", cache: "t-progress" });
+    const pending = rec.recommend(ctx);
+    rec.close();
+    const out = { pending: await failure(pending), later: await failure(rec.recommend(ctx)), closed: rec.closed };
+    const ctl = new AbortController();
+    const loading = E.createRecommender({
+      manifest: "/assets/manifest.json", cache: "t-abort", signal: ctl.signal,
+      onProgress: (e) => { if (e.phase === "catalog" && e.loaded > 0) ctl.abort(); },
+    });
+    out.aborted = await failure(loading);
+    out.keysAfterAbort = await cacheKeys("t-abort");
+    out.preAborted = await failure(E.createRecommender({ catalog: "/x.bin", signal: AbortSignal.abort() }));
+    return out;
+  }, CTX);
+  assert.equal(r.pending.code, "closed");
+  assert.equal(r.later.code, "closed");
+  assert.equal(r.closed, true);
+  assert.equal(r.aborted.code, "aborted");
+  assert.equal(r.preAborted.code, "aborted");
+  assert.ok(!r.keysAfterAbort.some((k) => k.includes("/sha256/")), "an aborted download is not kept under its hash");
+});
+
+test("the page stays responsive: the wasm runs in the worker (and the check can see a blocked page)", async (t) => {
+  const r = await page.evaluate(async (ctx) => {
+    const longest = () => {
+      const tasks = [];
+      const obs = new PerformanceObserver((l) => tasks.push(...l.getEntries().map((e) => e.duration)));
+      obs.observe({ type: "longtask" });
+      return async () => {
+        await new Promise((ok) => setTimeout(ok, 100)); // let the observer flush
+        obs.disconnect();
+        return Math.max(0, ...tasks);
+      };
+    };
+    // Loading (download, hashing, compiling, building the index) and 100 requests.
+    let stop = longest();
+    const rec = await E.createRecommender({ manifest: "/assets/manifest.json", cache: "t-responsive" });
+    for (let i = 0; i < 100; i++) await rec.recommend(ctx);
+    const harness = await stop();
+    rec.close();
+    // The same measurement around 300 ms of work on the main thread.
+    stop = longest();
+    const t = performance.now();
+    while (performance.now() - t < 300);
+    const blocked = await stop();
+    return { harness, blocked };
+  }, CTX);
+  t.diagnostic(`longest main-thread task: ${r.harness} ms while loading + 100 requests; ${r.blocked} ms when blocked on purpose`);
+  assert.ok(r.blocked >= 290, `the observer sees a blocked main thread (${r.blocked} ms)`);
+  assert.ok(r.harness < 150, `longest main-thread task while loading and ranking: ${r.harness} ms`);
+});
+
+test("SIMD: relaxed SIMD is detected in Chromium and picks the relaxed build; else simd128", async () => {
+  const r = await page.evaluate(async () => {
+    const info = async (opts) => {
+      const rec = await E.createRecommender({ catalog: "/assets/movielens.bin", ...opts });
+      rec.close();
+      return rec.info.simd;
+    };
+    return {
+      relaxed: E.relaxedSimdSupported(),
+      simd128: E.simd128Supported(),
+      // The simd128 file stands in for a relaxed build: the choice is what is tested here.
+      standIn: await info({ wasm: { relaxed: "/pkg/edgerec_bg.wasm" } }),
+      forced: await info({ wasm: { relaxed: "/pkg/edgerec_bg.wasm" }, simd: "simd128" }),
+      missing: await info({ wasm: { relaxed: "/pkg/not-built_bg.wasm" } }),
+      manifest: (await (async () => {
+        const rec = await E.createRecommender({ manifest: "/assets/manifest.json", model: null, cache: false });
+        rec.close();
+        return { simd: rec.info.simd, isa: rec.info.isa };
+      })()),
+      forcedManifest: (await (async () => {
+        const rec = await E.createRecommender({ manifest: "/assets/manifest.json", model: null, cache: false, simd: "simd128" });
+        rec.close();
+        return { simd: rec.info.simd, isa: rec.info.isa };
+      })()),
+    };
+  });
+  assert.equal(r.relaxed, true, "Chromium 114+ has relaxed SIMD");
+  assert.equal(r.simd128, true);
+  assert.equal(r.standIn, "relaxed");
+  assert.equal(r.forced, "simd128");
+  assert.equal(r.missing, "simd128", "a missing relaxed build falls back to simd128");
+  assert.ok(srv.log.some((e) => e.path === "/pkg/not-built_bg.wasm" && e.status === 404));
+  assert.equal(r.manifest.simd, m.wasm.relaxed ? "relaxed" : "simd128");
+  assert.equal(r.forcedManifest.simd, "simd128");
+  if (r.manifest.isa !== null) {
+    // The module itself says which kernels it runs: the relaxed file really is the relaxed build.
+    assert.equal(r.manifest.isa, m.wasm.relaxed ? "wasm-relaxed-simd" : "wasm-simd128");
+    assert.equal(r.forcedManifest.isa, "wasm-simd128");
+  }
+});
+
+test("the model: loaded from the edge bundle when the build has one", async (t) => {
+  const api = readFileSync(join(dist, "pkg", "edgerec.d.ts"), "utf8").includes("fromEdgeBundle");
+  if (!api) {
+    // Until the lead's Encoder.fromEdgeBundle lands, asking for a model must fail loudly.
+    const r = await page.evaluate(async () => failure(E.createRecommender({ catalog: "/assets/movielens.bin", model: new Uint8Array(16) })));
+    assert.equal(r.code, "unsupported");
+    t.skip("pkg/ has no Encoder.fromEdgeBundle yet: only the `unsupported` error was checked");
+    return;
+  }
+  if (!m.model) {
+    t.skip("the manifest lists no model (.cache/assets/all-MiniLM-L6-v2.edgerec was not built)");
+    return;
+  }
+  const modelPath = `/assets/${m.model.url}`;
+  const before = served(modelPath);
+  const r = await page.evaluate(async () => {
+    const events = [];
+    const load = async () => {
+      const rec = await E.createRecommender({ manifest: "/assets/manifest.json", cache: "t-model", onProgress: (e) => events.push(e) });
+      const v = await rec.embed(["cozy reading nook", "vegetarian pasta", "cozy reading nook"]);
+      const text = await rec.recommend({ boards: [{ name: "tonight", pins: [{ title: "Astronauts stranded on Mars", tags: ["space"] }] }], k: 5 });
+      const bad = await failure(rec.embed(["x".repeat(70 * 1024)]));
+      rec.close();
+      return { info: rec.info, v: Array.from(v), text, bad };
+    };
+    const first = await load();
+    const second = await load();
+    return { first, second, events };
+  });
+  assert.equal(served(modelPath) - before, 1, "the model is downloaded once, then read from the cache");
+  const b = await page.evaluate(async () => {
+    // The model as bytes, and a model that is not one.
+    const bytes = new Uint8Array(await (await fetch("/assets/manifest.json").then((r) => r.json()).then((j) => fetch(`/assets/${j.model.url}`))).arrayBuffer());
+    const fromBytes = await E.createRecommender({ manifest: "/assets/manifest.json", model: bytes, cache: false });
+    const memory = { source: fromBytes.info.sources.model, encoder: fromBytes.info.encoder, dim: (await fromBytes.embed(["a"])).length };
+    fromBytes.close();
+    const garbage = await failure(E.createRecommender({ manifest: "/assets/manifest.json", model: bytes.slice(0, 100000), cache: false }));
+    return { memory, garbage };
+  });
+  assert.deepEqual(b.memory, { source: "memory", encoder: true, dim: 384 });
+  assert.equal(b.garbage.code, "invalid_model");
+  assert.equal(r.first.info.encoder, true);
+  assert.equal(r.first.info.sources.model, "network");
+  assert.equal(r.second.info.sources.model, "cache");
+  const mod = r.events.filter((e) => e.phase === "model");
+  assert.equal(mod.at(-1).loaded, m.model.bytes);
+  assert.ok(mod.some((e) => e.loaded > 0 && e.loaded < e.total), "byte-level model progress");
+  const dim = r.first.v.length / 3;
+  assert.equal(dim, 384);
+  const row = (i) => r.first.v.slice(i * dim, (i + 1) * dim);
+  const dot = (a, b) => a.reduce((s, x, i) => s + x * b[i], 0);
+  assert.ok(Math.abs(dot(row(0), row(0)) - 1) < 1e-3, "unit rows");
+  assert.ok(dot(row(0), row(2)) > 0.999, "the same text gives the same vector");
+  assert.ok(dot(row(0), row(1)) < 0.9, "different texts give different vectors");
+  assert.equal(r.first.text.embedded_texts, 1);
+  assert.equal(r.first.text.items.length, 5);
+  assert.equal(r.first.text.items[0].reason.signal, "similar");
+  assert.equal(r.first.bad.code, "limit_exceeded");
+
+  // The vectors are the model's: the golden corpus (sentence-transformers, f32) against the int8
+  // model in the browser, on both wasm builds.
+  const golden = join(www, "..", "tests", "golden");
+  const corpus = JSON.parse(readFileSync(join(golden, "corpus.json"), "utf8")).slice(0, 64);
+  const buf = readFileSync(join(golden, "embeddings.f32"));
+  const ref = new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
+  for (const simd of ["relaxed", "simd128"]) {
+    const got = await page.evaluate(async ({ corpus, simd }) => {
+      const rec = await E.createRecommender({ manifest: "/assets/manifest.json", cache: "t-model", simd });
+      const v = await rec.embed(corpus);
+      rec.close();
+      return { v: Array.from(v), isa: rec.info.isa };
+    }, { corpus, simd });
+    let min = 1;
+    for (let i = 0; i < corpus.length; i++) {
+      min = Math.min(min, dot(got.v.slice(i * dim, (i + 1) * dim), Array.from(ref.subarray(i * dim, (i + 1) * dim))));
+    }
+    t.diagnostic(`${got.isa}: min cosine to sentence-transformers over ${corpus.length} golden texts ${min.toFixed(5)}`);
+    assert.ok(min >= 0.995, `${simd}: min cosine ${min}`);
+  }
+});
+
+// A stand-in pkg: the real one with a JS WasmBytes that checks the harness's side of the
+// contract (exact sizes, every source streamed in chunks, nothing used after it was consumed or
+// freed) and a Recommender that traps on request, which the real module cannot be made to do.
+const FAKE_PKG = `
+export * from "/pkg/edgerec.js";
+import init, { Recommender as Real } from "/pkg/edgerec.js";
+export default init;
+export class WasmBytes {
+  constructor(total) {
+    if (!Number.isSafeInteger(total) || total < 0) throw Object.assign(new Error("bad total"), { code: "invalid_input" });
+    this.buf = new Uint8Array(total); this.n = 0; this.pushes = 0; this.__wbg_ptr = 1;
+  }
+  push(chunk) {
+    if (!this.__wbg_ptr) throw new Error("push after free");
+    if (!(chunk instanceof Uint8Array)) throw new Error("not a Uint8Array");
+    if (this.n + chunk.length > this.buf.length) throw Object.assign(new Error("over the total"), { code: "invalid_input" });
+    this.buf.set(chunk, this.n); this.n += chunk.length; this.pushes++;
+  }
+  get length() { return this.n; }
+  free() { if (!this.__wbg_ptr) throw new Error("double free"); this.__wbg_ptr = 0; }
+}
+// k = 499 stands for a panic in the wasm: the instance traps.
+class Trapping extends Real {
+  recommend(ctx) {
+    if (ctx && ctx.k === 499) throw new WebAssembly.RuntimeError("unreachable");
+    return super.recommend(ctx);
+  }
+}
+export class Recommender extends Real {
+  static fromBundle(bytes, encoder) {
+    if (!(bytes instanceof WasmBytes) || !bytes.__wbg_ptr) throw new Error("fromBundle needs live WasmBytes");
+    if (bytes.n !== bytes.buf.length) throw new Error("fromBundle before the last byte");
+    if (bytes.pushes < 2 && bytes.n > (1 << 20)) throw new Error("not streamed: " + bytes.pushes + " pushes");
+    bytes.__wbg_ptr = 0; // consumed
+    return new Trapping(bytes.buf, encoder);
+  }
+}
+`;
+
+test("streaming into WasmBytes (stand-in): network, cache and bytes all arrive in chunks; a trap is final", async () => {
+  await page.route(`${srv.url}fakepkg/edgerec.js`, (r) => r.fulfill({ contentType: "text/javascript", body: FAKE_PKG }));
+  const r = await page.evaluate(async ({ url, sha, bytes }) => {
+    const opts = { pkg: "/fakepkg/", wasm: { simd128: "/pkg/edgerec_bg.wasm", relaxed: null }, cache: "t-stream" };
+    const out = {};
+    for (const name of ["network", "cache"]) {
+      const rec = await E.createRecommender({ ...opts, catalog: { url, sha256: sha, bytes } });
+      out[name] = { streaming: rec.info.streaming, source: rec.info.sources.catalog, items: rec.info.items };
+      rec.close();
+    }
+    const buf = new Uint8Array(await (await fetch(url)).arrayBuffer());
+    const rec = await E.createRecommender({ ...opts, catalog: buf });
+    out.memory = { streaming: rec.info.streaming, source: rec.info.sources.catalog, items: rec.info.items };
+    rec.close();
+    // Unknown size (a plain URL whose size only the response says): still exact.
+    const plain = await E.createRecommender({ ...opts, catalog: url });
+    out.plain = { items: plain.info.items };
+    plain.close();
+    out.wrongSha = await failure(E.createRecommender({ ...opts, catalog: { url, sha256: "1".repeat(64) } }));
+    // A trapped instance is never used again.
+    const trap = await E.createRecommender({ ...opts, catalog: { url, sha256: sha, bytes } });
+    const ctx = { boards: [{ name: "x", pins: [{ id: "1" }] }], k: 3 };
+    out.beforeTrap = (await trap.recommend(ctx)).items.length;
+    out.trap = await failure(trap.recommend({ ...ctx, k: 499 }));
+    out.afterTrap = await failure(trap.recommend(ctx));
+    trap.close();
+    return out;
+  }, { url: catalogPath(), sha: m.catalog.sha256, bytes: m.catalog.bytes });
+  assert.deepEqual(r.network, { streaming: true, source: "network", items: 9742 });
+  assert.deepEqual(r.cache, { streaming: true, source: "cache", items: 9742 });
+  assert.deepEqual(r.memory, { streaming: true, source: "memory", items: 9742 });
+  assert.equal(r.plain.items, 9742);
+  assert.equal(r.wrongSha.code, "integrity_error");
+  assert.equal(r.beforeTrap, 3);
+  assert.equal(r.trap.code, "worker_failed");
+  assert.equal(r.afterTrap.code, "worker_failed");
+  assert.match(r.afterTrap.message, /cannot be used again/);
+});

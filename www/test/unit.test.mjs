@@ -1,0 +1,139 @@
+// Node-only checks of the pieces that do not need a browser: the streaming SHA-256, the SIMD
+// probes, the static server.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { createHash, randomBytes } from "node:crypto";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, writeFileSync, mkdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Sha256 } from "../src/sha256.js";
+import { RELAXED_SIMD_PROBE, SIMD128_PROBE } from "../src/simd.js";
+import { ERROR_CODES, EdgerecError, fromWire, toWire } from "../src/errors.js";
+import { startServer } from "../serve.mjs";
+import { www } from "./helpers.mjs";
+
+test("streaming SHA-256 matches node:crypto for every split of the input", () => {
+  const sizes = [0, 1, 3, 55, 56, 57, 63, 64, 65, 119, 120, 127, 128, 129, 1000, 4096, 65537, 1 << 20];
+  for (const n of sizes) {
+    const data = randomBytes(n);
+    const want = createHash("sha256").update(data).digest("hex");
+    for (const step of [1, 7, 64, 1000, n || 1]) {
+      if (n > 5000 && step < 64) continue;
+      const h = new Sha256();
+      for (let off = 0; off < n; off += step) h.update(data.subarray(off, off + step));
+      assert.equal(h.hex(), want, `n=${n} step=${step}`);
+    }
+  }
+  assert.equal(new Sha256().update(new TextEncoder().encode("abc")).hex(),
+    "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  const h = new Sha256();
+  h.hex();
+  assert.throws(() => h.update(new Uint8Array(1)), /after hex/);
+});
+
+test("the SIMD probes: simd128 validates; relaxed SIMD only where the engine has it", () => {
+  assert.equal(WebAssembly.validate(SIMD128_PROBE), true);
+  // Node 20's V8 has relaxed SIMD behind a flag (off by default); Node 22's has it always on
+  // and no flag. Where the flag exists, the probe must say no without it and yes with it (a
+  // probe that always said yes would fail here); where it does not, the probe must say yes.
+  const code = `import("${join(www, "src", "simd.js")}").then(m => console.log(m.relaxedSimdSupported()))`;
+  const plain = spawnSync(process.execPath, ["-e", code], { encoding: "utf8" });
+  const flags = spawnSync(process.execPath, ["--v8-options"], { encoding: "utf8" }).stdout;
+  if (flags.includes("--experimental-wasm-relaxed-simd")) {
+    const flagged = spawnSync(process.execPath, ["--experimental-wasm-relaxed-simd", "-e", code], { encoding: "utf8" });
+    assert.equal(flagged.stdout.trim(), "true", flagged.stderr);
+    assert.equal(plain.stdout.trim(), "false", plain.stderr);
+  } else {
+    assert.equal(plain.stdout.trim(), "true", plain.stderr);
+  }
+  // A module with a byte flipped in the opcode is not valid: validate() really parses the probe.
+  const broken = RELAXED_SIMD_PROBE.slice();
+  broken[broken.length - 4] = 0xff; // 0xfd 0xff 0x02: no such SIMD opcode
+  assert.equal(WebAssembly.validate(broken), false);
+});
+
+test("errors cross postMessage as { code, message }", () => {
+  const e = fromWire(toWire(new EdgerecError("limit_exceeded", "too long")));
+  assert.ok(e instanceof EdgerecError && e instanceof Error);
+  assert.equal(e.code, "limit_exceeded");
+  assert.equal(e.message, "too long");
+  assert.deepEqual(toWire(new TypeError("boom")), { code: "internal", message: "boom" });
+  assert.equal(toWire(new WebAssembly.RuntimeError("unreachable")).code, "worker_failed");
+  assert.equal(toWire(Object.assign(new Error("x"), { code: "invalid_catalog" })).code, "invalid_catalog");
+  assert.equal(toWire(Object.assign(new Error("x"), { code: "ENOENT" })).code, "internal");
+  for (const c of ["invalid_input", "limit_exceeded", "load_failed", "integrity_error", "closed"]) assert.ok(ERROR_CODES.includes(c));
+});
+
+test("serve.mjs: MIME types, 404, 304, HEAD, no escaping the root", async () => {
+  const root = mkdtempSync(join(tmpdir(), "edgerec-serve-"));
+  mkdirSync(join(root, "sub"));
+  const files = { "index.html": "<!doctype html>", "a.js": "export{}", "m.wasm": "\0asm", "d.json": "{}", "c.bin": "x", "sub/index.html": "sub", "e.edgerec": "y" };
+  for (const [f, body] of Object.entries(files)) writeFileSync(join(root, f), body);
+  writeFileSync(join(tmpdir(), "edgerec-secret.txt"), "secret");
+  const log = [];
+  const srv = await startServer({ root, port: 8084, onRequest: (m, p, s) => log.push(s) });
+  try {
+    assert.equal(srv.url, "http://127.0.0.1:8084/");
+    const type = async (p) => (await fetch(srv.url + p)).headers.get("content-type");
+    assert.equal(await type("m.wasm"), "application/wasm");
+    assert.match(await type("a.js"), /^text\/javascript/);
+    assert.match(await type("d.json"), /^application\/json/);
+    assert.equal(await type("c.bin"), "application/octet-stream");
+    assert.equal(await type("e.edgerec"), "application/octet-stream");
+    assert.match(await type(""), /^text\/html/);
+    const home = await fetch(srv.url);
+    assert.equal(await home.text(), "<!doctype html>");
+    assert.equal((await fetch(srv.url + "nope.js")).status, 404);
+    const sub = await fetch(srv.url + "sub", { redirect: "manual" });
+    assert.equal(sub.status, 301);
+    assert.equal(await (await fetch(srv.url + "sub/")).text(), "sub");
+    const etag = home.headers.get("etag");
+    assert.ok(etag);
+    assert.equal((await fetch(srv.url, { headers: { "if-none-match": etag } })).status, 304);
+    const head = await fetch(srv.url + "m.wasm", { method: "HEAD" });
+    assert.equal(head.status, 200);
+    assert.equal(head.headers.get("content-length"), "4");
+    assert.equal((await fetch(srv.url, { method: "POST" })).status, 405);
+    // fetch() normalises "..", so send raw paths over a socket.
+    for (const raw of ["/../edgerec-secret.txt", "/%2e%2e/edgerec-secret.txt", "/sub/..%2f..%2fedgerec-secret.txt"]) {
+      const status = await rawGet(8084, raw);
+      assert.ok(status === 403 || status === 404, `${raw}: ${status}`);
+    }
+    assert.equal(await rawGet(8084, "/%E0%A4%A"), 400);
+  } finally {
+    await srv.close();
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test("serve.mjs as a command prints the URL and serves www/dist-like roots", async () => {
+  const root = mkdtempSync(join(tmpdir(), "edgerec-serve-"));
+  writeFileSync(join(root, "index.html"), "hi");
+  const { spawn } = await import("node:child_process");
+  const child = spawn(process.execPath, [join(www, "serve.mjs"), "8085", "--root", root], { stdio: ["ignore", "pipe", "pipe"] });
+  try {
+    const line = await new Promise((ok, fail) => {
+      let out = "";
+      child.stdout.on("data", (d) => { out += d; if (out.includes("\n")) ok(out); });
+      child.on("exit", (c) => fail(new Error(`exited ${c}`)));
+      setTimeout(() => fail(new Error("no output")), 5000);
+    });
+    assert.match(line, /http:\/\/127\.0\.0\.1:8085\//);
+    assert.equal(await (await fetch("http://127.0.0.1:8085/")).text(), "hi");
+  } finally {
+    child.kill();
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+async function rawGet(port, path) {
+  const net = await import("node:net");
+  return new Promise((ok, fail) => {
+    const s = net.connect(port, "127.0.0.1", () => s.write(`GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`));
+    let data = "";
+    s.on("data", (d) => { data += d; });
+    s.on("end", () => ok(Number(data.split(" ")[1])));
+    s.on("error", fail);
+  });
+}
