@@ -74,6 +74,7 @@ pub fn build_profile(
     encoder: Option<&dyn Encoder>,
     ctx: &BoardContext,
     knobs: &Knobs,
+    max_text_pins: usize,
 ) -> Result<Profile> {
     let dim = catalog.dim();
     let target = ctx.target_board.as_ref().and_then(|t| ctx.boards.iter().position(|b| &b.name == t));
@@ -127,6 +128,15 @@ pub fn build_profile(
     }
 
     let embedded_texts = texts.len();
+    // Counted here, not in BoardContext::validate: whether a pin needs the encoder depends on the
+    // catalog (an unknown id with text is embedded too).
+    if texts.len() > max_text_pins {
+        return Err(Error::LimitExceeded {
+            what: "pins embedded on the fly (text pins that are not catalog items)".into(),
+            actual: texts.len(),
+            limit: max_text_pins,
+        });
+    }
     if !texts.is_empty() {
         let enc = encoder.ok_or_else(|| {
             Error::InvalidInput(format!(

@@ -146,6 +146,31 @@ fn free_text_pins_are_embedded_and_unknown_ids_counted() {
 }
 
 #[test]
+fn pins_embedded_on_the_fly_are_limited_whether_or_not_they_carry_an_id() {
+    let mut r = Ranker::new(built());
+    assert_eq!(r.max_text_pins(), edgerec::context::MAX_TEXT_PINS);
+    // Unknown ids with text are embedded too, so they count: 257 of them are over the limit.
+    let many: Vec<Pin> = (0..=edgerec::context::MAX_TEXT_PINS)
+        .map(|i| Pin { id: Some(format!("unknown-{i}")), title: Some(format!("text {i}")), ..Default::default() })
+        .collect();
+    let e = r.recommend(Some(encoder()), &ctx(vec![Board { name: "b".into(), pins: many }])).unwrap_err();
+    assert_eq!(e.code(), "limit_exceeded");
+    assert!(e.to_string().contains("pins embedded on the fly"), "{e}");
+    // A deployment can lower it (never raise it); catalog pins never count.
+    r.set_max_text_pins(1);
+    let two = vec![
+        Pin { title: Some("a".into()), ..Default::default() },
+        Pin { id: Some("pasta1".into()), title: Some("catalog pin with text".into()), ..Default::default() },
+        Pin { id: Some("nope".into()), title: Some("b".into()), ..Default::default() },
+    ];
+    let e = r.recommend(Some(encoder()), &ctx(vec![Board { name: "b".into(), pins: two.clone() }])).unwrap_err();
+    assert!(e.to_string().contains("is 2, the limit is 1"), "{e}");
+    assert_eq!(r.recommend(Some(encoder()), &ctx(vec![Board { name: "b".into(), pins: two[..2].to_vec() }])).unwrap().embedded_texts, 1);
+    r.set_max_text_pins(1_000_000);
+    assert_eq!(r.max_text_pins(), edgerec::context::MAX_TEXT_PINS);
+}
+
+#[test]
 fn near_duplicates_collapse_and_diversity_spreads() {
     let r = Ranker::new(built());
     let mut req = ctx(vec![Board {

@@ -163,6 +163,7 @@ pub struct Ranker {
     catalog: Catalog,
     knobs: Knobs,
     log_pop: Vec<f32>,
+    max_text_pins: usize,
 }
 
 /// One weighted query vector, int8 and as sign bits.
@@ -279,7 +280,18 @@ impl Ranker {
         let raw: Vec<f32> = catalog.popularity().iter().map(|p| p.ln_1p()).collect();
         let (mean, std) = mean_std(&raw);
         let log_pop = raw.iter().map(|x| if std > 0.0 { (x - mean) / std } else { 0.0 }).collect();
-        Self { catalog, knobs, log_pop }
+        Self { catalog, knobs, log_pop, max_text_pins: crate::context::MAX_TEXT_PINS }
+    }
+
+    /// Lowers the number of pins one request may have embedded on the fly (the encoder's cost:
+    /// a Worker on a CPU budget sets it low); never above [`crate::context::MAX_TEXT_PINS`].
+    pub fn set_max_text_pins(&mut self, n: usize) {
+        self.max_text_pins = n.min(crate::context::MAX_TEXT_PINS);
+    }
+
+    /// How many pins one request may have embedded on the fly.
+    pub fn max_text_pins(&self) -> usize {
+        self.max_text_pins
     }
 
     /// The catalog.
@@ -301,7 +313,7 @@ impl Ranker {
     /// and returns the top `k` (default 10) items with reasons.
     pub fn recommend(&self, encoder: Option<&dyn Encoder>, ctx: &BoardContext) -> Result<Recommendations> {
         ctx.validate()?;
-        let profile = build_profile(&self.catalog, encoder, ctx, &self.knobs)?;
+        let profile = build_profile(&self.catalog, encoder, ctx, &self.knobs, self.max_text_pins)?;
         let exclude: HashSet<u32> = ctx
             .exclude
             .iter()

@@ -427,6 +427,19 @@ impl JsRecommender {
         self.ranker.catalog().catalog_id().to_string()
     }
 
+    /// How many pins one request may have embedded on the fly (text pins that are not catalog
+    /// items); more is a `limit_exceeded` error. Default 256, the most it can be set to.
+    #[wasm_bindgen(getter, js_name = maxTextPins)]
+    pub fn max_text_pins(&self) -> usize {
+        self.ranker.max_text_pins()
+    }
+
+    /// Lowers the per-request limit of pins embedded on the fly (a Worker on a CPU budget).
+    #[wasm_bindgen(setter, js_name = maxTextPins)]
+    pub fn set_max_text_pins(&mut self, n: usize) {
+        self.ranker.set_max_text_pins(n);
+    }
+
     /// The encoder's own model id (an edge model's differs from its catalog's `modelId`, which
     /// names the embedding space), or `undefined` without an encoder.
     #[wasm_bindgen(getter, js_name = encoderModelId)]

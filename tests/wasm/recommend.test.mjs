@@ -54,6 +54,21 @@ test("free-text pins go through the encoder", () => {
   assert.equal(out.items[0].reason.pin, "Astronauts stranded on Mars");
 });
 
+test("maxTextPins bounds the pins embedded on the fly, unknown ids with text included", () => {
+  assert.equal(rec.maxTextPins, 256);
+  rec.maxTextPins = 2;
+  try {
+    const pins = [{ title: "a heist" }, { id: "no-such-id", title: "a robbery" }, { id: null, title: "a caper" }];
+    assert.throws(() => rec.recommend({ boards: [{ name: "b", pins }] }),
+      (e) => e.code === "limit_exceeded" && /embedded on the fly \(text pins that are not catalog items\) is 3, the limit is 2/.test(e.message));
+    assert.equal(rec.recommend({ boards: [{ name: "b", pins: pins.slice(0, 2) }] }).embedded_texts, 2);
+    rec.maxTextPins = 10_000; // never above the built-in limit
+    assert.equal(rec.maxTextPins, 256);
+  } finally {
+    rec.maxTextPins = 256;
+  }
+});
+
 test("a board named like other users' boards draws on them", () => {
   const out = rec.recommend({ boards: [{ name: "Space", pins: [] }], k: 3 });
   assert.equal(out.items[0].reason.signal, "board_name");
