@@ -31,18 +31,21 @@ export const MIME = {
 };
 
 /**
- * Starts the server. `onRequest(method, path, status)` is called for every request (tests use
- * it to count what the browser asked for).
+ * Starts the server (`port` 0: a free one; the URL says which). `onRequest(method, path, status)`
+ * is called for every request (tests use it to count what the browser asked for).
+ * `delivery(req)`, for tests, may return `{ chunkBytes, delayMs, noLength }` to send a file in
+ * pieces with pauses between them and/or without a content-length (chunked), or null: at once.
  * @returns {Promise<{ server: import("node:http").Server, url: string, close(): Promise<void> }>}
  */
-export function startServer({ root = join(here, "dist"), port = 8080, host = "127.0.0.1", onRequest } = {}) {
+export function startServer({ root = join(here, "dist"), port = 8080, host = "127.0.0.1", onRequest, delivery } = {}) {
   const rootDir = resolve(root);
   const server = createServer(async (req, res) => {
     let status = 500;
     let path = "?";
     try {
-      path = decodeURIComponent(new URL(req.url, "http://x").pathname);
-      status = await handle(req, res, rootDir, path);
+      const raw = new URL(req.url, "http://x").pathname;
+      path = decodeURIComponent(raw);
+      status = await handle(req, res, rootDir, path, raw, delivery?.(req) ?? null);
     } catch {
       status = 400;
       if (!res.headersSent) res.writeHead(400, { "content-type": "text/plain" });
@@ -60,13 +63,20 @@ export function startServer({ root = join(here, "dist"), port = 8080, host = "12
   });
 }
 
-async function handle(req, res, rootDir, path) {
+/**
+ * `path` is the decoded pathname (to find the file), `raw` the pathname as sent (percent-encoded:
+ * what a redirect must echo, since a decoded `/%2Fevil.com/..` would read as `//evil.com/..`).
+ */
+async function handle(req, res, rootDir, path, raw, shape) {
   if (req.method !== "GET" && req.method !== "HEAD") {
     res.writeHead(405, { allow: "GET, HEAD", "content-type": "text/plain" });
     res.end("method not allowed\n");
     return 405;
   }
   if (path.includes("\0")) throw new Error("nul");
+  // A pathname starting with "//" (only dot-segment tricks such as "/.//host" make one) would be
+  // a protocol-relative URL if ever echoed: refuse it.
+  if (raw.startsWith("//")) throw new Error("protocol-relative path");
   let file = normalize(join(rootDir, path));
   if (file !== rootDir && !file.startsWith(rootDir + sep)) {
     res.writeHead(403, { "content-type": "text/plain" });
@@ -75,8 +85,8 @@ async function handle(req, res, rootDir, path) {
   }
   let st = await fs.stat(file).catch(() => null);
   if (st && st.isDirectory()) {
-    if (!path.endsWith("/")) {
-      res.writeHead(301, { location: path + "/" });
+    if (!raw.endsWith("/")) {
+      res.writeHead(301, { location: raw + "/" });
       res.end();
       return 301;
     }
@@ -100,9 +110,13 @@ async function handle(req, res, rootDir, path) {
     res.end();
     return 304;
   }
-  res.writeHead(200, { ...headers, "content-length": st.size });
+  res.writeHead(200, shape?.noLength ? headers : { ...headers, "content-length": st.size });
   if (req.method === "HEAD") {
     res.end();
+    return 200;
+  }
+  if (shape) {
+    await sendSlowly(res, file, shape);
     return 200;
   }
   await new Promise((done) => {
@@ -112,6 +126,39 @@ async function handle(req, res, rootDir, path) {
     stream.pipe(res);
   });
   return 200;
+}
+
+/** Sends a file in `chunkBytes` pieces with `delayMs` between them (tests: see download progress). */
+async function sendSlowly(res, file, { chunkBytes = 256 * 1024, delayMs = 0 }) {
+  const fh = await fs.open(file);
+  try {
+    const buf = Buffer.alloc(chunkBytes);
+    for (;;) {
+      if (res.destroyed) return;
+      const { bytesRead } = await fh.read(buf, 0, chunkBytes, null);
+      if (bytesRead === 0) break;
+      if (!res.write(Buffer.from(buf.subarray(0, bytesRead)))) await drained(res);
+      if (delayMs > 0) await new Promise((ok) => setTimeout(ok, delayMs));
+    }
+    res.end();
+  } catch {
+    res.destroy();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Resolves when `res` can take more (or has closed). */
+function drained(res) {
+  return new Promise((ok) => {
+    const done = () => {
+      res.off("drain", done);
+      res.off("close", done);
+      ok();
+    };
+    res.on("drain", done);
+    res.on("close", done);
+  });
 }
 
 function parseArgs(argv) {

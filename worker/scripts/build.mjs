@@ -4,7 +4,10 @@
 //   2. bash scripts/build-assets.sh   (.cache/assets/: the int8 edge model and the catalog bundle)
 //   3. dist/edgerec.js + dist/edgerec.wasm (the relaxed-simd build when there is one)
 //   4. dist/assets/: the model and the catalog cut into ≤ 24 MiB shards, and manifest.json
-//      (names, sizes, SHA-256 of every file and shard) that the Worker reads at load.
+//      (names, sizes, SHA-256 of every file and shard). At load the Worker reads the manifest
+//      and checks every shard's size; the SHA-256s are for the build's own test and for people
+//      (the Worker does not hash): corruption of the right size is caught by the bundles' own
+//      XXH3 checksums when the wasm parses them.
 //
 // EDGEREC_WORKER_DEV=1 skips steps 1–2 (use pkg/ and .cache/ as they are), accepts the simd128
 // build, the catalog in .cache/catalogs/ and a missing model (the Worker then serves catalog

@@ -1,7 +1,7 @@
 // Starts the built Worker in workerd through Miniflare's API, configured as wrangler.toml says
-// (test/config.test.mjs checks that the two agree), offline, on 127.0.0.1.
+// (test/build.test.mjs checks that the two agree), offline, on 127.0.0.1.
 import { Log, LogLevel, Miniflare } from "miniflare";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -10,10 +10,20 @@ export const distDir = join(workerDir, "dist");
 export const COMPATIBILITY_DATE = "2026-04-01";
 export const DEFAULT_VARS = Object.freeze({ EDGEREC_MODEL: "on", LOAD_WAIT_MS: "5000" });
 
-// Keep wrangler and Miniflare from reaching the network.
-process.env.CLOUDFLARE_CF_FETCH_ENABLED = "false";
-process.env.WRANGLER_SEND_METRICS = "false";
-process.env.WRANGLER_SEND_ERROR_REPORTS = "false";
+/** Keeps wrangler and Miniflare from reaching the network (and wrangler from printing its banner). */
+export const OFFLINE_ENV = Object.freeze({
+  CLOUDFLARE_CF_FETCH_ENABLED: "false",
+  WRANGLER_SEND_METRICS: "false",
+  WRANGLER_SEND_ERROR_REPORTS: "false",
+  WRANGLER_HIDE_BANNER: "true",
+});
+Object.assign(process.env, OFFLINE_ENV);
+
+/**
+ * For tests that do not test the load wait itself: a LOAD_WAIT_MS no machine reaches, so a cold
+ * first request on a slow or busy CI host is never answered 503 `loading`.
+ */
+export const PATIENT = Object.freeze({ LOAD_WAIT_MS: "600000" });
 
 export function requireDist() {
   for (const f of ["edgerec.js", "edgerec.wasm", "assets/manifest.json"]) {
@@ -26,18 +36,34 @@ export function requireDist() {
 /**
  * A Miniflare instance running src/index.js with the assets in `assetsDir` (default
  * dist/assets). `port` 0 picks a free one. Returns { mf, url }.
+ *
+ * Tests only: `glue` (module source) stands in for dist/edgerec.js, with the real glue importable
+ * beside it as `./edgerec_real.js`; `output(text)` receives workerd's stdout and stderr (the
+ * Worker's console) instead of this process's.
  */
-export async function startWorker({ assetsDir = join(distDir, "assets"), vars = {}, port = 0, log = false } = {}) {
+export async function startWorker({ assetsDir = join(distDir, "assets"), vars = {}, port = 0, log = false, glue = null, output = null } = {}) {
   requireDist();
+  const code = glue == null
+    ? {
+        modules: true,
+        scriptPath: join(workerDir, "src", "index.js"),
+        modulesRules: [
+          { type: "ESModule", include: ["**/*.js"] },
+          { type: "CompiledWasm", include: ["**/*.wasm"] },
+        ],
+      }
+    : {
+        modules: [
+          { type: "ESModule", path: join(workerDir, "src", "index.js") },
+          { type: "ESModule", path: join(distDir, "edgerec.js"), contents: glue },
+          { type: "ESModule", path: join(distDir, "edgerec_real.js"), contents: readFileSync(join(distDir, "edgerec.js"), "utf8") },
+          { type: "CompiledWasm", path: join(distDir, "edgerec.wasm") },
+        ],
+      };
   const mf = new Miniflare({
     name: "edgerec",
-    modules: true,
-    scriptPath: join(workerDir, "src", "index.js"),
+    ...code,
     modulesRoot: workerDir,
-    modulesRules: [
-      { type: "ESModule", include: ["**/*.js"] },
-      { type: "CompiledWasm", include: ["**/*.wasm"] },
-    ],
     compatibilityDate: COMPATIBILITY_DATE,
     bindings: { ...DEFAULT_VARS, ...vars },
     assets: {
@@ -50,6 +76,14 @@ export async function startWorker({ assetsDir = join(distDir, "assets"), vars = 
     port,
     verbose: false,
     ...(log ? { log: new Log(LogLevel.DEBUG) } : {}),
+    ...(output
+      ? {
+          handleRuntimeStdio(stdout, stderr) {
+            stdout.on("data", (d) => output(String(d)));
+            stderr.on("data", (d) => output(String(d)));
+          },
+        }
+      : {}),
   });
   const url = await mf.ready;
   if (url.hostname !== "127.0.0.1") throw new Error(`Miniflare listens on ${url.hostname}, not 127.0.0.1`);

@@ -2,7 +2,7 @@
 //
 //   POST /v1/recommend   board context (JSON) → ranked catalog items with scores and reasons
 //   POST /v1/embed       { "texts": [...] } → one vector per text
-//   GET  /v1/health      model id, catalog id, versions, wasm memory in use
+//   GET  /v1/health      model id, catalog id, versions, wasm memory in use, loads so far
 //
 // The wasm is imported as a compiled module (Workers cannot compile wasm from bytes) and
 // instantiated with the wasm-bindgen `--target web` glue's initSync. The int8 edge model and the
@@ -13,15 +13,20 @@ import * as edgerec from "../dist/edgerec.js"; // the wasm-bindgen glue, copied 
 import wasmModule from "../dist/edgerec.wasm";
 
 /**
- * Request limits enforced here, before anything reaches the wasm (which has its own). The text
- * counts bound the encoder's CPU time per request (up to ~0.5 s for a 256-token text on a slow
- * core) well inside the 30 s default of the Paid plan.
+ * Request limits. The body sizes and `embedTexts` are checked here, before anything reaches the
+ * wasm (which has its own limits besides). The text counts bound the encoder's CPU time per
+ * request (up to ~0.5 s for a 256-token text on a slow core) well inside the 30 s default of the
+ * Paid plan.
  */
 export const LIMITS = Object.freeze({
   recommendBodyBytes: 1024 * 1024,
   embedBodyBytes: 256 * 1024,
   embedTexts: 32,
-  /** Pins without an `id` (free text, always embedded). */
+  /**
+   * Pins one recommend request may have embedded on the fly (no `id`, `id: null`, or an id that
+   * is not a catalog item, with text). Enforced by the wasm itself (`Recommender.maxTextPins`),
+   * where the pins are resolved against the catalog: it answers `limit_exceeded`.
+   */
   textPins: 32,
 });
 
@@ -34,6 +39,12 @@ const DRAIN_BYTES = 4 * 1024 * 1024;
 let wasm = null; // the instance's exports (for memory.buffer.byteLength)
 let service = null; // { recommender, manifest, model, modelId, catalogId, items, loadMs, loadedAt }
 let loading = null; // the one in-flight load every request awaits
+let loads = 0; // loads started by this isolate (/v1/health `loads`)
+/**
+ * Set once the wasm instance trapped (in a request or in a load): its memory may be corrupt, so
+ * this isolate never uses it again and answers 503 `unavailable` until it is replaced.
+ */
+let failed = null;
 
 class HttpError extends Error {
   constructor(status, code, message, headers = {}) {
@@ -102,6 +113,15 @@ class CpuMeter {
   }
 }
 
+/** Frees a wasm-bindgen object if it still owns its memory; never throws (after a trap it may). */
+function safeFree(obj) {
+  try {
+    if (obj && obj.__wbg_ptr) obj.free();
+  } catch {
+    // a trapped instance may fail here too: nothing more can be done
+  }
+}
+
 /** An asset as a WasmBytes buffer inside wasm memory (the bytes never exist in JS whole). */
 async function assetIntoWasm(env, entry, cpu) {
   const bytes = cpu.run(() => new edgerec.WasmBytes(entry.size));
@@ -109,7 +129,7 @@ async function assetIntoWasm(env, entry, cpu) {
     await streamShards(env, entry, (chunk) => cpu.run(() => bytes.push(chunk)));
     return bytes;
   } catch (e) {
-    bytes.free();
+    safeFree(bytes);
     throw e;
   }
 }
@@ -138,11 +158,23 @@ async function load(env) {
   try {
     bytes = await assetIntoWasm(env, manifest.catalog, cpu);
   } catch (e) {
-    encoder?.free();
+    safeFree(encoder);
     throw e;
   }
   // Both move in (and are freed by the wasm side if this throws: a bad checksum, another model).
   const recommender = cpu.run(() => edgerec.Recommender.fromBundle(bytes, encoder));
+  // One limit on the pins embedded per request, counted by the wasm where it resolves the pins
+  // (it answers limit_exceeded). On a wasm build without the property the assignment would only
+  // add a JS property and limit nothing: refuse that build.
+  if (!("maxTextPins" in recommender)) {
+    safeFree(recommender);
+    throw new LoadError("this wasm build cannot limit the pins embedded per request (no Recommender.maxTextPins)");
+  }
+  recommender.maxTextPins = LIMITS.textPins;
+  if (recommender.maxTextPins !== LIMITS.textPins) {
+    safeFree(recommender);
+    throw new LoadError("this wasm build cannot limit the pins embedded per request (Recommender.maxTextPins)");
+  }
   return {
     recommender,
     manifest,
@@ -163,19 +195,26 @@ const TIMED_OUT = Symbol("timed out");
  * The loaded service. The first request starts the load; every request that arrives before it
  * is done awaits the same promise, up to LOAD_WAIT_MS, and then gets 503 `loading` (the load
  * goes on); LOAD_WAIT_MS=0 answers 503 `loading` at once. A failed load is a 503
- * `unavailable`, and the next request tries again.
+ * `unavailable`, and the next request tries again, unless the wasm trapped: then the isolate
+ * has failed for good (see `afterTrap`).
  */
 async function ready(env, ctx) {
+  if (failed) throw isolateFailed();
   if (service) return service;
   if (!loading) {
+    loads++;
     loading = load(env).then(
       (s) => {
         service = s;
         return s;
       },
       (e) => {
-        loading = null;
-        console.error("edgerec: load failed:", e?.code ?? "", e?.message ?? e);
+        if (e instanceof WebAssembly.RuntimeError) {
+          afterTrap(e, "the load");
+        } else {
+          loading = null;
+          console.error("edgerec: load failed:", e?.code ?? "", e?.message ?? e);
+        }
         throw e;
       },
     );
@@ -196,6 +235,7 @@ async function ready(env, ctx) {
   try {
     result = await Promise.race([pending, timeout]);
   } catch {
+    if (failed) throw isolateFailed();
     throw new HttpError(503, "unavailable", "the model or catalog could not be loaded; try again later", { "retry-after": "5" });
   } finally {
     clearTimeout(timer);
@@ -205,14 +245,28 @@ async function ready(env, ctx) {
 }
 
 /**
- * A wasm trap (a bug: every input is validated) can leave the instance's objects borrowed for
- * good; drop the loaded service so the next request loads a fresh one (the old one's memory is
- * not reclaimed: a trap is not expected to happen more than rarely).
+ * A wasm trap (a bug: every input is validated) leaves the instance in an unknown state: its
+ * memory and allocator may be corrupt and its objects borrowed for good, and the module
+ * instance cannot be replaced inside this isolate. So the isolate is marked failed for good:
+ * what can still be freed is freed, the trap is logged once, and every request (this one too)
+ * is answered 503 `unavailable` until Cloudflare replaces the isolate (a redeploy, or eviction).
  */
-function afterTrap(e) {
-  console.error("edgerec: wasm trap:", e?.message ?? e);
+function afterTrap(e, where) {
+  if (!failed) {
+    failed = { where, message: String(e?.message ?? e), at: new Date().toISOString() };
+    console.error(
+      `edgerec: wasm trap in ${where}: ${failed.message}; this isolate is marked failed and answers 503 unavailable until it is restarted`,
+    );
+  }
+  const svc = service;
   service = null;
   loading = null;
+  wasm = null;
+  if (svc) safeFree(svc.recommender);
+}
+
+function isolateFailed() {
+  return new HttpError(503, "unavailable", "this isolate's wasm instance failed and cannot serve again: the isolate must be restarted");
 }
 
 // ---- HTTP -------------------------------------------------------------------------------------
@@ -293,8 +347,8 @@ function parseJson(text) {
 /** A wasm error as an HTTP error: the wasm's messages describe the request and are safe to send. */
 function fromWasm(e, svc) {
   if (e instanceof WebAssembly.RuntimeError) {
-    afterTrap(e);
-    return new HttpError(500, "internal", "internal error");
+    afterTrap(e, "a request");
+    return isolateFailed();
   }
   switch (e?.code) {
     case "invalid_input":
@@ -315,7 +369,8 @@ function modelUnavailable(svc) {
     disabled: "this deployment runs without the text model (EDGEREC_MODEL=off)",
     not_deployed: "this deployment has no text model",
   }[svc.model];
-  return new HttpError(503, "model_unavailable", `${why}: only pins that are catalog items can be used`);
+  // Permanent for this deployment (not a transient 503): 501, without Retry-After.
+  return new HttpError(501, "model_unavailable", `${why}: only pins that are catalog items can be used`);
 }
 
 /**
@@ -339,29 +394,15 @@ function timedParse(text) {
   return { value, parseMs: performance.now() - t0 };
 }
 
-/** Pins with no `id`: each is an encoder pass. (Malformed contexts are left to the wasm's checks.) */
-function countTextPins(context) {
-  let n = 0;
-  if (!Array.isArray(context.boards)) return 0;
-  for (const board of context.boards) {
-    if (!board || !Array.isArray(board.pins)) continue;
-    for (const pin of board.pins) if (pin && typeof pin === "object" && pin.id === undefined) n++;
-  }
-  return n;
-}
-
 async function recommend(request, env, ctx) {
   requireJson(request);
   const { value, parseMs } = timedParse(await readBody(request, LIMITS.recommendBodyBytes));
   if (value === null || typeof value !== "object" || Array.isArray(value)) {
     throw new HttpError(400, "invalid_input", "the body must be a board context object: { boards: [...] }");
   }
-  const textPins = countTextPins(value);
-  if (textPins > LIMITS.textPins) {
-    throw new HttpError(413, "limit_exceeded", `${textPins} pins have no id and need the text encoder; the limit is ${LIMITS.textPins} per request`);
-  }
   const svc = await ready(env, ctx);
   const { text, cpuMs } = timed(parseMs, () => {
+    if (failed) throw isolateFailed(); // another request trapped since ready(): svc is freed
     try {
       return svc.recommender.recommend(value);
     } catch (e) {
@@ -389,6 +430,7 @@ async function embed(request, env, ctx) {
   const svc = await ready(env, ctx);
   if (svc.model !== "loaded") throw modelUnavailable(svc);
   const { text, cpuMs } = timed(parseMs, () => {
+    if (failed) throw isolateFailed(); // another request trapped since ready(): svc is freed
     let flat;
     try {
       flat = svc.recommender.embed(texts);
@@ -420,6 +462,7 @@ async function health(env, ctx) {
         manifest: svc.manifest.format,
       },
       memory: { wasm_bytes: wasm.memory.buffer.byteLength },
+      loads,
       load_ms: svc.loadMs,
       load_cpu_ms: svc.loadCpuMs,
       loaded_at: svc.loadedAt,
@@ -452,7 +495,11 @@ export default {
       return await route(request, env, ctx);
     } catch (e) {
       if (e instanceof HttpError) return errorResponse(e.status, e.code, e.message, e.headers);
-      if (e instanceof WebAssembly.RuntimeError) afterTrap(e);
+      if (e instanceof WebAssembly.RuntimeError) {
+        afterTrap(e, "a request");
+        const f = isolateFailed();
+        return errorResponse(f.status, f.code, f.message, f.headers);
+      }
       // Anything else is a bug: log it whole, tell the client nothing about it.
       console.error("edgerec: unexpected error:", e?.stack ?? e);
       return errorResponse(500, "internal", "internal error");

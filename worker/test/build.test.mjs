@@ -9,7 +9,7 @@ import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { gzipSync } from "node:zlib";
 import { unstable_readConfig } from "wrangler";
-import { COMPATIBILITY_DATE, DEFAULT_VARS, distDir, requireDist, workerDir } from "../scripts/miniflare.mjs";
+import { COMPATIBILITY_DATE, DEFAULT_VARS, OFFLINE_ENV, distDir, requireDist, workerDir } from "../scripts/miniflare.mjs";
 import { MAX_SHARD_BYTES, MIB, sha256File, shardFile } from "../scripts/shard.mjs";
 import { modelGate } from "./gate.mjs";
 
@@ -79,7 +79,7 @@ test("wrangler bundles the Worker offline (deploy --dry-run) within the Worker s
       ["deploy", "--dry-run", "--outdir", out],
       {
         cwd: workerDir,
-        env: { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false", WRANGLER_SEND_ERROR_REPORTS: "false" },
+        env: { ...process.env, ...OFFLINE_ENV },
         timeout: 60_000,
       },
     );

@@ -1,10 +1,11 @@
 // The per-isolate load: a burst of requests on a cold isolate sharing one load (streamed from
-// many small shards), 503 `loading` while it runs, a deployment without the model, and a broken
-// asset (503 `unavailable`, retried by the next request).
+// many small shards), 503 `loading` while it runs, a deployment without the model (501
+// `model_unavailable`), and a broken asset (503 `unavailable`, retried by the next request).
+// Every test but the LOAD_WAIT_MS=0 one waits as long as the load takes (PATIENT).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
-import { startWorker } from "../scripts/miniflare.mjs";
+import { PATIENT, startWorker } from "../scripts/miniflare.mjs";
 import { FIVE_BOARDS, get, ids, post } from "../scripts/client.mjs";
 import { corruptModelAssets, reshardedAssets, truncatedCatalogAssets } from "./assets.mjs";
 import { modelGate } from "./gate.mjs";
@@ -19,7 +20,7 @@ function assertError(res, status, code) {
 }
 
 async function withWorker(options, fn) {
-  const { mf, url } = await startWorker(options);
+  const { mf, url } = await startWorker({ ...options, vars: { ...PATIENT, ...options.vars } });
   try {
     return await fn(url);
   } finally {
@@ -52,6 +53,8 @@ test("cold isolate: 24 concurrent requests share one load from 1 MiB shards and 
       const health = answers.pop();
       assert.equal(health.status, 200, health.text);
       assert.equal(health.json.model, gate.hasModel ? "loaded" : "not_deployed");
+      assert.equal(health.json.loads, 1, "the 25 requests shared one load");
+      assert.equal((await get(url, "/v1/health")).json.loads, 1, "and later requests use it too");
       answers.forEach((res, n) => {
         assert.equal(res.status, 200, res.text);
         assert.deepEqual(res.json.items, expected[order[n]].items, `request ${n}`);
@@ -63,7 +66,7 @@ test("cold isolate: 24 concurrent requests share one load from 1 MiB shards and 
   }
 });
 
-test("503 loading while the isolate loads (LOAD_WAIT_MS=0), then served; without the model, text needs are 503 model_unavailable", async () => {
+test("503 loading while the isolate loads (LOAD_WAIT_MS=0), then served; without the model, text needs are 501 model_unavailable", async () => {
   await withWorker({ vars: { LOAD_WAIT_MS: "0", EDGEREC_MODEL: "off" } }, async (url) => {
     const first = await post(url, "/v1/recommend", FIVE_BOARDS);
     assertError(first, 503, "loading");
@@ -81,11 +84,18 @@ test("503 loading while the isolate loads (LOAD_WAIT_MS=0), then served; without
     const ok = await post(url, "/v1/recommend", FIVE_BOARDS);
     assert.equal(ok.status, 200, ok.text);
     assert.equal(ok.json.items.length, 10);
-    assertError(await post(url, "/v1/embed", { texts: ["robots"] }), 503, "model_unavailable");
+    assert.equal(health.json.loads, 1, "the requests answered 503 loading started no load of their own");
+    const embed = await post(url, "/v1/embed", { texts: ["robots"] });
+    assertError(embed, 501, "model_unavailable");
+    assert.equal(embed.headers.get("retry-after"), null, "not a transient condition");
     const text = await post(url, "/v1/recommend", { boards: [{ name: "x", pins: [{ title: "robots in love" }, { id: "1" }] }] });
-    assertError(text, 503, "model_unavailable");
+    assertError(text, 501, "model_unavailable");
     assert.match(text.json.error.message, /catalog items/);
     assert.equal(text.headers.get("retry-after"), null, "not a transient condition");
+    // The wasm counts the pins it would embed before it looks for an encoder: over the limit is
+    // 413 with or without the model.
+    const many = { boards: [{ name: "x", pins: Array.from({ length: 33 }, (_, i) => ({ id: `no-such-${i}`, title: `robots ${i}` })) }] };
+    assertError(await post(url, "/v1/recommend", many), 413, "limit_exceeded");
   });
 });
 
@@ -106,6 +116,8 @@ test("a broken asset fails the load with 503 unavailable, and the next request t
       const ok = await post(url, "/v1/recommend", FIVE_BOARDS);
       assert.equal(ok.status, 200, ok.text);
       assert.equal(ok.json.items.length, 10);
+      // Four failed loads (one per request that needed the service), then the one that worked.
+      assert.equal((await get(url, "/v1/health")).json.loads, 5);
     });
   } finally {
     broken.cleanup();

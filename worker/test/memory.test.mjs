@@ -4,7 +4,7 @@
 // 100 MB, and does not grow at all across the last 50 requests.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { startWorker } from "../scripts/miniflare.mjs";
+import { PATIENT, startWorker } from "../scripts/miniflare.mjs";
 import { FIVE_BOARDS, get, ids, post } from "../scripts/client.mjs";
 import { modelGate } from "./gate.mjs";
 
@@ -13,7 +13,7 @@ const LIMIT = 100 * 1000 * 1000;
 const MB = (n) => `${(n / 1e6).toFixed(1)} MB`;
 
 test(`wasm memory after load + 100 mixed requests < 100 MB, flat over the last 50 (${gate.hasModel ? "with the edge model" : "catalog only: no edge model in dist"})`, async (t) => {
-  const { mf, url } = await startWorker();
+  const { mf, url } = await startWorker({ vars: PATIENT });
   try {
     // One cycle of the traffic the Worker serves; with the model, text pins and embeddings too.
     const cycle = [

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import http from "node:http";
 import { join } from "node:path";
-import { startWorker, workerDir } from "../scripts/miniflare.mjs";
+import { PATIENT, startWorker, workerDir } from "../scripts/miniflare.mjs";
 import { FIVE_BOARDS, get, ids, post } from "../scripts/client.mjs";
 import { modelGate } from "./gate.mjs";
 
@@ -13,7 +13,7 @@ const gate = modelGate();
 let mf, url;
 
 before(async () => {
-  ({ mf, url } = await startWorker());
+  ({ mf, url } = await startWorker({ vars: PATIENT }));
 });
 after(async () => {
   await mf?.dispose();
@@ -48,6 +48,19 @@ function assertRecommendations(json, k, saved) {
   for (let i = 1; i < json.items.length; i++) assert.ok(json.items[i - 1].score >= json.items[i].score, "sorted by score");
 }
 
+/**
+ * A board of two catalog pins and `n` pins the wasm must embed: by default a mix of the three
+ * kinds (no id, `id: null`, an unknown id with a title); `"unknown"`: unknown ids only.
+ */
+function textPins(n, kind = "mixed") {
+  const pin = (i) => {
+    const title = `idea ${i}: a heist comedy set on a space station`;
+    const k = kind === "unknown" ? 2 : i % 3;
+    return k === 0 ? { title } : k === 1 ? { id: null, title } : { id: `no-such-movie-${i}`, title };
+  };
+  return { boards: [{ name: "x", pins: [...ids("1 2"), ...Array.from({ length: n }, (_, i) => pin(i))] }], k: 5 };
+}
+
 test("health: ids, versions, wasm memory", async () => {
   const res = await get(url, "/v1/health");
   assert.equal(res.status, 200, res.text);
@@ -62,6 +75,7 @@ test("health: ids, versions, wasm memory", async () => {
   assert.match(h.versions.wasm, gate.dev ? /^wasm-(relaxed-simd|simd128)$/ : /^wasm-relaxed-simd$/);
   assert.ok(h.memory.wasm_bytes > 10 * 1024 * 1024 && h.memory.wasm_bytes % 65536 === 0, String(h.memory.wasm_bytes));
   assert.ok(h.load_ms >= 0);
+  assert.equal(h.loads, 1, "one load per isolate");
 });
 
 test("recommend: five boards of real catalog items, ranked with reasons, no encoder pass", async () => {
@@ -148,8 +162,10 @@ test("errors: each has its status and stable code, without stack traces, and the
   const tenThousand = { boards: [{ name: "x", pins: Array.from({ length: 10000 }, () => ({ id: "1" })) }] };
   assertError(await recommend(tenThousand), 413, "limit_exceeded", /boards\[0\]\.pins is 10000/);
   assertError(await embed({ texts: Array.from({ length: 33 }, (_, i) => `t${i}`) }), 413, "limit_exceeded", /limit is 32/);
-  const textPins = (n) => ({ boards: [{ name: "x", pins: [...ids("1 2"), ...Array.from({ length: n }, (_, i) => ({ title: `idea ${i}` }))] }] });
-  assertError(await recommend(textPins(33)), 413, "limit_exceeded", /33 pins have no id.*limit is 32/);
+  // Pins the wasm would embed: no id, `id: null`, or an id that is not a catalog item, with text.
+  // The wasm counts them (Recommender.maxTextPins = 32) before any encoder pass.
+  assertError(await recommend(textPins(33)), 413, "limit_exceeded", /pins embedded on the fly.* is 33, the limit is 32/);
+  assertError(await recommend(textPins(33, "unknown")), 413, "limit_exceeded", /is 33, the limit is 32/);
 
   // 404 / 405: unknown paths (the asset shards are not reachable by URL) and wrong methods.
   assertError(await get(url, "/"), 404, "not_found");
@@ -246,4 +262,16 @@ test("recommend: free-text pins are embedded on the fly and counted", { skip: ga
   assert.equal(res.json.embedded_texts, 1);
   assert.equal(res.json.items[0].reason.signal, "similar");
   assert.equal(res.json.items[0].reason.pin, "Astronauts stranded on Mars");
+});
+
+test("recommend: up to 32 pins embedded per request (no id, id: null, unknown ids with text)", { skip: gate.needsModel }, async (t) => {
+  const t0 = Date.now();
+  const res = await post(url, "/v1/recommend", textPins(32));
+  t.diagnostic(`32 text pins: ${Date.now() - t0} ms`);
+  assert.equal(res.status, 200, res.text);
+  assert.equal(res.json.embedded_texts, 32);
+  assert.equal(res.json.unknown_pins, 0, "an unknown id with a title is embedded, not dropped");
+  assertRecommendations(res.json, 5, new Set(["1", "2"]));
+  const over = await post(url, "/v1/recommend", textPins(33, "unknown"));
+  assertError(over, 413, "limit_exceeded", /is 33, the limit is 32/);
 });

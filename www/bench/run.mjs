@@ -19,7 +19,7 @@ const opt = (name, dflt) => {
 };
 const WARM_RUNS = opt("warm", 5);
 const N = opt("n", 300);
-const PORT = opt("port", Number(process.env.PORT) || 8088);
+const PORT = opt("port", Number(process.env.PORT) || 0); // 0: a free port
 
 checkDist();
 const m = manifest();

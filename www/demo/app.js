@@ -31,20 +31,28 @@ window.edgerecDemo = state;
 // ------------------------------------------------------------------------------------ loading
 
 const phases = new Map(); // phase -> { loaded, total, source }
+let shownPct = 0; // the bar never moves back
 
+/**
+ * The bar: the engine (wasm) is the first 10%, the catalog and model bytes together up to 95%
+ * (a phase counts once it has reported its size), starting the model 97%, ready 100%.
+ */
 function onProgress(p) {
   phases.set(p.phase, p);
+  const fraction = (q) => (q && q.total ? Math.min(1, q.loaded / q.total) : 0);
   let loaded = 0, total = 0;
-  for (const [phase, q] of phases) {
-    if (phase === "init" || q.total == null) continue;
+  for (const phase of ["catalog", "model"]) {
+    const q = phases.get(phase);
+    if (!q || !q.total) continue;
     loaded += q.loaded;
     total += q.total;
   }
   const init = phases.get("init");
-  const frac = total > 0 ? loaded / total : 0;
-  const pct = init ? (init.loaded >= 1 ? 100 : 97) : Math.min(95, frac * 95);
-  $("progress-fill").style.width = `${pct.toFixed(1)}%`;
-  $("progressbar").setAttribute("aria-valuenow", pct.toFixed(0));
+  const data = total > 0 ? Math.min(1, loaded / total) : 0;
+  const pct = init ? (init.loaded >= 1 ? 100 : 97) : 10 * fraction(phases.get("wasm")) + 85 * data;
+  shownPct = Math.max(shownPct, pct);
+  $("progress-fill").style.width = `${shownPct.toFixed(1)}%`;
+  $("progressbar").setAttribute("aria-valuenow", shownPct.toFixed(0));
   const parts = [];
   for (const [phase, q] of phases) {
     if (phase === "init") continue;
@@ -53,7 +61,7 @@ function onProgress(p) {
   }
   if (init) parts.push(init.loaded >= 1 ? "ready" : "starting the model…");
   $("progress-text").textContent = parts.join(" · ");
-  $("status").textContent = init && init.loaded >= 1 ? "Ready" : `Loading ${pct.toFixed(0)}%`;
+  $("status").textContent = init && init.loaded >= 1 ? "Ready" : `Loading ${shownPct.toFixed(0)}%`;
 }
 
 const label = (phase) => ({ wasm: "engine", catalog: "catalog", model: "model" })[phase] ?? phase;
@@ -62,19 +70,23 @@ const mb = (n) => (n / 1e6).toFixed(1);
 async function start() {
   restore();
   renderBoards();
-  try {
-    const [rec] = await Promise.all([
-      createRecommender({ manifest: "assets/manifest.json", onProgress }),
-      loadTitles(),
-    ]);
-    state.rec = rec;
-  } catch (err) {
+  // Both are awaited to the end: if the titles fail, a recommender that did load is closed
+  // (its worker and wasm memory freed), not left running unreferenced.
+  const [rec, titles] = await Promise.allSettled([
+    createRecommender({ manifest: "assets/manifest.json", onProgress }),
+    loadTitles(),
+  ]);
+  const failure = [rec, titles].find((r) => r.status === "rejected");
+  if (failure) {
+    if (rec.status === "fulfilled") rec.value.close();
+    const err = failure.reason;
     document.body.dataset.state = "error";
     $("status").textContent = "Failed to load";
-    $("progress-text").textContent = `${err.code ?? "error"}: ${err.message}`;
+    $("progress-text").textContent = `${err?.code ?? "error"}: ${err?.message ?? err}`;
     $("loader").classList.add("failed");
     return;
   }
+  state.rec = rec.value;
   const info = state.rec.info;
   $("engine").textContent =
     `${info.items.toLocaleString()} movies · wasm ${info.simd === "relaxed" ? "relaxed-SIMD" : "SIMD128"} · ` +
@@ -102,16 +114,59 @@ const fold = (s) => s.normalize("NFKD").replace(/[\u0300-\u036f]/g, "").toLowerC
 
 // ----------------------------------------------------------------------------------- boards
 
+/** The boards saved by an earlier visit, or the examples when there are none or they are malformed. */
 function restore() {
   let boards = null;
   try {
-    boards = JSON.parse(localStorage.getItem(STORAGE_KEY) || "null")?.boards;
+    boards = savedBoards(JSON.parse(localStorage.getItem(STORAGE_KEY) || "null"));
   } catch {
-    boards = null;
+    boards = null; // unreadable storage or not JSON
   }
-  if (!Array.isArray(boards)) boards = EXAMPLE;
-  state.boards = boards.map((b) => ({ key: nextKey++, name: String(b.name ?? ""), pins: (b.pins ?? []).map((p) => ({ ...p })) }));
+  boards ??= EXAMPLE;
+  // Older saves may repeat a name: the first board keeps it, later ones get a free " (n)".
+  const taken = new Set(boards.map((b) => b.name));
+  const kept = new Set();
+  state.boards = boards.map((b) => {
+    const name = kept.has(b.name) ? uniqueName(b.name, taken) : b.name;
+    taken.add(name);
+    kept.add(name);
+    return { key: nextKey++, name, pins: b.pins.map((p) => ({ ...p })) };
+  });
   state.target = state.boards[0]?.key ?? null;
+}
+
+/** `{ boards: [{ name, pins: [{ id } | { title }] }] }` as saved, checked; null if anything is off. */
+function savedBoards(saved) {
+  const boards = saved?.boards;
+  if (!Array.isArray(boards) || boards.length > 100) return null;
+  const out = [];
+  for (const b of boards) {
+    if (!b || typeof b !== "object" || typeof b.name !== "string" || !Array.isArray(b.pins)) return null;
+    const pins = [];
+    for (const p of b.pins) {
+      if (p && typeof p.id === "string" && p.id) pins.push({ id: p.id });
+      else if (p && typeof p.title === "string" && p.title.trim()) pins.push({ title: p.title });
+      else return null;
+    }
+    out.push({ name: b.name.slice(0, 80), pins });
+  }
+  return out;
+}
+
+/** `name`, or `name (2)`, `name (3)`, ... : the first not in `taken`. */
+function uniqueName(name, taken) {
+  if (!taken.has(name)) return name;
+  let n = 2;
+  while (taken.has(`${name} (${n})`)) n++;
+  return `${name} (${n})`;
+}
+
+/**
+ * Board names are unique: the request names its target board (`target_board`), so two boards
+ * of one name would make the target ambiguous.
+ */
+function nameTaken(name, board) {
+  return state.boards.some((b) => b !== board && b.name === name);
 }
 
 function save() {
@@ -147,8 +202,28 @@ function renderBoards() {
     target.setAttribute("aria-pressed", String(b.key === state.target));
     target.addEventListener("click", () => { state.target = b.key; changed(); });
     const name = li.querySelector(".board-name");
+    const takenHint = li.querySelector(".name-taken");
+    const showTaken = (on) => {
+      name.setAttribute("aria-invalid", String(on));
+      takenHint.hidden = !on;
+    };
     name.value = b.name;
-    name.addEventListener("input", () => { b.name = li.dataset.name = name.value; save(); refresh(); });
+    // A name another board has is not taken over (the board keeps its last unique name); on
+    // leaving the field it goes back to that name.
+    name.addEventListener("input", () => {
+      if (nameTaken(name.value, b)) {
+        showTaken(true);
+        return;
+      }
+      showTaken(false);
+      b.name = li.dataset.name = name.value;
+      save();
+      refresh();
+    });
+    name.addEventListener("change", () => {
+      if (name.value !== b.name) name.value = b.name;
+      showTaken(false);
+    });
     name.addEventListener("focus", () => { if (state.target !== b.key) { state.target = b.key; markTarget(); refresh(); } });
     li.querySelector(".remove-board").addEventListener("click", () => {
       state.boards = state.boards.filter((x) => x !== b);

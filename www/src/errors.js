@@ -17,7 +17,7 @@ export const ERROR_CODES = Object.freeze([
   "inference_failed",
   // from the harness
   "load_failed", // a download failed (network error, HTTP status) or the cache could not be read
-  "integrity_error", // downloaded bytes do not match the expected SHA-256
+  "integrity_error", // downloaded bytes do not match the expected SHA-256 or size
   "unsupported", // this browser (or this build of pkg/) lacks something the harness needs
   "worker_failed", // the Web Worker could not start, or its wasm instance trapped
   "closed", // the recommender was closed

@@ -4,8 +4,9 @@
 //
 // Loading: the .wasm is compiled while it streams; the catalog and model stream chunk by chunk
 // into wasm memory (`WasmBytes`, when the pkg/ build has it) while being hashed (SHA-256), so no
-// second full copy of them exists in JS. Files with a known SHA-256 are kept in the Cache API under
-// their hash and read back from there on the next load without a network request.
+// full JS copy of them is made when their size is known in advance (see makeSink, and
+// www/README.md "Memory" for the exceptions). Files with a known SHA-256 are kept in the Cache API
+// under their hash and read back from there on the next load without a network request.
 
 import { Sha256 } from "./sha256.js";
 import { EdgerecError, toWire } from "./errors.js";
@@ -22,6 +23,8 @@ let wasmExports = null;
 let recommender = null;
 /** Set once the instance trapped: every later call fails with this. */
 let broken = null;
+/** Set (synchronously) by the first init message: a worker is initialised once. */
+let initStarted = false;
 
 /** The wasm-bindgen module's import, started by the page's `prepare` message. */
 let glueImport = null;
@@ -43,7 +46,10 @@ self.onmessage = async (ev) => {
     if (broken) throw broken;
     let result, transfer = [];
     if (op === "init") {
-      if (recommender) throw new EdgerecError("invalid_input", "already initialised");
+      // Set before the first await, so a second init message that arrives while the first is
+      // still loading is refused too.
+      if (initStarted) throw new EdgerecError("invalid_input", "init can only be called once per worker");
+      initStarted = true;
       result = await init(ev.data.options);
     } else {
       if (!recommender) throw new EdgerecError("invalid_input", "not initialised");
@@ -125,6 +131,11 @@ async function init(o) {
       o.model ? loadAsset("model", o.model, cache, canStream) : null,
     ]);
     sources = { catalog: cat.source, model: mod ? mod.source : null };
+    // Bytes passed in (structured-cloned into this worker) are in wasm memory now: drop this
+    // worker's copy before the wasm parses them, unless the other file came from the cache (a
+    // corrupt entry there means loading both again, once): then once the wasm accepted both.
+    const mayRetry = attempt === 0 && (cat.source === "cache" || (mod && mod.source === "cache"));
+    if (!mayRetry) dropBytes(o);
     progress("init", 0, 1, null);
     try {
       let encoder, encoderModelId = null;
@@ -142,6 +153,7 @@ async function init(o) {
         if (mod) mod.dispose();
         if (encoder && encoder.__wbg_ptr) encoder.free();
       }
+      dropBytes(o);
       // Keep the new downloads in the cache only now that the wasm accepted them.
       await Promise.all([cat.keep?.(), mod?.keep?.()]);
       progress("init", 1, 1, null);
@@ -164,13 +176,21 @@ async function init(o) {
       const corrupt = (err.code === "invalid_catalog" && cat.source === "cache" && cat.key) ||
         (err.code === "invalid_model" && mod && mod.source === "cache" && mod.key);
       if (attempt === 0 && corrupt) {
-        if (cat.source === "cache" && cat.key) await cache.delete(cat.key);
-        if (mod && mod.source === "cache" && mod.key) await cache.delete(mod.key);
+        // Only the rejected file's entry goes (the other is read from the cache again). Best
+        // effort: a failed delete must not hide the load (keep() rewrites the entry anyway).
+        const bad = err.code === "invalid_catalog" ? cat : mod;
+        await cache.delete(bad.key).catch(() => {});
         continue;
       }
       throw err;
     }
   }
+}
+
+/** Forgets the bytes the page passed (`catalog`/`model` as bytes) once they are in wasm memory. */
+function dropBytes(o) {
+  if (o.catalog && o.catalog.data) o.catalog.data = null;
+  if (o.model && o.model.data) o.model.data = null;
 }
 
 async function loadWasm(o) {
@@ -249,7 +269,7 @@ async function sweepTemporaries(cache) {
   for (const req of await cache.keys()) {
     if (!req.url.startsWith(prefix)) continue;
     const started = Number(req.url.slice(prefix.length).split("/")[0]);
-    if (!(Date.now() - started < 3600e3)) await cache.delete(req);
+    if (!(Date.now() - started < 3600e3)) await cache.delete(req).catch(() => {});
   }
 }
 
@@ -261,11 +281,15 @@ async function loadAsset(phase, spec, cache, canStream) {
   if (spec.data) {
     const data = spec.data;
     progress(phase, 0, data.length, "memory");
+    if (!canStream) { // an older pkg/: the wasm copies the bytes in itself
+      progress(phase, data.length, data.length, "memory");
+      return { value: data, source: "memory", key: null, dispose() {} };
+    }
     const sink = makeSink(data.length, canStream);
     const CHUNK = 1 << 20;
     for (let off = 0; off < data.length; off += CHUNK) sink.push(data.subarray(off, off + CHUNK));
     progress(phase, data.length, data.length, "memory");
-    return sink.finish("memory", null);
+    return sink.finish("memory", null); // init() drops spec.data (see dropBytes)
   }
   const sha = spec.sha256 || null;
   if (cache && sha) {
@@ -278,14 +302,16 @@ async function loadAsset(phase, spec, cache, canStream) {
     }
     if (hit) {
       const total = spec.bytes ?? (Number(hit.headers.get("x-edgerec-bytes")) || null);
-      const sink = makeSink(total, canStream);
+      const sink = makeSink(total, canStream, spec.bytes != null);
       try {
         await pump(hit.body, sink, throttled(phase, total, "cache"));
         return sink.finish("cache", key);
       } catch (err) {
         sink.dispose();
-        if (err instanceof EdgerecError && err.code !== "load_failed") throw err;
-        await cache.delete(key); // unreadable or the wrong size: forget it, use the network
+        // Unreadable (load_failed) or the wrong size (integrity_error when the spec gave the
+        // size): forget the entry and use the network, which checks the size again.
+        if (err instanceof EdgerecError && err.code !== "load_failed" && err.code !== "integrity_error") throw err;
+        await cache.delete(key).catch(() => {}); // best effort: the error to report is the download's
       }
     }
   }
@@ -300,8 +326,10 @@ async function download(phase, spec, cache, canStream) {
   if (spec.bytes != null && length != null && !encoded && length !== spec.bytes) {
     throw new EdgerecError("integrity_error", `${spec.url} is ${length} bytes, expected ${spec.bytes}`);
   }
+  // The size: the spec's (a mismatch is an integrity_error), else the response's when it is
+  // not content-encoded (content-length then counts the encoded bytes), else unknown.
   const total = spec.bytes ?? (encoded ? null : length);
-  const sink = makeSink(total, canStream);
+  const sink = makeSink(total, canStream, spec.bytes != null);
   const sha = spec.sha256 || null;
   const hasher = sha ? new Sha256() : null;
   let stored = null;
@@ -323,7 +351,7 @@ async function download(phase, spec, cache, canStream) {
     await pump(body, sink, throttled(phase, total, "network"), hasher);
   } catch (err) {
     sink.dispose();
-    if (stored) stored.then((tmp) => tmp && cache.delete(tmp));
+    if (stored) stored.then((tmp) => tmp && cache.delete(tmp)).catch(() => {});
     throw err;
   }
   const tmp = stored ? await stored : null;
@@ -331,7 +359,7 @@ async function download(phase, spec, cache, canStream) {
     const got = hasher.hex();
     if (got !== sha.toLowerCase()) {
       sink.dispose();
-      if (tmp) await cache.delete(tmp);
+      if (tmp) await cache.delete(tmp).catch(() => {}); // must not replace the integrity_error
       throw new EdgerecError("integrity_error", `${spec.url} has SHA-256 ${got}, expected ${sha}`);
     }
   }
@@ -378,6 +406,7 @@ async function pump(body, sink, report, hasher = null) {
       report(loaded);
     }
   } catch (err) {
+    reader.cancel().catch(() => {}); // stop the download (or cache read): it is not wanted now
     if (err instanceof EdgerecError) throw err;
     throw new EdgerecError("load_failed", `download interrupted: ${err.message}`);
   } finally {
@@ -387,56 +416,100 @@ async function pump(body, sink, report, hasher = null) {
 }
 
 /**
- * Where the bytes of a file go: straight into wasm memory (`WasmBytes`) when the build has it
- * and the size is known, else into one JS buffer.
+ * Where the bytes of a file go. `total` is the expected size, or null when unknown; `exact` says
+ * it came from the spec or manifest (`bytes`): a body of another size is then an
+ * `integrity_error`, else (a size the response or a cache entry declared) a `load_failed`.
+ *
+ * - a pkg/ with WasmBytes, size known: `new WasmBytes(total)`, every chunk pushed straight into
+ *   wasm memory; no JS copy of the file.
+ * - a pkg/ with WasmBytes, size unknown: the chunks are kept in JS until the last one, then copied
+ *   into a `WasmBytes` of the final size (each chunk let go as it is copied): for that moment
+ *   the file is in memory twice.
+ * - an older pkg/ (no WasmBytes): one JS buffer (allocated at the known size, or the chunks
+ *   joined at the end), which `new Recommender(bytes)` copies into wasm memory.
  */
-function makeSink(total, canStream) {
+function makeSink(total, canStream, exact = false) {
+  const code = exact ? "integrity_error" : "load_failed";
   let n = 0;
-  if (canStream && total != null) {
+  const fits = (len) => {
+    if (total != null && n + len > total) throw new EdgerecError(code, `more than the expected ${total} bytes`);
+  };
+  const complete = () => {
+    if (total != null && n !== total) throw new EdgerecError(code, `got ${n} bytes, expected ${total}`);
+  };
+  const free = (wb) => { if (wb && wb.__wbg_ptr) wb.free(); };
+  if (total != null && canStream) {
     let wb = new glue.WasmBytes(total);
     return {
       push(chunk) {
-        if (n + chunk.length > total) throw new EdgerecError("load_failed", `more than the expected ${total} bytes`);
+        fits(chunk.length);
         wb.push(chunk);
         n += chunk.length;
       },
       finish(source, key) {
-        if (n !== total) throw new EdgerecError("load_failed", `got ${n} bytes, expected ${total}`);
+        complete();
         const value = wb;
-        return { value, source, key, dispose: () => { if (value.__wbg_ptr) value.free(); } };
+        wb = null;
+        return { value, source, key, dispose: () => free(value) };
       },
       dispose() {
-        if (wb && wb.__wbg_ptr) wb.free();
+        free(wb);
         wb = null;
       },
     };
   }
-  let buf = new Uint8Array(total ?? 1 << 20);
+  if (total != null) {
+    let buf = new Uint8Array(total);
+    return {
+      push(chunk) {
+        fits(chunk.length);
+        buf.set(chunk, n);
+        n += chunk.length;
+      },
+      finish(source, key) {
+        complete();
+        const value = buf;
+        buf = null;
+        return { value, source, key, dispose() {} };
+      },
+      dispose() {
+        buf = null;
+      },
+    };
+  }
+  let chunks = [];
   return {
     push(chunk) {
-      if (total != null && n + chunk.length > total) throw new EdgerecError("load_failed", `more than the expected ${total} bytes`);
-      if (n + chunk.length > buf.length) {
-        const bigger = new Uint8Array(Math.max(buf.length * 2, n + chunk.length));
-        bigger.set(buf.subarray(0, n));
-        buf = bigger;
-      }
-      buf.set(chunk, n);
+      chunks.push(chunk);
       n += chunk.length;
     },
     finish(source, key) {
-      if (total != null && n !== total) throw new EdgerecError("load_failed", `got ${n} bytes, expected ${total}`);
-      let bytes = buf.subarray(0, n);
-      buf = null;
-      if (canStream) { // size was unknown: copy into wasm memory now
+      const parts = chunks;
+      chunks = null;
+      if (canStream) {
         const wb = new glue.WasmBytes(n);
-        wb.push(bytes);
-        bytes = null;
-        return { value: wb, source, key, dispose: () => { if (wb.__wbg_ptr) wb.free(); } };
+        try {
+          for (let i = 0; i < parts.length; i++) {
+            wb.push(parts[i]);
+            parts[i] = null;
+          }
+        } catch (err) {
+          free(wb);
+          throw err;
+        }
+        return { value: wb, source, key, dispose: () => free(wb) };
       }
-      return { value: bytes, source, key, dispose: () => {} };
+      const bytes = new Uint8Array(n);
+      let at = 0;
+      for (let i = 0; i < parts.length; i++) {
+        bytes.set(parts[i], at);
+        at += parts[i].length;
+        parts[i] = null;
+      }
+      return { value: bytes, source, key, dispose() {} };
     },
     dispose() {
-      buf = null;
+      chunks = null;
     },
   };
 }

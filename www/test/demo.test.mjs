@@ -7,22 +7,27 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { checkDist, manifest, serve, launch, watchErrors, outputDir, assetPaths } from "./helpers.mjs";
 
-const PORT = 8086;
 let srv, browser, page, errors, m;
 
 before(async () => {
   checkDist();
   m = manifest();
-  srv = await serve(PORT);
+  // The catalog comes in 256 KiB pieces 40 ms apart (it is downloaded once, then cached), so
+  // the bar's byte-level progress can be seen however fast the machine.
+  const catalogPath = `/assets/${m.catalog.url}`;
+  srv = await serve(0, {
+    delivery: (req) => (new URL(req.url, "http://x").pathname === catalogPath ? { chunkBytes: 256 * 1024, delayMs: 40 } : null),
+  });
   browser = await launch();
   page = await browser.context.newPage();
   errors = watchErrors(page);
-  // Record every width the progress bar takes while loading.
+  // Record every width the progress bar takes while loading, with the text shown beside it.
   await page.addInitScript(() => {
-    window.progressWidths = [];
+    window.progressStates = [];
     new MutationObserver(() => {
       const fill = document.getElementById("progress-fill");
-      if (fill && fill.style.width) window.progressWidths.push(parseFloat(fill.style.width));
+      const text = document.getElementById("progress-text");
+      if (fill && fill.style.width) window.progressStates.push({ w: parseFloat(fill.style.width), text: text ? text.textContent : "" });
     }).observe(document, { subtree: true, attributes: true, attributeFilter: ["style"] });
   });
 });
@@ -53,8 +58,18 @@ async function rerendered(action) {
 test("the demo loads with a progress bar and shows recommendations with reasons", async () => {
   await page.goto(srv.url);
   await ready();
-  const widths = await page.evaluate(() => window.progressWidths);
-  assert.ok(widths.some((w) => w > 0 && w < 100), `the bar moved through intermediate values: ${widths}`);
+  const states = await page.evaluate(() => window.progressStates);
+  const widths = states.map((s) => s.w);
+  for (let i = 1; i < widths.length; i++) assert.ok(widths[i] >= widths[i - 1], `the bar never moves back: ${widths}`);
+  // While the catalog was part-way in (its text says so), the bar stood part-way too: strictly
+  // between the start and the 97% of the step after the downloads.
+  const partial = states.filter((s) => {
+    const c = /catalog ([\d.]+) \/ ([\d.]+) MB/.exec(s.text);
+    return c && Number(c[1]) > 0 && Number(c[1]) < Number(c[2]);
+  });
+  assert.ok(partial.length >= 2, `byte-level progress of the catalog download: ${JSON.stringify(states)}`);
+  assert.ok(partial.every((s) => s.w > 0 && s.w < 97), JSON.stringify(partial));
+  assert.ok(new Set(partial.map((s) => s.w)).size >= 2, `the bar moved during the download: ${JSON.stringify(partial)}`);
   assert.equal(widths.at(-1), 100);
   assert.ok(await page.locator("#loader.done").count(), "the bar is hidden once ready");
   const recs = page.locator("#recs .rec");
@@ -101,13 +116,25 @@ test("boards can be added, renamed, targeted and removed; results follow", async
   const fresh = boards.last();
   assert.equal(await fresh.locator(".target").getAttribute("aria-pressed"), "true", "a new board is the target");
   const name = fresh.locator(".board-name");
-  await rerendered(() => name.fill("Space"));
-  await page.waitForFunction(() => /Space/.test(document.getElementById("recs-title").textContent));
+  const freshName = await fresh.getAttribute("data-name");
+  // Names are unique (a request names its target board): another board's name is refused.
+  await name.fill("Space");
+  assert.equal(await name.getAttribute("aria-invalid"), "true");
+  assert.ok(await fresh.locator(".name-taken").isVisible(), "the demo says why");
+  assert.equal(await fresh.getAttribute("data-name"), freshName, "the board keeps its name");
+  assert.equal(await page.locator('.board[data-name="Space"]').count(), 1);
+  await name.blur(); // leaving the field puts the board's name back
+  assert.equal(await name.inputValue(), freshName);
+  assert.equal(await name.getAttribute("aria-invalid"), "false");
+  assert.equal(await fresh.locator(".name-taken").isVisible(), false);
+  // A name of its own, one other users' boards have.
+  await rerendered(() => name.fill("Sci-Fi"));
+  await page.waitForFunction(() => /Sci-Fi/.test(document.getElementById("recs-title").textContent));
   // A board named like other users' boards draws on them.
   await page.waitForFunction(() => [...document.querySelectorAll("#recs .signal")].some((s) => s.classList.contains("board_name")));
-  const spaceRecs = await recIds();
+  const sciFiRecs = await recIds();
   await rerendered(() => name.fill("Zzqx Board"));
-  assert.notDeepEqual(await recIds(), spaceRecs, "renaming the board changed its recommendations");
+  assert.notDeepEqual(await recIds(), sciFiRecs, "renaming the board changed its recommendations");
   // Pin a recommendation straight from the list.
   const firstRec = page.locator("#recs .rec").first();
   const title = await firstRec.locator(".rec-title").innerText();
@@ -256,6 +283,32 @@ test("free-text pins with the model (without one, the demo does not offer them)"
   const reasons = await page.locator("#recs .reason-text").allInnerTexts();
   assert.ok(reasons.some((r) => r.includes("astronauts stranded on mars")), `a reason names the text pin: ${reasons}`);
   assert.equal(await page.locator("#recs-error").isVisible(), false);
+});
+
+test("saved boards that are malformed fall back to the examples; repeated names get a suffix", async () => {
+  const key = "edgerec-demo-v1";
+  const saved = await page.evaluate((k) => localStorage.getItem(k), key);
+  const other = await browser.context.newPage();
+  const otherErrors = watchErrors(other);
+  const boardsAfterLoad = async (value) => {
+    await other.evaluate(([k, v]) => localStorage.setItem(k, v), [key, value]);
+    await other.reload();
+    await other.waitForFunction(() => document.body.dataset.state === "ready" && Number(document.getElementById("recs").dataset.generation) > 0, null, { timeout: 60_000 });
+    return other.locator(".board").evaluateAll((els) => els.map((e) => e.dataset.name));
+  };
+  try {
+    await other.goto(srv.url);
+    const examples = ["Pixar night", "Thrillers", "Space"];
+    for (const bad of ['{"boards":[null]}', '{"boards":[{"name":"x","pins":"1,2"}]}', '{"boards":[{"name":7,"pins":[]}]}', '{"boards":[{"name":"x","pins":[{"id":1}]}]}', "{not json"]) {
+      assert.deepEqual(await boardsAfterLoad(bad), examples, bad);
+    }
+    const twice = JSON.stringify({ boards: [{ name: "Space", pins: [{ id: "260" }] }, { name: "Space", pins: [] }, { name: "Space (2)", pins: [] }] });
+    assert.deepEqual(await boardsAfterLoad(twice), ["Space", "Space (3)", "Space (2)"]);
+  } finally {
+    await page.evaluate(([k, v]) => (v === null ? localStorage.removeItem(k) : localStorage.setItem(k, v)), [key, saved]);
+    await other.close();
+  }
+  assert.deepEqual(otherErrors, []);
 });
 
 test("no errors in the console", () => {

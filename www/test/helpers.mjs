@@ -43,13 +43,25 @@ export function manifest() {
 }
 
 /**
- * Starts the static server on `port` (8080–8089) with a log of every request it answers:
- * `log` is an array of { method, path, status }.
+ * Starts the static server on `port` (default 0: a free one; `url` says which) with a log of
+ * every request it answers: `log` is an array of { method, path, status }. `delivery`: see
+ * startServer (send some files slowly, or without a content-length).
  */
-export async function serve(port) {
+export async function serve(port = 0, { delivery } = {}) {
   const log = [];
-  const srv = await startServer({ root: dist, port, onRequest: (method, path, status) => log.push({ method, path, status }) });
+  const srv = await startServer({ root: dist, port, delivery, onRequest: (method, path, status) => log.push({ method, path, status }) });
   return { ...srv, log };
+}
+
+/**
+ * A `delivery` for serve(): requests with `?slow` come in 256 KiB pieces 40 ms apart (download
+ * progress can be seen), with `?nolength` without a content-length (the size only the body
+ * tells); both may be combined.
+ */
+export function queryDelivery(req) {
+  const q = new URL(req.url, "http://x").searchParams;
+  if (!q.has("slow") && !q.has("nolength")) return null;
+  return { chunkBytes: 256 * 1024, delayMs: q.has("slow") ? 40 : 0, noLength: q.has("nolength") };
 }
 
 /** A fresh Chromium profile (empty HTTP cache and Cache API) as a persistent context. */

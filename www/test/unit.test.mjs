@@ -4,9 +4,9 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, writeFileSync, mkdirSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, writeFileSync, mkdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, normalize } from "node:path";
 import { Sha256 } from "../src/sha256.js";
 import { RELAXED_SIMD_PROBE, SIMD128_PROBE } from "../src/simd.js";
 import { ERROR_CODES, EdgerecError, fromWire, toWire } from "../src/errors.js";
@@ -65,16 +65,21 @@ test("errors cross postMessage as { code, message }", () => {
   for (const c of ["invalid_input", "limit_exceeded", "load_failed", "integrity_error", "closed"]) assert.ok(ERROR_CODES.includes(c));
 });
 
-test("serve.mjs: MIME types, 404, 304, HEAD, no escaping the root", async () => {
-  const root = mkdtempSync(join(tmpdir(), "edgerec-serve-"));
-  mkdirSync(join(root, "sub"));
+test("serve.mjs: MIME types, 404, 304, HEAD, no escaping the root, no open redirect", async () => {
+  // The secret sits beside the root, so a traversal that got past the check would serve it.
+  const parent = mkdtempSync(join(tmpdir(), "edgerec-serve-"));
+  const root = join(parent, "root");
+  mkdirSync(join(root, "sub"), { recursive: true });
   const files = { "index.html": "<!doctype html>", "a.js": "export{}", "m.wasm": "\0asm", "d.json": "{}", "c.bin": "x", "sub/index.html": "sub", "e.edgerec": "y" };
   for (const [f, body] of Object.entries(files)) writeFileSync(join(root, f), body);
-  writeFileSync(join(tmpdir(), "edgerec-secret.txt"), "secret");
+  const secret = join(parent, "edgerec-secret.txt");
+  writeFileSync(secret, "secret");
   const log = [];
-  const srv = await startServer({ root, port: 8084, onRequest: (m, p, s) => log.push(s) });
+  const srv = await startServer({ root, port: 0, onRequest: (m, p, s) => log.push(s) });
+  const port = Number(new URL(srv.url).port);
   try {
-    assert.equal(srv.url, "http://127.0.0.1:8084/");
+    assert.match(srv.url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
+    assert.ok(port > 0);
     const type = async (p) => (await fetch(srv.url + p)).headers.get("content-type");
     assert.equal(await type("m.wasm"), "application/wasm");
     assert.match(await type("a.js"), /^text\/javascript/);
@@ -87,6 +92,7 @@ test("serve.mjs: MIME types, 404, 304, HEAD, no escaping the root", async () => 
     assert.equal((await fetch(srv.url + "nope.js")).status, 404);
     const sub = await fetch(srv.url + "sub", { redirect: "manual" });
     assert.equal(sub.status, 301);
+    assert.equal(sub.headers.get("location"), "/sub/");
     assert.equal(await (await fetch(srv.url + "sub/")).text(), "sub");
     const etag = home.headers.get("etag");
     assert.ok(etag);
@@ -95,23 +101,42 @@ test("serve.mjs: MIME types, 404, 304, HEAD, no escaping the root", async () => 
     assert.equal(head.status, 200);
     assert.equal(head.headers.get("content-length"), "4");
     assert.equal((await fetch(srv.url, { method: "POST" })).status, 405);
-    // fetch() normalises "..", so send raw paths over a socket.
-    for (const raw of ["/../edgerec-secret.txt", "/%2e%2e/edgerec-secret.txt", "/sub/..%2f..%2fedgerec-secret.txt"]) {
-      const status = await rawGet(8084, raw);
-      assert.ok(status === 403 || status === 404, `${raw}: ${status}`);
+
+    // Traversal, sent raw (fetch() would normalise the path). Each of these decodes to a path
+    // that resolves to the secret: only the root check stands between it and the client.
+    for (const raw of ["/..%2fedgerec-secret.txt", "/sub/..%2f..%2fedgerec-secret.txt", "/%2e%2e%2fedgerec-secret.txt"]) {
+      const decoded = decodeURIComponent(new URL(raw, "http://x").pathname);
+      assert.equal(normalize(join(root, decoded)), secret, `${raw} is a real escape attempt`);
+      const res = await rawGet(port, raw);
+      assert.equal(res.status, 403, `${raw}: ${res.status}`);
+      assert.doesNotMatch(res.body, /secret/);
     }
-    assert.equal(await rawGet(8084, "/%E0%A4%A"), 400);
+    // Normalised by the URL parser before it reaches the server's check: served from the root.
+    assert.equal((await rawGet(port, "/../edgerec-secret.txt")).status, 404);
+    assert.equal((await rawGet(port, "/%E0%A4%A")).status, 400);
+
+    // Open redirect: "/%2Fevil.com/..%2Fsub" decodes to "//evil.com/../sub" (the sub directory);
+    // its redirect must echo the encoded path, never a protocol-relative "//evil.com/...".
+    const tricky = await rawGet(port, "/%2Fevil.com/..%2Fsub");
+    assert.equal(tricky.status, 301);
+    assert.equal(tricky.headers.location, "/%2Fevil.com/..%2Fsub/");
+    assert.equal(new URL(tricky.headers.location, srv.url).origin, new URL(srv.url).origin);
+    // A pathname that is "//host/..." after dot-segment removal is refused outright.
+    const dotted = await rawGet(port, "/.//evil.com/../sub");
+    assert.equal(dotted.status, 400);
+    assert.equal(dotted.headers.location, undefined);
   } finally {
     await srv.close();
-    rmSync(root, { recursive: true, force: true });
+    rmSync(parent, { recursive: true, force: true });
   }
+  assert.ok(!existsSync(secret), "the secret file is removed");
 });
 
-test("serve.mjs as a command prints the URL and serves www/dist-like roots", async () => {
+test("serve.mjs as a command prints the URL (port 0: a free one) and serves www/dist-like roots", async () => {
   const root = mkdtempSync(join(tmpdir(), "edgerec-serve-"));
   writeFileSync(join(root, "index.html"), "hi");
   const { spawn } = await import("node:child_process");
-  const child = spawn(process.execPath, [join(www, "serve.mjs"), "8085", "--root", root], { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [join(www, "serve.mjs"), "0", "--root", root], { stdio: ["ignore", "pipe", "pipe"] });
   try {
     const line = await new Promise((ok, fail) => {
       let out = "";
@@ -119,21 +144,32 @@ test("serve.mjs as a command prints the URL and serves www/dist-like roots", asy
       child.on("exit", (c) => fail(new Error(`exited ${c}`)));
       setTimeout(() => fail(new Error("no output")), 5000);
     });
-    assert.match(line, /http:\/\/127\.0\.0\.1:8085\//);
-    assert.equal(await (await fetch("http://127.0.0.1:8085/")).text(), "hi");
+    const url = line.match(/http:\/\/127\.0\.0\.1:(\d+)\//);
+    assert.ok(url && Number(url[1]) > 0, line);
+    assert.equal(await (await fetch(url[0])).text(), "hi");
   } finally {
     child.kill();
     rmSync(root, { recursive: true, force: true });
   }
 });
 
+/** A GET with the path exactly as given: { status, headers, body }. */
 async function rawGet(port, path) {
   const net = await import("node:net");
   return new Promise((ok, fail) => {
     const s = net.connect(port, "127.0.0.1", () => s.write(`GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`));
     let data = "";
     s.on("data", (d) => { data += d; });
-    s.on("end", () => ok(Number(data.split(" ")[1])));
+    s.on("end", () => {
+      const [head, ...rest] = data.split("\r\n\r\n");
+      const [statusLine, ...lines] = head.split("\r\n");
+      const headers = {};
+      for (const l of lines) {
+        const at = l.indexOf(":");
+        headers[l.slice(0, at).trim().toLowerCase()] = l.slice(at + 1).trim();
+      }
+      ok({ status: Number(statusLine.split(" ")[1]), headers, body: rest.join("\r\n\r\n") });
+    });
     s.on("error", fail);
   });
 }

@@ -43,58 +43,71 @@ const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100
 
 async function main() {
   const phases = {};
-  // The catalog ids for the contexts load beside the recommender, as the demo's titles do.
-  const [rec, ids] = await Promise.all([
+  // The catalog ids for the contexts load beside the recommender, as the demo's titles do. Both
+  // are awaited to the end, so a recommender that loaded is closed if the titles failed.
+  const [loaded, titles] = await Promise.allSettled([
     createRecommender({
       manifest: "../assets/manifest.json",
       onProgress: (p) => { phases[p.phase] = p.source ?? phases[p.phase] ?? null; },
     }),
-    fetch("../assets/titles.json").then((r) => r.json()).then((rows) => rows.map((row) => row[0])),
+    fetch("../assets/titles.json").then((r) => {
+      if (!r.ok) throw new Error(`titles.json: HTTP ${r.status}`);
+      return r.json();
+    }).then((rows) => rows.map((row) => row[0])),
   ]);
-  const readyMs = performance.now();
-  const ctxs = contexts(ids);
-  // The first recommendation, timed from navigation start (performance.now()'s origin).
-  const first = await rec.recommend(ctxs[0]);
-  const firstRecMs = performance.now();
-  if (!first.items.length) throw new Error("the first recommendation is empty");
-
-  for (let i = 0; i < WARMUP; i++) await rec.recommend(ctxs[i % CONTEXTS]);
-  const rt = [], inWorker = [];
-  for (let i = 0; i < N; i++) {
-    const t = performance.now();
-    await rec.recommend(ctxs[i % CONTEXTS]);
-    rt.push(performance.now() - t);
-    inWorker.push(rec.lastTiming.workerMs);
-    if (i % 25 === 0) sampleHeap();
+  if (loaded.status === "rejected" || titles.status === "rejected") {
+    if (loaded.status === "fulfilled") loaded.value.close();
+    throw loaded.status === "rejected" ? loaded.reason : titles.reason;
   }
-  rt.sort((a, b) => a - b);
-  inWorker.sort((a, b) => a - b);
-  sampleHeap();
-  clearInterval(sampler);
-  const stats = await rec.stats();
-  const result = {
-    firstRecMs,
-    readyMs,
-    sources: rec.info.sources,
-    wasmSource: phases.wasm,
-    simd: rec.info.simd,
-    encoder: rec.info.encoder,
-    items: rec.info.items,
-    streaming: rec.info.streaming,
-    n: N,
-    boards: 5,
-    pinsPerBoard: PINS,
-    p50: pct(rt, 50),
-    p95: pct(rt, 95),
-    max: rt[rt.length - 1],
-    workerP50: pct(inWorker, 50),
-    workerP95: pct(inWorker, 95),
-    peakPageJsHeapBytes: performance.memory ? peakPageHeap : null,
-    workerJsHeapBytes: stats.workerJsHeapBytes,
-    wasmMemoryBytes: stats.wasmMemoryBytes,
-  };
-  rec.close();
-  return result;
+  const rec = loaded.value;
+  const ids = titles.value;
+  try {
+    const readyMs = performance.now();
+    const ctxs = contexts(ids);
+    // The first recommendation, timed from navigation start (performance.now()'s origin).
+    const first = await rec.recommend(ctxs[0]);
+    const firstRecMs = performance.now();
+    if (!first.items.length) throw new Error("the first recommendation is empty");
+
+    for (let i = 0; i < WARMUP; i++) await rec.recommend(ctxs[i % CONTEXTS]);
+    const rt = [], inWorker = [];
+    for (let i = 0; i < N; i++) {
+      const t = performance.now();
+      await rec.recommend(ctxs[i % CONTEXTS]);
+      rt.push(performance.now() - t);
+      inWorker.push(rec.lastTiming.workerMs);
+      if (i % 25 === 0) sampleHeap();
+    }
+    rt.sort((a, b) => a - b);
+    inWorker.sort((a, b) => a - b);
+    sampleHeap();
+    clearInterval(sampler);
+    const stats = await rec.stats();
+    const result = {
+      firstRecMs,
+      readyMs,
+      sources: rec.info.sources,
+      wasmSource: phases.wasm,
+      simd: rec.info.simd,
+      encoder: rec.info.encoder,
+      items: rec.info.items,
+      streaming: rec.info.streaming,
+      n: N,
+      boards: 5,
+      pinsPerBoard: PINS,
+      p50: pct(rt, 50),
+      p95: pct(rt, 95),
+      max: rt[rt.length - 1],
+      workerP50: pct(inWorker, 50),
+      workerP95: pct(inWorker, 95),
+      peakPageJsHeapBytes: performance.memory ? peakPageHeap : null,
+      workerJsHeapBytes: stats.workerJsHeapBytes,
+      wasmMemoryBytes: stats.wasmMemoryBytes,
+    };
+    return result;
+  } finally {
+    rec.close();
+  }
 }
 
 const show = (r) => {
@@ -125,6 +138,7 @@ const show = (r) => {
 main().then(
   (r) => { window.benchResult = r; show(r); document.body.dataset.state = "done"; },
   (err) => {
+    clearInterval(sampler);
     window.benchResult = { error: `${err.code ?? "error"}: ${err.message}` };
     document.getElementById("out").textContent = window.benchResult.error;
     document.body.dataset.state = "error";
