@@ -360,7 +360,8 @@ fn recommend(catalog: PathBuf, model: Option<PathBuf>, table: bool) -> Result<()
     let encoder = load_encoder(model, 32)?;
     let out = ranker.recommend(Some(&*encoder), &ctx)?;
     if table {
-        println!("{} results ({} texts embedded on the fly)", out.items.len(), out.embedded_texts);
+        let plural = if out.embedded_texts == 1 { "" } else { "s" };
+        println!("{} results ({} text{plural} embedded on the fly)", out.items.len(), out.embedded_texts);
         for (i, it) in out.items.iter().enumerate() {
             println!("{:>2}. {:<50} {:>7.3}  {}", i + 1, it.title, it.score, it.reason.text);
         }

@@ -100,25 +100,10 @@ impl QuantRows {
 
 /// `q = clamp(round(v·inv + zero), 0, 127)`, ties to even (f32x4.nearest in wasm).
 fn to_u7(row: &[f32], inv: f32, zero: f32, q: &mut [u8]) {
-    let mut done = 0;
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    {
-        use core::arch::wasm32::*;
-        let (vi, vz, lo, hi) = (f32x4_splat(inv), f32x4_splat(zero), f32x4_splat(0.0), f32x4_splat(Q_MAX));
-        let four = |i: usize| {
-            // SAFETY: i + 4 <= row.len(), checked by the loop below.
-            let v = unsafe { v128_load(row.as_ptr().add(i) as *const v128) };
-            let v = f32x4_nearest(f32x4_add(f32x4_mul(v, vi), vz));
-            i32x4_trunc_sat_f32x4(f32x4_pmin(f32x4_pmax(v, lo), hi))
-        };
-        while done + 16 <= row.len() {
-            let a = i16x8_narrow_i32x4(four(done), four(done + 4));
-            let b = i16x8_narrow_i32x4(four(done + 8), four(done + 12));
-            // SAFETY: q has row.len() bytes.
-            unsafe { v128_store(q.as_mut_ptr().add(done) as *mut v128, u8x16_narrow_i16x8(a, b)) };
-            done += 16;
-        }
-    }
+    let done = wasm::to_u7(row, inv, zero, q);
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    let done = 0;
     for (d, &v) in q[done..].iter_mut().zip(&row[done..]) {
         *d = (v * inv + zero).round_ties_even().clamp(0.0, Q_MAX) as u8;
     }
@@ -262,6 +247,26 @@ mod wasm {
             .wrapping_add(i32x4_extract_lane::<1>(v))
             .wrapping_add(i32x4_extract_lane::<2>(v))
             .wrapping_add(i32x4_extract_lane::<3>(v))
+    }
+
+    /// [`super::to_u7`] 16 values at a time; returns how many it did (a multiple of 16).
+    pub(super) fn to_u7(row: &[f32], inv: f32, zero: f32, q: &mut [u8]) -> usize {
+        let (vi, vz, lo, hi) = (f32x4_splat(inv), f32x4_splat(zero), f32x4_splat(0.0), f32x4_splat(super::Q_MAX));
+        let four = |i: usize| {
+            // SAFETY: i + 4 <= row.len(), checked by the loop below.
+            let v = unsafe { v128_load(row.as_ptr().add(i) as *const v128) };
+            let v = f32x4_nearest(f32x4_add(f32x4_mul(v, vi), vz));
+            i32x4_trunc_sat_f32x4(f32x4_pmin(f32x4_pmax(v, lo), hi))
+        };
+        let mut done = 0;
+        while done + 16 <= row.len().min(q.len()) {
+            let a = i16x8_narrow_i32x4(four(done), four(done + 4));
+            let b = i16x8_narrow_i32x4(four(done + 8), four(done + 12));
+            // SAFETY: done + 16 <= q.len().
+            unsafe { v128_store(q.as_mut_ptr().add(done) as *mut v128, u8x16_narrow_i16x8(a, b)) };
+            done += 16;
+        }
+        done
     }
 
     /// `[Σa, Σb, Σc, Σd]`: four horizontal sums in one vector.
