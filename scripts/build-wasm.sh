@@ -10,13 +10,21 @@ cd "$root"
 flags=(--enable-simd --enable-bulk-memory --enable-sign-ext --enable-mutable-globals
   --enable-nontrapping-float-to-int --enable-reference-types --enable-multivalue)
 out=target/wasm-bindgen
-rm -rf pkg "$out" && mkdir -p pkg "$out"
+mkdir -p pkg "$out"
+declare -A pkg_file=([simd128]=edgerec_bg.wasm [relaxed]=edgerec_relaxed_bg.wasm)
+declare -A unchanged=()
 for variant in simd128 relaxed; do
   features=()
   [ "$variant" = relaxed ] && features=(--features relaxed-simd)
   cargo build --release --target wasm32-unknown-unknown --lib "${features[@]}"
-  wasm-bindgen --target web --out-dir "$out/$variant" --out-name edgerec \
+  rm -rf "$out/$variant.new"
+  wasm-bindgen --target web --out-dir "$out/$variant.new" --out-name edgerec \
     target/wasm32-unknown-unknown/release/edgerec.wasm
+  # wasm-opt takes minutes: skip it when the module is what pkg/ was built from last time.
+  if [ -f "pkg/${pkg_file[$variant]}" ] && cmp -s "$out/$variant.new/edgerec_bg.wasm" "$out/$variant/edgerec_bg.wasm"; then
+    unchanged[$variant]=1
+  fi
+  rm -rf "$out/$variant" && mv "$out/$variant.new" "$out/$variant"
 done
 # One glue for both modules: the exports and imports must be the same.
 if ! cmp -s "$out/simd128/edgerec.js" "$out/relaxed/edgerec.js"; then
@@ -25,9 +33,16 @@ if ! cmp -s "$out/simd128/edgerec.js" "$out/relaxed/edgerec.js"; then
   exit 1
 fi
 cp "$out/simd128/edgerec.js" "$out/simd128/edgerec.d.ts" "$out/simd128/edgerec_bg.wasm.d.ts" pkg/
-node_modules/.bin/wasm-opt -O3 "${flags[@]}" "$out/simd128/edgerec_bg.wasm" -o pkg/edgerec_bg.wasm
-node_modules/.bin/wasm-opt -O3 "${flags[@]}" --enable-relaxed-simd "$out/relaxed/edgerec_bg.wasm" \
-  -o pkg/edgerec_relaxed_bg.wasm
+for variant in simd128 relaxed; do
+  if [ -n "${unchanged[$variant]:-}" ]; then
+    echo "pkg/${pkg_file[$variant]}: unchanged, wasm-opt skipped" >&2
+    continue
+  fi
+  extra=()
+  [ "$variant" = relaxed ] && extra=(--enable-relaxed-simd)
+  node_modules/.bin/wasm-opt -O3 "${flags[@]}" "${extra[@]}" "$out/$variant/edgerec_bg.wasm" \
+    -o "pkg/${pkg_file[$variant]}"
+done
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
 cat > pkg/package.json <<JSON
 {
