@@ -123,7 +123,7 @@ impl EdgeModel {
                 return Err(bad(format!("{name}.scale has a value <= 0")));
             }
             let (exact, exact_weight) = if bundle.has(&format!("{name}.exact")) {
-                let m = bundle.header.tensors.iter().find(|t| t.name == format!("{name}.exact")).map_or(0, |t| t.shape[0]);
+                let m = bundle.header.tensors.iter().find(|t| t.name == format!("{name}.exact")).and_then(|t| t.shape.first().copied()).unwrap_or(0);
                 let exact = u32s(&bytes[bundle.tensor(&format!("{name}.exact"), "u32", &[m])?]);
                 if exact.iter().any(|&c| c as usize >= k) {
                     return Err(bad(format!("{name}.exact names a channel beyond {k}")));
