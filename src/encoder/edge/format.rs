@@ -184,9 +184,9 @@ impl Bundle {
             return Err(bad("checksum mismatch: the file is truncated or corrupt"));
         }
         let hlen = u32::from_le_bytes(bytes[12..16].try_into().expect("4 bytes")) as usize;
-        let json = body.get(16..16 + hlen).ok_or_else(|| bad("truncated header"))?;
-        let header: EdgeHeader = serde_json::from_slice(json).map_err(|e| bad(format!("header: {e}")))?;
-        let data_start = (16 + hlen).div_ceil(ALIGN) * ALIGN;
+        let end = 16usize.checked_add(hlen).filter(|&e| e <= body.len()).ok_or_else(|| bad("truncated header"))?;
+        let header: EdgeHeader = serde_json::from_slice(&body[16..end]).map_err(|e| bad(format!("header: {e}")))?;
+        let data_start = end.div_ceil(ALIGN) * ALIGN;
         let data_len = body.len().checked_sub(data_start).ok_or_else(|| bad("truncated: no data region"))?;
         let b = Bundle { header, data_start, data_len };
         let (at, len) = b.header.tokenizer;
