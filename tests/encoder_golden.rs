@@ -22,7 +22,7 @@ fn token_ids_equal_python_tokenizers() {
     }
     assert!(mismatches.is_empty(), "{} texts differ:\n{}", mismatches.len(), mismatches.join("\n"));
     // The corpus must exercise truncation at max_seq_length.
-    assert!(golden.iter().any(|ids| ids.len() == enc.settings().max_seq_length));
+    assert!(golden.iter().any(|ids| ids.len() == enc.max_seq_length()));
 }
 
 #[test]
@@ -34,9 +34,7 @@ fn embeddings_match_sentence_transformers() {
     let d = enc.dim();
     assert_eq!(want.len(), texts.len() * d);
     let got = enc.embed(&texts).unwrap();
-    let cos: Vec<f32> = got.chunks_exact(d).zip(want.chunks_exact(d)).map(|(a, b)| cosine(a, b)).collect();
-    let (worst, min) = cos.iter().enumerate().fold((0, f32::MAX), |m, (i, &c)| if c < m.1 { (i, c) } else { m });
-    let mean = cos.iter().sum::<f32>() / cos.len() as f32;
+    let (min, worst, mean) = cosine_stats(&got, &want, d);
     println!("cosine to sentence-transformers: min {min:.7} (text #{worst}), mean {mean:.7}");
     assert!(min >= 0.9999, "min cosine {min} at text #{worst} {:?}", corpus[worst]);
 }

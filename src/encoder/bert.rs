@@ -6,7 +6,7 @@ use candle_transformers::models::bert::{BertModel, Config};
 use sha2::{Digest, Sha256};
 
 use super::pooling::l2_normalize;
-use super::text::{check_text, longest_first, TextTokenizer};
+use super::text::{longest_first, TextTokenizer};
 use super::{Encoder, EncoderSettings, ModelFiles};
 use crate::error::{Error, Result};
 
@@ -96,12 +96,6 @@ impl BertEncoder {
         self.batch_size = batch_size.max(1);
     }
 
-    /// The token ids the model sees for `text`: special tokens added, truncated to
-    /// `max_seq_length`.
-    pub fn tokenize(&self, text: &str) -> Result<Vec<u32>> {
-        check_text(0, text)?;
-        self.tokenizer.ids(text)
-    }
 
     /// One forward pass over `seqs` (token ids of unequal length), pooled into `out`
     /// (`seqs.len() × dim`).
@@ -133,6 +127,14 @@ impl BertEncoder {
 impl Encoder for BertEncoder {
     fn dim(&self) -> usize {
         self.dim
+    }
+
+    fn tokenize(&self, text: &str) -> Result<Vec<u32>> {
+        self.tokenizer.checked_ids(text)
+    }
+
+    fn max_seq_length(&self) -> usize {
+        self.settings.max_seq_length
     }
 
     fn model_id(&self) -> &str {

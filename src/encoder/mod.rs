@@ -44,6 +44,13 @@ pub trait Encoder {
         self.model_id()
     }
 
+    /// The token ids the model sees for `text`: special tokens added, truncated to
+    /// [`Encoder::max_seq_length`].
+    fn tokenize(&self, text: &str) -> Result<Vec<u32>>;
+
+    /// Texts are truncated to this many tokens (special tokens included).
+    fn max_seq_length(&self) -> usize;
+
     /// Embeds `texts` and returns `texts.len() × dim()` floats, row-major, each row of unit norm.
     fn embed(&self, texts: &[&str]) -> Result<Vec<f32>>;
 }

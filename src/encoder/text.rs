@@ -37,6 +37,12 @@ impl TextTokenizer {
         Ok(Self { tokenizer })
     }
 
+    /// [`Self::ids`] after the size check: what `Encoder::tokenize` returns.
+    pub(crate) fn checked_ids(&self, text: &str) -> Result<Vec<u32>> {
+        check_text(0, text)?;
+        self.ids(text)
+    }
+
     /// The ids of one text, special tokens added, truncated.
     pub(crate) fn ids(&self, text: &str) -> Result<Vec<u32>> {
         let enc = self
@@ -63,7 +69,7 @@ impl TextTokenizer {
 }
 
 /// Rejects a text over [`MAX_TEXT_BYTES`], naming its index.
-pub(crate) fn check_text(index: usize, text: &str) -> Result<()> {
+fn check_text(index: usize, text: &str) -> Result<()> {
     if text.len() > MAX_TEXT_BYTES {
         return Err(Error::LimitExceeded {
             what: format!("texts[{index}] length in bytes"),

@@ -239,10 +239,7 @@ impl JsEncoder {
     /// The longest input, in tokens (special tokens included); longer texts are truncated.
     #[wasm_bindgen(getter, js_name = maxSeqLength)]
     pub fn max_seq_length(&self) -> usize {
-        match &self.inner {
-            Model::F32(e) => e.settings().max_seq_length,
-            Model::Edge(e) => e.max_seq_length(),
-        }
+        self.inner.get().max_seq_length()
     }
 
     /// Embeds an array of strings: a `Float32Array` of `texts.length × dim`, rows of unit norm.
@@ -258,11 +255,7 @@ impl JsEncoder {
         let text = text
             .as_string()
             .ok_or_else(|| invalid(format!("text must be a string, got {}", type_name(&text))))?;
-        let ids = match &self.inner {
-            Model::F32(e) => e.tokenize(&text),
-            Model::Edge(e) => e.tokenize(&text),
-        }
-        .map_err(js_error)?;
+        let ids = self.inner.get().tokenize(&text).map_err(js_error)?;
         Ok(Uint32Array::from(ids.as_slice()))
     }
 

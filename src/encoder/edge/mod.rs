@@ -15,7 +15,7 @@ pub use quantize::{quantize, QuantizeOptions};
 
 use model::{EdgeModel, Scratch};
 
-use super::text::{check_text, longest_first, TextTokenizer};
+use super::text::{longest_first, TextTokenizer};
 use super::{l2_normalize, Encoder, Pooling};
 use crate::error::{Error, Result};
 
@@ -74,12 +74,6 @@ impl EdgeEncoder {
         Isa::current()
     }
 
-    /// The token ids the model sees for `text`.
-    pub fn tokenize(&self, text: &str) -> Result<Vec<u32>> {
-        check_text(0, text)?;
-        self.tokenizer.ids(text)
-    }
-
     /// Per linear layer and input channel, the largest |activation| over `texts` (calibration).
     fn channel_max(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
         let ids = self.tokenizer.ids_of_all(texts)?;
@@ -90,15 +84,19 @@ impl EdgeEncoder {
         Ok(stats)
     }
 
-    /// Texts are truncated to this many tokens.
-    pub fn max_seq_length(&self) -> usize {
-        self.model.config().max_seq_length
-    }
 }
 
 impl Encoder for EdgeEncoder {
     fn dim(&self) -> usize {
         self.model.config().hidden_size
+    }
+
+    fn tokenize(&self, text: &str) -> Result<Vec<u32>> {
+        self.tokenizer.checked_ids(text)
+    }
+
+    fn max_seq_length(&self) -> usize {
+        self.model.config().max_seq_length
     }
 
     fn model_id(&self) -> &str {

@@ -97,6 +97,20 @@ impl Weights {
     }
 }
 
+impl Weights {
+    /// A dense layer's `n × k` weights and `n` biases, `path` without `.weight` / `.bias`.
+    fn dense(&self, path: &str, n: usize, k: usize) -> Result<(Vec<f32>, Vec<f32>)> {
+        Ok((self.get(&format!("{path}.weight"), &[n, k])?, self.get(&format!("{path}.bias"), &[n])?))
+    }
+
+    /// Copies a LayerNorm (`path`) into the bundle as `name.gamma` / `name.beta`.
+    fn add_norm(&self, out: &mut BundleWriter, name: &str, path: &str, h: usize) -> Result<()> {
+        out.f32(&format!("{name}.gamma"), &[h], &self.get(&format!("{path}.weight"), &[h])?);
+        out.f32(&format!("{name}.beta"), &[h], &self.get(&format!("{path}.bias"), &[h])?);
+        Ok(())
+    }
+}
+
 /// Symmetric int8 per row: `row ≈ scale · q`, `q ∈ [-127, 127]`.
 fn quantize_rows(w: &[f32], k: usize) -> (Vec<i8>, Vec<f32>) {
     let mut q = Vec::with_capacity(w.len());
@@ -186,8 +200,7 @@ fn build(files: &ModelFiles, opts: &QuantizeOptions, exact: &[Vec<u32>]) -> Resu
     let types = weights.get("embeddings.token_type_embeddings.weight", &[cfg.type_vocab_size, h])?;
     // Sentence encoders see one segment: only token type 0 is ever used.
     out.f32("embeddings.token_type", &[h], &types[..h]);
-    out.f32("embeddings.ln.gamma", &[h], &weights.get("embeddings.LayerNorm.weight", &[h])?);
-    out.f32("embeddings.ln.beta", &[h], &weights.get("embeddings.LayerNorm.bias", &[h])?);
+    weights.add_norm(&mut out, "embeddings.ln", "embeddings.LayerNorm", h)?;
 
     for l in 0..cfg.num_hidden_layers {
         let pre = format!("encoder.layer.{l}");
@@ -195,38 +208,19 @@ fn build(files: &ModelFiles, opts: &QuantizeOptions, exact: &[Vec<u32>]) -> Resu
         let mut qkv = Vec::with_capacity(3 * h * h);
         let mut qkv_bias = Vec::with_capacity(3 * h);
         for part in ["query", "key", "value"] {
-            qkv.extend(weights.get(&format!("{pre}.attention.self.{part}.weight"), &[h, h])?);
-            qkv_bias.extend(weights.get(&format!("{pre}.attention.self.{part}.bias"), &[h])?);
+            let (w, b) = weights.dense(&format!("{pre}.attention.self.{part}"), h, h)?;
+            qkv.extend(w);
+            qkv_bias.extend(b);
         }
         add_linear(&mut out, &format!("{name}.qkv"), qkv, &qkv_bias, h, exact_of(l, 0));
-        add_linear(
-            &mut out,
-            &format!("{name}.attn_out"),
-            weights.get(&format!("{pre}.attention.output.dense.weight"), &[h, h])?,
-            &weights.get(&format!("{pre}.attention.output.dense.bias"), &[h])?,
-            h,
-            exact_of(l, 1),
-        );
-        out.f32(&format!("{name}.ln1.gamma"), &[h], &weights.get(&format!("{pre}.attention.output.LayerNorm.weight"), &[h])?);
-        out.f32(&format!("{name}.ln1.beta"), &[h], &weights.get(&format!("{pre}.attention.output.LayerNorm.bias"), &[h])?);
-        add_linear(
-            &mut out,
-            &format!("{name}.ffn_in"),
-            weights.get(&format!("{pre}.intermediate.dense.weight"), &[i, h])?,
-            &weights.get(&format!("{pre}.intermediate.dense.bias"), &[i])?,
-            h,
-            exact_of(l, 2),
-        );
-        add_linear(
-            &mut out,
-            &format!("{name}.ffn_out"),
-            weights.get(&format!("{pre}.output.dense.weight"), &[h, i])?,
-            &weights.get(&format!("{pre}.output.dense.bias"), &[h])?,
-            i,
-            exact_of(l, 3),
-        );
-        out.f32(&format!("{name}.ln2.gamma"), &[h], &weights.get(&format!("{pre}.output.LayerNorm.weight"), &[h])?);
-        out.f32(&format!("{name}.ln2.beta"), &[h], &weights.get(&format!("{pre}.output.LayerNorm.bias"), &[h])?);
+        let (w, b) = weights.dense(&format!("{pre}.attention.output.dense"), h, h)?;
+        add_linear(&mut out, &format!("{name}.attn_out"), w, &b, h, exact_of(l, 1));
+        weights.add_norm(&mut out, &format!("{name}.ln1"), &format!("{pre}.attention.output.LayerNorm"), h)?;
+        let (w, b) = weights.dense(&format!("{pre}.intermediate.dense"), i, h)?;
+        add_linear(&mut out, &format!("{name}.ffn_in"), w, &b, h, exact_of(l, 2));
+        let (w, b) = weights.dense(&format!("{pre}.output.dense"), h, i)?;
+        add_linear(&mut out, &format!("{name}.ffn_out"), w, &b, i, exact_of(l, 3));
+        weights.add_norm(&mut out, &format!("{name}.ln2"), &format!("{pre}.output.LayerNorm"), h)?;
     }
 
     let pooling = match settings.pooling {
