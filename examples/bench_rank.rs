@@ -69,7 +69,7 @@ fn main() {
         };
         std::fs::write(out.join(format!("request-{n}.json")), serde_json::to_vec(&req).unwrap()).unwrap();
 
-        let ranker = Ranker::new(cat);
+        let ranker = Ranker::new(cat).unwrap();
         for _ in 0..5 {
             ranker.recommend(None, &req).unwrap();
         }

@@ -25,7 +25,8 @@ fn main() {
         .collect();
     let mean = cos.iter().map(|c| c.0).sum::<f32>() / cos.len() as f32;
     cos.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let worst: Vec<String> = cos[..5].iter().map(|(c, i)| format!("{c:.4} {:?}", &corpus[*i].chars().take(30).collect::<String>())).collect();
+    let worst: Vec<String> =
+        cos[..5].iter().map(|(c, i)| format!("{c:.4} {:?}", &corpus[*i].chars().take(30).collect::<String>())).collect();
     println!("exact channels {exact_channels}:");
     println!(" min {:.5} mean {mean:.5}; worst {worst:?}", cos[0].0);
 }

@@ -7,6 +7,9 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 
+# Cargo's output folder, wherever CARGO_TARGET_DIR (or a config) puts it: a fixed target/ path
+# would hand wasm-bindgen a stale module from an earlier build.
+target_dir=$(cargo metadata --format-version 1 --no-deps | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).target_directory))')
 flags=(--enable-simd --enable-bulk-memory --enable-sign-ext --enable-mutable-globals
   --enable-nontrapping-float-to-int --enable-reference-types --enable-multivalue)
 out=target/wasm-bindgen
@@ -19,13 +22,19 @@ for variant in simd128 relaxed; do
   cargo build --release --target wasm32-unknown-unknown --lib "${features[@]}"
   rm -rf "$out/$variant.new"
   wasm-bindgen --target web --out-dir "$out/$variant.new" --out-name edgerec \
-    target/wasm32-unknown-unknown/release/edgerec.wasm
+    "$target_dir/wasm32-unknown-unknown/release/edgerec.wasm"
   # wasm-opt takes minutes: skip it when the module is what pkg/ was built from last time.
   if [ -f "pkg/${pkg_file[$variant]}" ] && cmp -s "$out/$variant.new/edgerec_bg.wasm" "$out/$variant/edgerec_bg.wasm"; then
     unchanged[$variant]=1
   fi
   rm -rf "$out/$variant" && mv "$out/$variant.new" "$out/$variant"
 done
+# Two different modules: the relaxed build really uses relaxed-simd, the simd128 one never does
+# (an engine without relaxed-simd must be able to compile it: checked in tests/wasm/builds.test.mjs).
+if cmp -s "$out/simd128/edgerec_bg.wasm" "$out/relaxed/edgerec_bg.wasm"; then
+  echo "error: the simd128 and relaxed-simd modules are identical (a stale build?)" >&2
+  exit 1
+fi
 # One glue for both modules: the exports and imports must be the same.
 if ! cmp -s "$out/simd128/edgerec.js" "$out/relaxed/edgerec.js"; then
   echo "error: the simd128 and relaxed-simd builds need different JS glue" >&2

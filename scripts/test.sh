@@ -16,6 +16,10 @@ if [ ! -f "$data/items.jsonl" ]; then
 fi
 export EDGEREC_DATA_DIR="$data"
 
+stage "style: cargo fmt --check, cargo clippy -D warnings"
+cargo fmt --check
+cargo clippy --all-targets --quiet -- -D warnings
+
 stage "native tests"
 cargo test --all-targets
 
@@ -33,7 +37,7 @@ node www/build.mjs --no-rust
 npm --prefix www test
 
 stage "Cloudflare Worker in workerd (worker/)"
-EDGEREC_WORKER_DEV=1 npm --prefix worker run build
+npm --prefix worker run build -- --no-rust
 npm --prefix worker test
 
 stage "all tests passed"

@@ -42,7 +42,27 @@ pub enum Error {
     /// The forward pass failed; this is a bug or an inconsistent model.
     #[error("inference failed: {0}")]
     Inference(String),
+    /// Pins need the text encoder (they are not catalog items), and none is loaded.
+    #[error("encoder unavailable: {0}")]
+    EncoderUnavailable(String),
+    /// Memory could not be allocated (wasm memory is full, or the request needs too much).
+    #[error("resource exhausted: {0}")]
+    ResourceExhausted(String),
 }
+
+/// Every code [`Error::code`] can return, for bindings that check their own lists against it.
+pub const ERROR_CODES: [&str; 10] = [
+    "invalid_model",
+    "invalid_tokenizer",
+    "invalid_input",
+    "limit_exceeded",
+    "invalid_catalog",
+    "model_mismatch",
+    "io",
+    "inference_failed",
+    "encoder_unavailable",
+    "resource_exhausted",
+];
 
 impl Error {
     /// A short, stable, snake_case identifier for the kind of error.
@@ -56,6 +76,8 @@ impl Error {
             Error::ModelMismatch { .. } => "model_mismatch",
             Error::Io(_) => "io",
             Error::Inference(_) => "inference_failed",
+            Error::EncoderUnavailable(_) => "encoder_unavailable",
+            Error::ResourceExhausted(_) => "resource_exhausted",
         }
     }
 }
@@ -63,6 +85,29 @@ impl Error {
 impl From<std::io::Error> for Error {
     fn from(e: std::io::Error) -> Self {
         Error::Io(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_variant_has_a_listed_code() {
+        let all = [
+            Error::InvalidModel(String::new()),
+            Error::InvalidTokenizer(String::new()),
+            Error::InvalidInput(String::new()),
+            Error::LimitExceeded { what: String::new(), actual: 0, limit: 0 },
+            Error::InvalidCatalog(String::new()),
+            Error::ModelMismatch { catalog: String::new(), encoder: String::new() },
+            Error::Io(String::new()),
+            Error::Inference(String::new()),
+            Error::EncoderUnavailable(String::new()),
+            Error::ResourceExhausted(String::new()),
+        ];
+        let codes: Vec<&str> = all.iter().map(Error::code).collect();
+        assert_eq!(codes, ERROR_CODES);
     }
 }
 

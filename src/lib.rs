@@ -4,14 +4,17 @@
 //! benchmarked natively. The `wasm` module is a thin wasm-bindgen layer over it.
 #![warn(missing_docs)]
 
+pub mod bundle;
 pub mod catalog;
 pub mod context;
 pub mod encoder;
-pub mod profile;
-pub mod rank;
 pub mod error;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod eval;
+pub mod rank;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod train;
+pub mod vector;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod vector_cache;
 

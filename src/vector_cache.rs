@@ -32,8 +32,13 @@ impl VectorCache {
         let mut map = HashMap::new();
         if let Ok(bytes) = std::fs::read(&path) {
             let rec = 16 + dim * 4;
-            // A torn last record (interrupted run) is ignored.
-            for r in bytes.chunks_exact(rec) {
+            let whole = bytes.len() / rec * rec;
+            if whole != bytes.len() {
+                // A torn last record (an interrupted run): cut it off, or every record appended
+                // after it would be read at the wrong offset.
+                std::fs::OpenOptions::new().write(true).open(&path)?.set_len(whole as u64)?;
+            }
+            for r in bytes[..whole].chunks_exact(rec) {
                 let k: Key = r[..16].try_into().expect("16 bytes");
                 let v = r[16..].chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().expect("4"))).collect();
                 map.insert(k, v);
@@ -81,5 +86,53 @@ impl VectorCache {
             out.extend_from_slice(&self.map[k]);
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stand-in encoder: each text's vector is its length and bytes (no model needed).
+    struct Fake;
+    impl Encoder for Fake {
+        fn dim(&self) -> usize {
+            2
+        }
+        fn model_id(&self) -> &str {
+            "fake"
+        }
+        fn tokenize(&self, _: &str) -> Result<Vec<u32>> {
+            Ok(Vec::new())
+        }
+        fn max_seq_length(&self) -> usize {
+            8
+        }
+        fn embed(&self, texts: &[&str]) -> Result<Vec<f32>> {
+            Ok(texts.iter().flat_map(|t| [t.len() as f32, t.bytes().next().unwrap_or(0) as f32]).collect())
+        }
+    }
+
+    #[test]
+    fn a_torn_record_does_not_misalign_later_ones() {
+        let dir = std::env::temp_dir().join(format!("edgerec-cache-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let texts = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<String>>();
+        let mut c = VectorCache::open(&dir, "fake", 2).unwrap();
+        let a = c.embed(&Fake, &texts(&["a", "bb"]), 8, |_, _| {}).unwrap();
+        // An interrupted run leaves half a record behind.
+        let file = dir.join("fake.vec");
+        let mut f = std::fs::OpenOptions::new().append(true).open(&file).unwrap();
+        f.write_all(&[7u8; 11]).unwrap();
+        drop(f);
+        let mut c = VectorCache::open(&dir, "fake", 2).unwrap();
+        let b = c.embed(&Fake, &texts(&["ccc", "a"]), 8, |_, _| {}).unwrap();
+        let again = VectorCache::open(&dir, "fake", 2).unwrap();
+        assert_eq!(again.map.len(), 3, "every whole record reads back");
+        let mut again = again;
+        let all = again.embed(&Fake, &texts(&["a", "bb", "ccc"]), 8, |_, _| panic!("all cached")).unwrap();
+        assert_eq!(&all[..4], &a[..]);
+        assert_eq!(&all[4..], &b[..2]);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -34,17 +34,36 @@ fn index_builds_a_bundle_that_loads_and_matches_the_model() {
     std::fs::write(d.join("boards.jsonl"), "{\"user\":\"u\",\"board\":\"dinner\",\"items\":[\"a\",\"b\"]}\n").unwrap();
     let out = d.join("catalog.bin");
     let o = edgerec(
-        &["index", "--items", d.join("items.jsonl").to_str().unwrap(), "--boards", d.join("boards.jsonl").to_str().unwrap(), "--out", out.to_str().unwrap()],
+        &[
+            "index",
+            "--items",
+            d.join("items.jsonl").to_str().unwrap(),
+            "--boards",
+            d.join("boards.jsonl").to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
         &d.join("cache"),
     );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let c = Catalog::from_bytes(&std::fs::read(&out).unwrap()).unwrap();
     assert_eq!(c.len(), 4);
     c.check_model(encoder_for_cli().as_str()).unwrap();
-    assert_eq!(c.neighbours().of(0).0, &[1]);
+    assert_eq!(c.neighbours().of(0).map(|(j, _)| j).collect::<Vec<_>>(), vec![1]);
     // The second run reuses the vector cache and writes the same bundle.
     let first = std::fs::read(&out).unwrap();
-    let o = edgerec(&["index", "--items", d.join("items.jsonl").to_str().unwrap(), "--boards", d.join("boards.jsonl").to_str().unwrap(), "--out", out.to_str().unwrap()], &d.join("cache"));
+    let o = edgerec(
+        &[
+            "index",
+            "--items",
+            d.join("items.jsonl").to_str().unwrap(),
+            "--boards",
+            d.join("boards.jsonl").to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &d.join("cache"),
+    );
     assert!(o.status.success());
     assert_eq!(std::fs::read(&out).unwrap(), first);
 }
@@ -58,7 +77,8 @@ fn encoder_for_cli() -> String {
 fn index_rejects_duplicate_ids_and_bad_lines_with_the_line_number() {
     let d = tmp("dup");
     std::fs::write(d.join("items.jsonl"), format!("{ITEMS}{{\"id\":\"b\",\"title\":\"again\"}}\n")).unwrap();
-    let o = edgerec(&["index", "--items", d.join("items.jsonl").to_str().unwrap(), "--out", d.join("x.bin").to_str().unwrap()], &d);
+    let o =
+        edgerec(&["index", "--items", d.join("items.jsonl").to_str().unwrap(), "--out", d.join("x.bin").to_str().unwrap()], &d);
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("error[invalid_input]") && err.contains("line 5: duplicate id \"b\""), "{err}");
@@ -102,7 +122,18 @@ fn recommend_reads_a_context_and_rejects_bad_json() {
     std::fs::write(d.join("items.jsonl"), ITEMS).unwrap();
     std::fs::write(d.join("boards.jsonl"), "{\"user\":\"u\",\"board\":\"dinner\",\"items\":[\"a\",\"b\"]}\n").unwrap();
     let cat = d.join("catalog.bin");
-    let o = edgerec(&["index", "--items", d.join("items.jsonl").to_str().unwrap(), "--boards", d.join("boards.jsonl").to_str().unwrap(), "--out", cat.to_str().unwrap()], &d.join("cache"));
+    let o = edgerec(
+        &[
+            "index",
+            "--items",
+            d.join("items.jsonl").to_str().unwrap(),
+            "--boards",
+            d.join("boards.jsonl").to_str().unwrap(),
+            "--out",
+            cat.to_str().unwrap(),
+        ],
+        &d.join("cache"),
+    );
     assert!(o.status.success());
     let run = |stdin: &str| edgerec_with_stdin(&["recommend", "--catalog", cat.to_str().unwrap()], &d.join("cache"), stdin);
     let o = run(r#"{"boards":[{"name":"dinner","pins":[{"id":"a"}]}],"k":2}"#);
@@ -124,13 +155,25 @@ fn quantize_writes_an_edge_bundle_that_embed_and_index_take_as_model() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("int8"));
     let size = std::fs::metadata(&bundle).unwrap().len();
     assert!(size < 25_000_000, "bundle is {size} bytes");
-    let o = edgerec_with_stdin(&["embed", "--model", bundle.to_str().unwrap(), "--preview"], &d.join("cache"), "pasta\nnoodles\n");
+    let o =
+        edgerec_with_stdin(&["embed", "--model", bundle.to_str().unwrap(), "--preview"], &d.join("cache"), "pasta\nnoodles\n");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stdout).contains("-int8:"));
     // A catalog indexed with the edge model lives in the f32 model's embedding space.
     std::fs::write(d.join("items.jsonl"), ITEMS).unwrap();
     let out = d.join("catalog.bin");
-    let o = edgerec(&["index", "--items", d.join("items.jsonl").to_str().unwrap(), "--out", out.to_str().unwrap(), "--model", bundle.to_str().unwrap()], &d.join("cache"));
+    let o = edgerec(
+        &[
+            "index",
+            "--items",
+            d.join("items.jsonl").to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--model",
+            bundle.to_str().unwrap(),
+        ],
+        &d.join("cache"),
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     Catalog::from_bytes(&std::fs::read(&out).unwrap()).unwrap().check_model(&encoder_for_default()).unwrap();
     // A folder that is not a model is a typed error, not a panic.

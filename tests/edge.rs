@@ -22,7 +22,10 @@ fn embeddings_stay_close_to_sentence_transformers() {
     let texts: Vec<&str> = corpus.iter().map(String::as_str).collect();
     let got = enc.embed(&texts).unwrap();
     let (min, worst, mean) = cosine_stats(&got, &golden_embeddings(), enc.dim());
-    println!("int8 edge encoder ({}): cosine to sentence-transformers min {min:.5} (#{worst}), mean {mean:.5}", Isa::current().name());
+    println!(
+        "int8 edge encoder ({}): cosine to sentence-transformers min {min:.5} (#{worst}), mean {mean:.5}",
+        Isa::current().name()
+    );
     assert!(min >= 0.995, "min cosine {min} at #{worst} {:?}", corpus[worst]);
     assert!(mean >= 0.998, "mean cosine {mean}");
 }
@@ -48,7 +51,8 @@ fn the_bundle_is_small_and_names_its_source() {
     assert!(enc.model_id().starts_with("bert-6x384-mean-int8:"), "{}", enc.model_id());
     assert_eq!(enc.header().source_sha256.len(), 64);
     // Deterministic: the same model quantizes to the same bytes.
-    let again = edge::quantize(&edgerec::ModelFiles::from_dir(&default_model_dir()).unwrap(), QuantizeOptions::default()).unwrap();
+    let again =
+        edge::quantize(&edgerec::ModelFiles::from_dir(&default_model_dir()).unwrap(), QuantizeOptions::default()).unwrap();
     assert!(again == bytes, "quantizing twice gave different bundles");
 }
 

@@ -106,10 +106,7 @@ fn cli_embed_writes_raw_f32_rows_and_reports_bad_models() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let d = encoder().dim();
     assert_eq!(out.stdout.len(), 2 * d * 4);
-    let first: Vec<f32> = out.stdout[..d * 4]
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect();
+    let first: Vec<f32> = out.stdout[..d * 4].chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
     assert!(cosine(&first, &encoder().embed(&["first line"]).unwrap()) > 0.99999);
 
     let out = run(&["embed", "--model", "/nonexistent/model"], "x\n");

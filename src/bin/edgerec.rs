@@ -6,10 +6,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use edgerec::catalog::{self, BuildOptions};
-use edgerec::eval::{self, Dataset, Scores, Split};
-use edgerec::rank::Knobs;
-use edgerec::vector_cache::VectorCache;
 use edgerec::encoder::edge::{self, QuantizeOptions};
+use edgerec::eval::{self, Dataset, Methods, Scores, Split};
+use edgerec::rank::Knobs;
+use edgerec::train::{self, FitOptions};
+use edgerec::vector_cache::VectorCache;
 use edgerec::{BertEncoder, EdgeEncoder, Encoder, Error, ModelFiles, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -26,6 +27,9 @@ enum SplitArg {
     Test,
     /// Each evaluated board's last context item instead (for tuning).
     Dev,
+    /// Item cold start: a seeded 15% of the items leaves every context board; targets are the
+    /// evaluated users' last such items.
+    Cold,
 }
 
 #[derive(Subcommand)]
@@ -76,6 +80,9 @@ enum Command {
         /// Vector cache folder (default $EDGEREC_CACHE_DIR, else .cache/vectors in the repository).
         #[arg(long)]
         cache: Option<PathBuf>,
+        /// Do not fit the ranker to the boards (the catalog then uses the built-in defaults).
+        #[arg(long)]
+        no_fit: bool,
     },
     /// Recommend: a board context (JSON, as the wasm and Worker APIs take it) on stdin, the
     /// ranked items with scores and reasons (JSON) on stdout.
@@ -98,7 +105,7 @@ enum Command {
         /// Write edgerec's ranked lists here (one {user, board, ranked} per line).
         #[arg(long)]
         run: Option<PathBuf>,
-        /// test: the dataset's targets; dev: a tuning split that never sees them.
+        /// test: the dataset's targets; dev: a tuning split that never sees them; cold: new items.
         #[arg(long, value_enum, default_value_t = SplitArg::Test)]
         split: SplitArg,
         /// Cut-off.
@@ -107,7 +114,8 @@ enum Command {
         /// Also evaluate edgerec with each signal switched off.
         #[arg(long)]
         ablation: bool,
-        /// Ranking knobs as JSON (any fields of rank::Knobs), for tuning on --split dev.
+        /// Ranking knobs as JSON (any fields of rank::Knobs), for tuning on --split dev; without
+        /// it the ranker is fitted to the split's context boards, as `edgerec index` does.
         #[arg(long)]
         knobs: Option<String>,
         /// Catalog build options as JSON (any fields of catalog::BuildOptions), for tuning.
@@ -191,10 +199,13 @@ fn embed(model: Option<PathBuf>, out: Option<PathBuf>, batch_size: usize, previe
             let rows: Vec<&[f32]> = vectors.chunks_exact(d).collect();
             for (i, a) in rows.iter().enumerate() {
                 let dot = |b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
-                let (j, c) = (0..rows.len())
-                    .filter(|&j| j != i)
-                    .map(|j| (j, dot(rows[j])))
-                    .fold((0, f32::MIN), |best, x| if x.1 > best.1 { x } else { best });
+                let (j, c) = (0..rows.len()).filter(|&j| j != i).map(|j| (j, dot(rows[j]))).fold((0, f32::MIN), |best, x| {
+                    if x.1 > best.1 {
+                        x
+                    } else {
+                        best
+                    }
+                });
                 writeln!(sink, "  {:?} → {:?} ({c:.3})", lines[i], lines[j])?;
             }
         }
@@ -236,6 +247,7 @@ fn index(
     out: PathBuf,
     model: Option<PathBuf>,
     cache: Option<PathBuf>,
+    no_fit: bool,
 ) -> Result<()> {
     let items = catalog::read_items_jsonl(&read_text(&items)?)?;
     let boards = match boards {
@@ -245,8 +257,9 @@ fn index(
     let encoder = load_encoder(model, 32)?;
     let vectors = item_vectors(&*encoder, &items, &cache_dir(cache))?;
     let n = items.len();
-    let (catalog, report) =
-        catalog::build(items, &vectors, encoder.dim(), &boards, encoder.space_id(), &BuildOptions::default())?;
+    let fit = (!no_fit).then(FitOptions::default);
+    let (catalog, report, fitted) =
+        train::index(items, &vectors, encoder.dim(), &boards, encoder.space_id(), &BuildOptions::default(), fit.as_ref())?;
     let bytes = catalog.to_bytes();
     std::fs::write(&out, &bytes).map_err(|e| Error::Io(format!("{}: {e}", out.display())))?;
     eprintln!(
@@ -256,8 +269,39 @@ fn index(
         catalog.header().neighbours,
         catalog.names().names.len(),
         catalog.catalog_id(),
-        if report.unknown_ids > 0 { format!("; skipped {} board entries with unknown ids", report.unknown_ids) } else { String::new() }
+        if report.unknown_ids > 0 {
+            format!("; skipped {} board entries with unknown ids", report.unknown_ids)
+        } else {
+            String::new()
+        }
     );
+    match fitted {
+        None if boards.is_empty() => eprintln!("ranker: the built-in defaults (no boards to fit it on)"),
+        None => eprintln!("ranker: the built-in defaults (--no-fit)"),
+        Some(r) => {
+            let (warm, cold) = r.examples;
+            eprintln!(
+                "ranker fit on {warm} warm + {cold} cold examples from the boards in {:.1} s; held-out users: \
+                 defaults {:.4} (R@10 warm {:.4}, cold {:.4}), fitted {:.4} (R@10 warm {:.4}, cold {:.4})",
+                r.seconds,
+                r.validation.0,
+                r.validation_recall[0].0,
+                r.validation_recall[1].0,
+                r.validation.1,
+                r.validation_recall[0].1,
+                r.validation_recall[1].1,
+            );
+            match &r.refused {
+                Some(why) => eprintln!("ranker: kept the built-in defaults: {why}"),
+                None => {
+                    eprintln!("ranker: fitted weights stored in the catalog: {}", train::describe(&r.knobs));
+                    if !r.dropped.is_empty() {
+                        eprintln!("ranker: dropped (no gain on held-out users): {}", r.dropped.join(", "));
+                    }
+                }
+            }
+        }
+    }
     Ok(())
 }
 
@@ -273,9 +317,9 @@ fn evaluate(
     model: Option<PathBuf>,
     cache: Option<PathBuf>,
 ) -> Result<()> {
-    let knobs: Knobs = match knobs {
-        Some(j) => serde_json::from_str(&j).map_err(|e| Error::InvalidInput(format!("--knobs: {e}")))?,
-        None => Knobs::default(),
+    let knobs: Option<Knobs> = match knobs {
+        Some(j) => Some(serde_json::from_str(&j).map_err(|e| Error::InvalidInput(format!("--knobs: {e}")))?),
+        None => None,
     };
     let build: BuildOptions = match build {
         Some(j) => serde_json::from_str(&j).map_err(|e| Error::InvalidInput(format!("--build: {e}")))?,
@@ -288,30 +332,29 @@ fn evaluate(
     let splits = match split {
         SplitArg::Test => vec![Split::Test],
         SplitArg::Dev => vec![Split::Dev(1), Split::Dev(2), Split::Dev(3)],
+        SplitArg::Cold => vec![Split::Cold(eval::COLD_SEED)],
     };
-    let mut variants = vec![("edgerec".to_string(), knobs.clone())];
-    if ablation {
-        let off = |name: &str, kn: Knobs| (format!("edgerec {name}"), kn);
-        variants.extend([
-            off("without co-saved", Knobs { w_cosaved: 0.0, ..knobs.clone() }),
-            off("without similarity", Knobs { w_similar: 0.0, w_similar_mean: 0.0, ..knobs.clone() }),
-            off("without board names", Knobs { w_board_name: 0.0, ..knobs.clone() }),
-            off("without popularity", Knobs { w_popular: 0.0, ..knobs.clone() }),
-            off("with one interest (the mean) instead of clusters", Knobs { interests_per_sqrt_pin: 0.0, ..knobs.clone() }),
-            off("without recency", Knobs { recency_half_life: 1e6, ..knobs.clone() }),
-            if knobs.other_boards > 0.0 {
-                off("without other boards", Knobs { other_boards: 0.0, ..knobs.clone() })
-            } else {
-                off("with other boards (weight 0.25)", Knobs { other_boards: 0.25, ..knobs.clone() })
-            },
-            off("without near-duplicate collapse", Knobs { duplicate_cosine: 2.0, ..knobs.clone() }),
-        ]);
-    }
+    let methods = Methods { knobs, ablation };
     let mut pooled: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
     let mut lines = Vec::new();
     let mut ms = Vec::new();
     for &sp in &splits {
-        let r = eval::evaluate_split(&ds, sp, &vectors, &*encoder, k, &variants, &build)?;
+        let r = eval::evaluate_split(&ds, sp, &vectors, encoder.dim(), encoder.space_id(), k, &methods, &build)?;
+        if let Some(f) = &r.fit {
+            eprintln!(
+                "fit on this split's context boards ({} warm + {} cold examples, {:.1} s): {}; held-out objective defaults {:.4}, fitted {:.4}; held-out R@10 warm {:.4} → {:.4}, cold {:.4} → {:.4}",
+                f.examples.0,
+                f.examples.1,
+                f.seconds,
+                f.refused.as_deref().map_or_else(|| train::describe(&f.knobs), |w| format!("defaults kept: {w}")),
+                f.validation.0,
+                f.validation.1,
+                f.validation_recall[0].0,
+                f.validation_recall[0].1,
+                f.validation_recall[1].0,
+                f.validation_recall[1].1,
+            );
+        }
         for (i, (name, m)) in r.methods.into_iter().enumerate() {
             match pooled.get_mut(i) {
                 Some(p) => p.1.extend(m),
@@ -324,7 +367,11 @@ fn evaluate(
     println!(
         "dataset {} ({} split{}): {} requests, {} items, k = {k}",
         data.display(),
-        if splits.len() > 1 { "dev" } else { "test" },
+        match split {
+            SplitArg::Test => "test",
+            SplitArg::Dev => "dev",
+            SplitArg::Cold => "cold",
+        },
         if splits.len() > 1 { format!(", {} folds", splits.len()) } else { String::new() },
         pooled[0].1.len(),
         ds.items.len()
@@ -337,9 +384,8 @@ fn evaluate(
     }
     eprintln!("edgerec: {:.2} ms per request (native, with reasons)", ms.iter().sum::<f64>() / ms.len() as f64);
     if let Some(path) = run {
-        let mut f = std::io::BufWriter::new(
-            std::fs::File::create(&path).map_err(|e| Error::Io(format!("{}: {e}", path.display())))?,
-        );
+        let mut f =
+            std::io::BufWriter::new(std::fs::File::create(&path).map_err(|e| Error::Io(format!("{}: {e}", path.display())))?);
         for l in &lines {
             serde_json::to_writer(&mut f, l).map_err(|e| Error::Io(e.to_string()))?;
             f.write_all(b"\n")?;
@@ -352,13 +398,14 @@ fn evaluate(
 
 fn recommend(catalog: PathBuf, model: Option<PathBuf>, table: bool) -> Result<()> {
     let bytes = std::fs::read(&catalog).map_err(|e| Error::Io(format!("{}: {e}", catalog.display())))?;
-    let ranker = edgerec::rank::Ranker::new(edgerec::catalog::Catalog::from_bytes(&bytes)?);
+    let ranker = edgerec::rank::Ranker::new(edgerec::catalog::Catalog::from_vec(bytes)?)?;
     let mut input = String::new();
     std::io::Read::read_to_string(&mut std::io::stdin().lock(), &mut input)?;
-    let ctx: edgerec::context::BoardContext =
-        serde_json::from_str(&input).map_err(|e| Error::InvalidInput(format!("board context: {e}")))?;
-    let encoder = load_encoder(model, 32)?;
-    let out = ranker.recommend(Some(&*encoder), &ctx)?;
+    let ctx = edgerec::context::BoardContext::from_json(&input)?;
+    // The model loads only when a pin needs it (most requests are catalog pins).
+    let encoder = if ranker.needs_encoder(&ctx) { Some(load_encoder(model, 32)?) } else { None };
+    let encoder = encoder.as_deref();
+    let out = ranker.recommend(encoder, &ctx)?;
     if table {
         let plural = if out.embedded_texts == 1 { "" } else { "s" };
         println!("{} results ({} text{plural} embedded on the fly)", out.items.len(), out.embedded_texts);
@@ -376,7 +423,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Embed { model, out, batch_size, preview } => embed(model, out, batch_size, preview),
         Command::Quantize { model, out, exact_channels } => quantize(model, out, exact_channels),
-        Command::Index { items, boards, out, model, cache } => index(items, boards, out, model, cache),
+        Command::Index { items, boards, out, model, cache, no_fit } => index(items, boards, out, model, cache, no_fit),
         Command::Recommend { catalog, model, table } => recommend(catalog, model, table),
         Command::Eval { data, run, split, k, ablation, knobs, build, model, cache } => {
             evaluate(data, run, split, k, ablation, knobs, build, model, cache)
@@ -390,4 +437,3 @@ fn main() -> ExitCode {
         }
     }
 }
-

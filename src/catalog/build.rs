@@ -2,8 +2,10 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use super::{quantize, BoardRecord, Catalog, CatalogHeader, ItemRecord, NameTable, Neighbours};
+use super::format::{self, Parts};
+use super::{BoardRecord, Catalog, CatalogHeader, ItemRecord, NameTable, NeighbourLists, MAX_ITEMS};
 use crate::error::{Error, Result};
+use crate::vector::quantize_i8;
 
 /// How the co-occurrence and name tables are made. The defaults were tuned on a dev split
 /// (see README, "Quality"); every knob is scale-free (exponents and fractions of a board's
@@ -66,11 +68,11 @@ pub fn build(
     opts: &BuildOptions,
 ) -> Result<(Catalog, BuildReport)> {
     let n = items.len();
+    if n > MAX_ITEMS {
+        return Err(Error::LimitExceeded { what: "catalog items".into(), actual: n, limit: MAX_ITEMS });
+    }
     if dim == 0 || vectors.len() != n * dim {
-        return Err(Error::InvalidInput(format!(
-            "{} vector values for {n} items of dim {dim}",
-            vectors.len()
-        )));
+        return Err(Error::InvalidInput(format!("{} vector values for {n} items of dim {dim}", vectors.len())));
     }
     if let Some(i) = vectors.iter().position(|x| !x.is_finite()) {
         return Err(Error::InvalidInput(format!("vector of item {:?} is not finite", items[i / dim].id)));
@@ -102,7 +104,7 @@ pub fn build(
     let mut q = vec![0i8; n * dim];
     let mut scales = vec![0f32; n];
     for i in 0..n {
-        scales[i] = quantize(&vectors[i * dim..(i + 1) * dim], &mut q[i * dim..(i + 1) * dim]);
+        scales[i] = quantize_i8(&vectors[i * dim..(i + 1) * dim], &mut q[i * dim..(i + 1) * dim]);
     }
 
     let popularity = popularity(boards, &boards_idx, n);
@@ -115,11 +117,21 @@ pub fn build(
         neighbours: neighbours.items.len(),
         boards: boards.len(),
         built_by: format!("edgerec {}", env!("CARGO_PKG_VERSION")),
+        sections: Default::default(),
     };
-    let draft = Catalog::assemble(header, String::new(), items, q, scales, popularity, neighbours, names)?;
-    // Round-trip through the bundle format: the result is exactly what a loader will see, with
-    // its content id.
-    Ok((Catalog::from_bytes(&draft.to_bytes())?, report))
+    let bytes = format::write(Parts {
+        header,
+        items: &items,
+        vectors: &q,
+        scales: &scales,
+        popularity: &popularity,
+        neighbours: &neighbours,
+        names: &names,
+        ranker: None,
+    });
+    // Through the loader: the result is exactly what a reader of the file will see, with its
+    // content id.
+    Ok((Catalog::from_vec(bytes)?, report))
 }
 
 /// Users who saved each item (boards without a user count as their own user).
@@ -140,7 +152,7 @@ fn popularity(boards: &[BoardRecord], boards_idx: &[Vec<u32>], n: usize) -> Vec<
 }
 
 /// Position-decayed, board-damped co-occurrence, normalised by occurrence mass, top-N per item.
-fn cooccurrence(boards: &[Vec<u32>], n: usize, o: &BuildOptions) -> Neighbours {
+fn cooccurrence(boards: &[Vec<u32>], n: usize, o: &BuildOptions) -> NeighbourLists {
     let board_w: Vec<f32> = boards.iter().map(|b| (b.len().max(1) as f32).powf(-o.board_damping)).collect();
     let mut postings: Vec<Vec<(u32, u32)>> = vec![Vec::new(); n]; // item → (board, position)
     let mut occ = vec![0f32; n];
@@ -175,10 +187,8 @@ fn cooccurrence(boards: &[Vec<u32>], n: usize, o: &BuildOptions) -> Neighbours {
                 acc[j as usize] += w * direction * (-d * inv_span).exp();
             }
         }
-        let mut row: Vec<(u32, f32)> = touched
-            .iter()
-            .map(|&j| (j, acc[j as usize] / (occ_src[i] * occ_dst[j as usize])))
-            .collect();
+        let mut row: Vec<(u32, f32)> =
+            touched.iter().map(|&j| (j, acc[j as usize] / (occ_src[i] * occ_dst[j as usize]))).collect();
         for &j in &touched {
             acc[j as usize] = 0.0;
         }
@@ -195,7 +205,7 @@ fn cooccurrence(boards: &[Vec<u32>], n: usize, o: &BuildOptions) -> Neighbours {
         }
         offsets.push(items.len() as u32);
     }
-    Neighbours { offsets, items, weights }
+    NeighbourLists { offsets, items, weights }
 }
 
 /// For each board name carried by enough boards: the share of those boards holding each item.

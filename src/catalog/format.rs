@@ -1,36 +1,36 @@
-//! The catalog bundle on disk: one little-endian binary file.
+//! The catalog bundle on disk: the shared envelope ([`crate::bundle`], magic `EDGERECC`) whose
+//! JSON header is a [`CatalogHeader`] naming these sections:
 //!
 //! ```text
-//! "EDGERECC"  u32 format version  u32 header length  header (JSON: CatalogHeader)
-//! sections, in this order, each u64 byte length + bytes:
 //!   items       JSON array of ItemRecord (id and display fields)
 //!   vectors     n × dim i8
 //!   scales      n f32           (vector i ≈ vectors[i] × scales[i])
-//!   popularity  n f32           (boards that saved the item)
+//!   popularity  n f32           (users who saved the item)
 //!   nbr_offsets (n + 1) u32     (CSR over the co-occurrence neighbours)
 //!   nbr_items   m u32
 //!   nbr_weights m f32
 //!   names       JSON NameTable
-//! XXH3-128 of everything above (16 bytes, little-endian)
+//!   ranker      optional: the ranker fitted to this catalog (JSON, read by `rank`)
 //! ```
-//! Every count is checked against the header and every index against `n` when loading, so a
-//! truncated or foreign file is an error, never a panic or an out-of-bounds read later.
+//! Numbers are little-endian. Every count is checked against the header and every index against
+//! `n` when loading, so a truncated or foreign file is an error, never a panic later. Format 1
+//! (sequential sections, before the shared envelope) is refused with a typed error naming it.
+
+use std::ops::Range;
 
 use serde::{Deserialize, Serialize};
-use xxhash_rust::xxh3::xxh3_128;
 
-use super::{Catalog, ItemRecord, NameTable, Neighbours};
+use super::{Catalog, ItemRecord, NameTable, NeighbourLists};
+use crate::bundle::{self, Envelope, Kind, Section, Writer};
 use crate::error::{Error, Result};
 
-const MAGIC: &[u8; 8] = b"EDGERECC";
-const DIGEST: usize = 16;
 /// The bundle format this build reads and writes.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// What the bundle says about itself (the JSON header).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct CatalogHeader {
-    /// The id of the model that made the vectors (`Encoder::model_id`).
+    /// The id of the model that made the vectors (`Encoder::space_id`).
     pub model_id: String,
     /// Vector length.
     pub dim: usize,
@@ -42,158 +42,177 @@ pub struct CatalogHeader {
     pub boards: usize,
     /// The edgerec version that wrote the file.
     pub built_by: String,
+    /// Where each section is.
+    #[serde(default)]
+    pub sections: Sections,
+}
+
+/// The section table of a catalog bundle.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Sections {
+    /// JSON array of items.
+    pub items: Section,
+    /// int8 vectors.
+    pub vectors: Section,
+    /// f32 scales.
+    pub scales: Section,
+    /// f32 popularity.
+    pub popularity: Section,
+    /// u32 CSR offsets.
+    pub nbr_offsets: Section,
+    /// u32 neighbour items.
+    pub nbr_items: Section,
+    /// f32 neighbour weights.
+    pub nbr_weights: Section,
+    /// JSON name table.
+    pub names: Section,
+    /// The fitted ranker (JSON), when the catalog was built with boards to fit it on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ranker: Option<Section>,
+}
+
+/// Where the in-place sections are in a loaded bundle's bytes.
+#[derive(Debug, Clone)]
+pub(crate) struct Ranges {
+    pub vectors: Range<usize>,
+    pub scales: Range<usize>,
+    pub popularity: Range<usize>,
+    /// offsets, items, weights
+    pub neighbours: [Range<usize>; 3],
+    pub ranker: Option<Range<usize>>,
+}
+
+pub(crate) struct Loaded {
+    pub header: CatalogHeader,
+    pub catalog_id: String,
+    pub items: Vec<ItemRecord>,
+    pub names: NameTable,
+    pub at: Ranges,
+}
+
+/// The parts of a catalog, as the builder makes them.
+pub(crate) struct Parts<'a> {
+    pub header: CatalogHeader,
+    pub items: &'a [ItemRecord],
+    pub vectors: &'a [i8],
+    pub scales: &'a [f32],
+    pub popularity: &'a [f32],
+    pub neighbours: &'a NeighbourLists,
+    pub names: &'a NameTable,
+    pub ranker: Option<&'a [u8]>,
 }
 
 fn bad(msg: impl std::fmt::Display) -> Error {
-    Error::InvalidCatalog(msg.to_string())
+    Kind::Catalog.error(msg)
 }
 
-struct Reader<'a> {
-    bytes: &'a [u8],
-    at: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8]> {
-        let end = self.at.checked_add(n).filter(|&e| e <= self.bytes.len()).ok_or_else(|| {
-            bad(format!("truncated: {what} needs {n} bytes at offset {}, the file has {}", self.at, self.bytes.len()))
-        })?;
-        let s = &self.bytes[self.at..end];
-        self.at = end;
-        Ok(s)
-    }
-    fn u32(&mut self, what: &str) -> Result<u32> {
-        Ok(u32::from_le_bytes(self.take(4, what)?.try_into().expect("4 bytes")))
-    }
-    fn section(&mut self, what: &str, expect: Option<usize>) -> Result<&'a [u8]> {
-        let len = u64::from_le_bytes(self.take(8, what)?.try_into().expect("8 bytes"));
-        let len = usize::try_from(len).map_err(|_| bad(format!("{what}: length {len} too large")))?;
-        if let Some(e) = expect {
-            if len != e {
-                return Err(bad(format!("{what}: {len} bytes, the header implies {e}")));
-            }
-        }
-        self.take(len, what)
-    }
-}
-
-fn f32s(bytes: &[u8], what: &str) -> Result<Vec<f32>> {
-    let v: Vec<f32> = bytes.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().expect("4"))).collect();
-    if let Some(i) = v.iter().position(|x| !x.is_finite()) {
-        return Err(bad(format!("{what}[{i}] is not a finite number")));
-    }
-    Ok(v)
-}
-
-fn u32s(bytes: &[u8]) -> Vec<u32> {
-    bytes.chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().expect("4"))).collect()
-}
-
-/// Serialises a catalog.
-pub fn write(c: &Catalog) -> Vec<u8> {
-    let header = serde_json::to_vec(&c.header).expect("header serialises");
-    let items = serde_json::to_vec(&c.items).expect("items serialise");
-    let names = serde_json::to_vec(&c.names).expect("names serialise");
-    let mut out = Vec::new();
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-    out.extend_from_slice(&(header.len() as u32).to_le_bytes());
-    out.extend_from_slice(&header);
-    let mut section = |bytes: &[u8]| {
-        out.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
-        out.extend_from_slice(bytes);
+/// Serialises a catalog from its parts.
+pub(crate) fn write(p: Parts) -> Vec<u8> {
+    let mut w = Writer::default();
+    let items = serde_json::to_vec(p.items).expect("items serialise");
+    let names = serde_json::to_vec(p.names).expect("names serialise");
+    let vectors: Vec<u8> = p.vectors.iter().map(|&x| x as u8).collect();
+    let sections = Sections {
+        items: w.add(&items),
+        vectors: w.add(&vectors),
+        scales: w.add_f32s(p.scales),
+        popularity: w.add_f32s(p.popularity),
+        nbr_offsets: w.add_u32s(&p.neighbours.offsets),
+        nbr_items: w.add_u32s(&p.neighbours.items),
+        nbr_weights: w.add_f32s(&p.neighbours.weights),
+        names: w.add(&names),
+        ranker: p.ranker.map(|r| w.add(r)),
     };
-    let le_f32 = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
-    let le_u32 = |v: &[u32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
-    section(&items);
-    section(&c.vectors.iter().map(|&x| x as u8).collect::<Vec<u8>>());
-    section(&le_f32(&c.scales));
-    section(&le_f32(&c.popularity));
-    section(&le_u32(&c.neighbours.offsets));
-    section(&le_u32(&c.neighbours.items));
-    section(&le_f32(&c.neighbours.weights));
-    section(&names);
-    // A fast checksum, not a signature: it catches truncation and corruption; SHA-256 of a
-    // 40 MB catalog cost over a second at every start in wasm.
-    let digest = xxh3_128(&out).to_le_bytes();
-    out.extend_from_slice(&digest);
-    out
+    let header = CatalogHeader { sections, ..p.header };
+    w.finish(Kind::Catalog, FORMAT_VERSION, &serde_json::to_vec(&header).expect("header serialises"))
+}
+
+/// The bytes of `c` with its ranker section replaced: every other section is copied as it is.
+pub(crate) fn rewrite(c: &Catalog, ranker: Option<&[u8]>) -> Vec<u8> {
+    let mut w = Writer::default();
+    let old = &c.header.sections;
+    let e = Envelope::parse(&c.bytes, Kind::Catalog, &[FORMAT_VERSION]).expect("a loaded catalog parses");
+    let mut copy = |s: Section| w.add(&c.bytes[e.range(s.offset, s.len, "section").expect("checked at load")]);
+    let sections = Sections {
+        items: copy(old.items),
+        vectors: copy(old.vectors),
+        scales: copy(old.scales),
+        popularity: copy(old.popularity),
+        nbr_offsets: copy(old.nbr_offsets),
+        nbr_items: copy(old.nbr_items),
+        nbr_weights: copy(old.nbr_weights),
+        names: copy(old.names),
+        ranker: ranker.map(|r| w.add(r)),
+    };
+    let header = CatalogHeader { sections, ..c.header.clone() };
+    w.finish(Kind::Catalog, FORMAT_VERSION, &serde_json::to_vec(&header).expect("header serialises"))
 }
 
 /// Parses and checks a catalog bundle.
-pub fn read(bytes: &[u8]) -> Result<Catalog> {
-    if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
-        return Err(bad("not an edgerec catalog bundle (wrong magic bytes)"));
-    }
-    if bytes.len() < MAGIC.len() + 8 + DIGEST {
-        return Err(bad("truncated: the file is shorter than a header"));
-    }
-    let (body, digest) = bytes.split_at(bytes.len() - DIGEST);
-    let mut r = Reader { bytes: body, at: MAGIC.len() };
-    let version = r.u32("format version")?;
-    if version != FORMAT_VERSION {
-        return Err(bad(format!("format version {version}; this build reads version {FORMAT_VERSION}")));
-    }
-    if xxh3_128(body).to_le_bytes() != digest {
-        return Err(bad("checksum mismatch: the file is truncated or corrupt"));
-    }
-    let hlen = r.u32("header length")? as usize;
-    let header: CatalogHeader =
-        serde_json::from_slice(r.take(hlen, "header")?).map_err(|e| bad(format!("header: {e}")))?;
-    let n = header.items;
-    let d = header.dim;
-    let m = header.neighbours;
+pub(crate) fn read(bytes: &[u8]) -> Result<Loaded> {
+    let e = Envelope::parse(bytes, Kind::Catalog, &[FORMAT_VERSION])?;
+    let header: CatalogHeader = serde_json::from_slice(e.header).map_err(|e| bad(format!("header: {e}")))?;
+    let (n, d, m) = (header.items, header.dim, header.neighbours);
     if d == 0 {
         return Err(bad("header: dim is 0"));
     }
+    // Sizes from the header are untrusted: checked arithmetic, so a hostile header is an error.
+    let size = |count: usize, width: usize| count.checked_mul(width).ok_or_else(|| bad("header: section sizes overflow"));
+    let s = &header.sections;
     let items: Vec<ItemRecord> =
-        serde_json::from_slice(r.section("items", None)?).map_err(|e| bad(format!("items: {e}")))?;
+        serde_json::from_slice(&bytes[e.section(s.items, "items", None)?]).map_err(|e| bad(format!("items: {e}")))?;
     if items.len() != n {
         return Err(bad(format!("items: {} records, the header says {n}", items.len())));
     }
-    // Sizes from the header are untrusted: checked arithmetic, so a hostile header is an error.
-    let size = |count: usize, width: usize| {
-        count.checked_mul(width).ok_or_else(|| bad("header: section sizes overflow"))
-    };
-    let cells = size(n, d)?;
-    let vectors: Vec<i8> = r.section("vectors", Some(cells))?.iter().map(|&b| b as i8).collect();
-    let scales = f32s(r.section("scales", Some(size(n, 4)?))?, "scales")?;
-    let popularity = f32s(r.section("popularity", Some(size(n, 4)?))?, "popularity")?;
-    let offsets = u32s(r.section("neighbour offsets", Some(size(n, 4)?.checked_add(4).ok_or_else(|| bad("header: section sizes overflow"))?))?);
-    let nbr_items = u32s(r.section("neighbour items", Some(size(m, 4)?))?);
-    let weights = f32s(r.section("neighbour weights", Some(size(m, 4)?))?, "neighbour weights")?;
-    let names: NameTable =
-        serde_json::from_slice(r.section("names", None)?).map_err(|e| bad(format!("names: {e}")))?;
-    if r.at != body.len() {
-        return Err(bad(format!("{} unexpected bytes after the last section", body.len() - r.at)));
+    let vectors = e.section(s.vectors, "vectors", Some(size(n, d)?))?;
+    let scales = e.section(s.scales, "scales", Some(size(n, 4)?))?;
+    let popularity = e.section(s.popularity, "popularity", Some(size(n, 4)?))?;
+    let offsets = e.section(
+        s.nbr_offsets,
+        "neighbour offsets",
+        Some(size(n.checked_add(1).ok_or_else(|| bad("header: items overflow"))?, 4)?),
+    )?;
+    let nbr_items = e.section(s.nbr_items, "neighbour items", Some(size(m, 4)?))?;
+    let weights = e.section(s.nbr_weights, "neighbour weights", Some(size(m, 4)?))?;
+    bundle::check_finite(&bytes[scales.clone()], "scales", Kind::Catalog)?;
+    bundle::check_finite(&bytes[popularity.clone()], "popularity", Kind::Catalog)?;
+    bundle::check_finite(&bytes[weights.clone()], "neighbour weights", Kind::Catalog)?;
+    let ob = &bytes[offsets.clone()];
+    let mut prev = 0u32;
+    for i in 0..=n {
+        let o = bundle::u32_at(ob, i);
+        if (i == 0 && o != 0) || o < prev {
+            return Err(bad("neighbour offsets are not a valid index"));
+        }
+        prev = o;
     }
-    if offsets.first() != Some(&0)
-        || offsets.last().copied() != Some(m as u32)
-        || offsets.windows(2).any(|w| w[0] > w[1])
-    {
+    if prev as usize != m {
         return Err(bad("neighbour offsets are not a valid index"));
     }
-    if nbr_items.iter().any(|&i| i as usize >= n) {
+    let ib = &bytes[nbr_items.clone()];
+    if (0..m).any(|k| bundle::u32_at(ib, k) as usize >= n) {
         return Err(bad("a neighbour refers to an item that does not exist"));
     }
+    let names: NameTable =
+        serde_json::from_slice(&bytes[e.section(s.names, "names", None)?]).map_err(|e| bad(format!("names: {e}")))?;
     names.check(n).map_err(bad)?;
-    let catalog_id = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
-    Catalog::assemble(
+    let ranker = s.ranker.map(|r| e.section(r, "ranker", None)).transpose()?;
+    let catalog_id = e.digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    Ok(Loaded {
+        at: Ranges { vectors, scales, popularity, neighbours: [offsets, nbr_items, weights], ranker },
         header,
         catalog_id,
         items,
-        vectors,
-        scales,
-        popularity,
-        Neighbours { offsets, items: nbr_items, weights },
         names,
-    )
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::{ItemRecord, NameTable, Neighbours};
+    use crate::bundle::{ALIGN, DIGEST};
+    use xxhash_rust::xxh3::xxh3_128;
 
     fn one_item() -> Vec<u8> {
         let header = CatalogHeader {
@@ -203,24 +222,36 @@ mod tests {
             neighbours: 0,
             boards: 0,
             built_by: "test".into(),
+            sections: Sections::default(),
         };
         let items = vec![ItemRecord { id: "a".into(), ..Default::default() }];
-        let nb = Neighbours { offsets: vec![0, 0], items: vec![], weights: vec![] };
+        let nb = NeighbourLists { offsets: vec![0, 0], items: vec![], weights: vec![] };
         let names = NameTable { offsets: vec![0], ..Default::default() };
-        let c = Catalog::assemble(header, String::new(), items, vec![127, 0], vec![0.01], vec![1.0], nb, names).unwrap();
-        write(&c)
+        write(Parts {
+            header,
+            items: &items,
+            vectors: &[127, 0],
+            scales: &[0.01],
+            popularity: &[1.0],
+            neighbours: &nb,
+            names: &names,
+            ranker: None,
+        })
     }
 
-    /// Replaces the JSON header and recomputes the checksum, as a hostile writer could.
+    /// Replaces the JSON header (re-padding the data region) and recomputes the checksum, as a
+    /// hostile writer could.
     fn with_header(bytes: &[u8], edit: impl FnOnce(&mut serde_json::Value)) -> Vec<u8> {
         let hlen = u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize;
+        let data = (16 + hlen).div_ceil(ALIGN) * ALIGN;
         let mut h: serde_json::Value = serde_json::from_slice(&bytes[16..16 + hlen]).unwrap();
         edit(&mut h);
         let h = serde_json::to_vec(&h).unwrap();
         let mut out = bytes[..12].to_vec();
         out.extend_from_slice(&(h.len() as u32).to_le_bytes());
         out.extend_from_slice(&h);
-        out.extend_from_slice(&bytes[16 + hlen..bytes.len() - DIGEST]);
+        out.resize(out.len().div_ceil(ALIGN) * ALIGN, 0);
+        out.extend_from_slice(&bytes[data..bytes.len() - DIGEST]);
         let d = xxh3_128(&out).to_le_bytes();
         out.extend_from_slice(&d);
         out
@@ -229,7 +260,8 @@ mod tests {
     #[test]
     fn hostile_headers_are_errors_not_panics() {
         let good = one_item();
-        assert_eq!(read(&good).unwrap().len(), 1);
+        assert_eq!(Catalog::from_bytes(&good).unwrap().len(), 1);
+        assert_eq!(Catalog::from_bytes(&with_header(&good, |_| {})).unwrap().len(), 1);
         for (field, value) in [
             ("neighbours", serde_json::json!(u64::MAX)),
             ("neighbours", serde_json::json!(u64::MAX / 4 + 1)),
@@ -239,8 +271,37 @@ mod tests {
             ("model_id", serde_json::json!(5)),
         ] {
             let bytes = with_header(&good, |h| h[field] = value.clone());
-            let e = read(&bytes).unwrap_err();
+            let e = Catalog::from_bytes(&bytes).unwrap_err();
             assert_eq!(e.code(), "invalid_catalog", "{field} = {value}: {e}");
         }
+        for (section, value) in [
+            ("vectors", serde_json::json!({ "offset": u64::MAX, "len": 2 })),
+            ("names", serde_json::json!({ "offset": 0, "len": u64::MAX })),
+            ("ranker", serde_json::json!({ "offset": 1u64 << 40, "len": 1 })),
+            ("items", serde_json::json!(null)),
+        ] {
+            let bytes = with_header(&good, |h| h["sections"][section] = value.clone());
+            let e = Catalog::from_bytes(&bytes).unwrap_err();
+            assert_eq!(e.code(), "invalid_catalog", "{section} = {value}: {e}");
+        }
+    }
+
+    #[test]
+    fn format_1_files_are_refused_by_name() {
+        let mut old = one_item();
+        old[8..12].copy_from_slice(&1u32.to_le_bytes());
+        let e = Catalog::from_bytes(&old).unwrap_err();
+        assert!(e.to_string().contains("format version 1"), "{e}");
+    }
+
+    #[test]
+    fn the_ranker_section_is_optional_and_replaceable() {
+        let c = Catalog::from_bytes(&one_item()).unwrap();
+        assert!(c.ranker_section().is_none());
+        let with = c.with_ranker(Some(b"{\"x\":1}")).unwrap();
+        assert_eq!(with.ranker_section(), Some(&b"{\"x\":1}"[..]));
+        assert_eq!(with.vector(0), c.vector(0));
+        assert_ne!(with.catalog_id(), c.catalog_id());
+        assert!(with.with_ranker(None).unwrap().ranker_section().is_none());
     }
 }

@@ -31,8 +31,8 @@ pub fn read_items_jsonl(text: &str) -> Result<Vec<ItemRecord>> {
     let mut items = Vec::new();
     let mut seen = HashSet::new();
     for (n, line) in lines(text) {
-        let item: ItemRecord = serde_json::from_str(line)
-            .map_err(|e| Error::InvalidInput(format!("items.jsonl line {n}: {e}")))?;
+        let item: ItemRecord =
+            serde_json::from_str(line).map_err(|e| Error::InvalidInput(format!("items.jsonl line {n}: {e}")))?;
         if item.id.is_empty() {
             return Err(Error::InvalidInput(format!("items.jsonl line {n}: empty id")));
         }
@@ -53,9 +53,7 @@ pub fn read_items_jsonl(text: &str) -> Result<Vec<ItemRecord>> {
 /// Parses `boards.jsonl`: one `{user, board, items}` object per line.
 pub fn read_boards_jsonl(text: &str) -> Result<Vec<BoardRecord>> {
     lines(text)
-        .map(|(n, line)| {
-            serde_json::from_str(line).map_err(|e| Error::InvalidInput(format!("boards.jsonl line {n}: {e}")))
-        })
+        .map(|(n, line)| serde_json::from_str(line).map_err(|e| Error::InvalidInput(format!("boards.jsonl line {n}: {e}"))))
         .collect()
 }
 

@@ -13,9 +13,12 @@ use serde::{Deserialize, Serialize};
 
 pub use build::{build, BuildOptions, BuildReport};
 pub use format::CatalogHeader;
+pub use format::FORMAT_VERSION;
 pub use jsonl::{read_boards_jsonl, read_items_jsonl, BoardRecord};
 
+use crate::bundle::{f32_at, u32_at};
 use crate::error::{Error, Result};
+use crate::vector::sign_bits;
 
 /// Most items a catalog may hold (ids are stored as u32, and a bundle must fit in memory).
 pub const MAX_ITEMS: usize = 2_000_000;
@@ -48,26 +51,18 @@ impl ItemRecord {
 pub fn item_text(title: &str, description: &str, tags: &[String]) -> String {
     let tags: Vec<&str> = tags.iter().map(|t| t.trim()).filter(|t| !t.is_empty()).collect();
     let tags = tags.join(", ");
-    [title.trim(), description.trim(), tags.as_str()]
-        .into_iter()
-        .filter(|s| !s.is_empty())
-        .collect::<Vec<_>>()
-        .join(". ")
+    [title.trim(), description.trim(), tags.as_str()].into_iter().filter(|s| !s.is_empty()).collect::<Vec<_>>().join(". ")
 }
 
 /// Board names are matched after this: lower case, letters and digits only, single spaces.
 pub fn normalize_name(name: &str) -> String {
-    name.to_lowercase()
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
+    name.to_lowercase().split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).collect::<Vec<_>>().join(" ")
 }
 
-/// Co-occurrence neighbours in CSR form: item `i`'s neighbours are
+/// Co-occurrence neighbours in CSR form, as the builder makes them: item `i`'s neighbours are
 /// `items[offsets[i]..offsets[i+1]]` with the same range of `weights`.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Neighbours {
+pub struct NeighbourLists {
     /// `n + 1` offsets.
     pub offsets: Vec<u32>,
     /// Neighbour item indices.
@@ -76,11 +71,25 @@ pub struct Neighbours {
     pub weights: Vec<f32>,
 }
 
-impl Neighbours {
-    /// Item `i`'s neighbours and their weights.
-    pub fn of(&self, i: usize) -> (&[u32], &[f32]) {
-        let (a, b) = (self.offsets[i] as usize, self.offsets[i + 1] as usize);
-        (&self.items[a..b], &self.weights[a..b])
+/// The co-occurrence neighbour table, read in place from the bundle's bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct Neighbours<'a> {
+    offsets: &'a [u8],
+    items: &'a [u8],
+    weights: &'a [u8],
+}
+
+impl<'a> Neighbours<'a> {
+    /// Item `i`'s neighbours and their weights, best first.
+    pub fn of(&self, i: usize) -> impl Iterator<Item = (u32, f32)> + 'a {
+        let (a, b) = (u32_at(self.offsets, i) as usize, u32_at(self.offsets, i + 1) as usize);
+        let (items, weights) = (self.items, self.weights);
+        (a..b).map(move |k| (u32_at(items, k), f32_at(weights, k)))
+    }
+
+    /// The weight of `j` among `i`'s neighbours, if it is one.
+    pub fn weight(&self, i: usize, j: u32) -> Option<f32> {
+        self.of(i).find(|&(x, _)| x == j).map(|(_, w)| w)
     }
 }
 
@@ -130,78 +139,77 @@ impl NameTable {
     }
 }
 
-/// A loaded catalog bundle.
+/// A loaded catalog bundle. The bundle's bytes are kept as they are and the vectors and the
+/// neighbour table are read in place, so the big sections exist once in memory; only the display
+/// fields (parsed JSON), the id index, the name table and the sign bits are built at load.
 #[derive(Debug, Clone)]
 pub struct Catalog {
+    bytes: Vec<u8>,
     header: CatalogHeader,
     catalog_id: String,
     items: Vec<ItemRecord>,
     index: HashMap<String, u32>,
-    /// `n × dim` int8; vector `i` ≈ `vectors[i] × scales[i]`, of unit norm before quantization.
-    vectors: Vec<i8>,
-    scales: Vec<f32>,
-    popularity: Vec<f32>,
-    neighbours: Neighbours,
     names: NameTable,
     /// Sign bits of every vector (`words` u64 per item), for the coarse similarity pass.
     bits: Vec<u64>,
     words: usize,
-}
-
-/// The sign bits of a vector (bit set where the component is positive), packed in u64 words.
-pub fn sign_bits(v: &[i8]) -> Vec<u64> {
-    let mut out = vec![0u64; v.len().div_ceil(64)];
-    for (i, &x) in v.iter().enumerate() {
-        if x > 0 {
-            out[i / 64] |= 1 << (i % 64);
-        }
-    }
-    out
+    at: format::Ranges,
 }
 
 impl Catalog {
-    #[allow(clippy::too_many_arguments)]
-    fn assemble(
-        header: CatalogHeader,
-        catalog_id: String,
-        items: Vec<ItemRecord>,
-        vectors: Vec<i8>,
-        scales: Vec<f32>,
-        popularity: Vec<f32>,
-        neighbours: Neighbours,
-        names: NameTable,
-    ) -> Result<Self> {
-        if items.len() > MAX_ITEMS {
-            return Err(Error::LimitExceeded { what: "catalog items".into(), actual: items.len(), limit: MAX_ITEMS });
+    /// Parses and checks a bundle (see [`format`]), copying the bytes once.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        Self::from_vec(bytes.to_vec())
+    }
+
+    /// Parses and checks a bundle, keeping `bytes` (the whole file) as the catalog's storage.
+    pub fn from_vec(bytes: Vec<u8>) -> Result<Self> {
+        let loaded = format::read(&bytes)?;
+        if loaded.items.len() > MAX_ITEMS {
+            return Err(Error::LimitExceeded { what: "catalog items".into(), actual: loaded.items.len(), limit: MAX_ITEMS });
         }
-        let mut index = HashMap::with_capacity(items.len());
-        for (i, it) in items.iter().enumerate() {
+        let mut index = HashMap::with_capacity(loaded.items.len());
+        for (i, it) in loaded.items.iter().enumerate() {
             if index.insert(it.id.clone(), i as u32).is_some() {
                 return Err(Error::InvalidCatalog(format!("duplicate item id {:?}", it.id)));
             }
         }
-        let words = header.dim.div_ceil(64);
-        let bits = vectors.chunks_exact(header.dim.max(1)).flat_map(sign_bits).collect();
-        Ok(Self { header, catalog_id, items, index, vectors, scales, popularity, neighbours, names, bits, words })
+        let d = loaded.header.dim;
+        let words = d.div_ceil(64);
+        let bits = crate::bundle::as_i8(&bytes[loaded.at.vectors.clone()]).chunks_exact(d).flat_map(sign_bits).collect();
+        Ok(Self {
+            header: loaded.header,
+            catalog_id: loaded.catalog_id,
+            items: loaded.items,
+            index,
+            names: loaded.names,
+            bits,
+            words,
+            at: loaded.at,
+            bytes,
+        })
     }
 
-    /// Parses and checks a bundle (see [`format`]).
-    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        format::read(bytes)
-    }
-
-    /// Serialises the catalog as a bundle.
+    /// The bundle's bytes.
     pub fn to_bytes(&self) -> Vec<u8> {
-        format::write(self)
+        self.bytes.clone()
+    }
+
+    /// The same catalog with its fitted-ranker section replaced (`None` removes it): the bytes
+    /// of a [`crate::rank`] model, opaque here.
+    pub fn with_ranker(&self, ranker: Option<&[u8]>) -> Result<Self> {
+        Self::from_vec(format::rewrite(self, ranker))
+    }
+
+    /// The fitted-ranker section, if the bundle has one.
+    pub fn ranker_section(&self) -> Option<&[u8]> {
+        self.at.ranker.clone().map(|r| &self.bytes[r])
     }
 
     /// Refuses an encoder other than the one that made the vectors.
     pub fn check_model(&self, encoder_model_id: &str) -> Result<()> {
         if self.header.model_id != encoder_model_id {
-            return Err(Error::ModelMismatch {
-                catalog: self.header.model_id.clone(),
-                encoder: encoder_model_id.to_string(),
-            });
+            return Err(Error::ModelMismatch { catalog: self.header.model_id.clone(), encoder: encoder_model_id.to_string() });
         }
         Ok(())
     }
@@ -210,7 +218,7 @@ impl Catalog {
     pub fn header(&self) -> &CatalogHeader {
         &self.header
     }
-    /// A short content hash of the bundle (empty for a catalog not yet written).
+    /// A short content hash of the bundle.
     pub fn catalog_id(&self) -> &str {
         &self.catalog_id
     }
@@ -230,6 +238,10 @@ impl Catalog {
     pub fn item(&self, i: usize) -> &ItemRecord {
         &self.items[i]
     }
+    /// Every item, in catalog order.
+    pub fn items(&self) -> &[ItemRecord] {
+        &self.items
+    }
     /// The index of the item with this id.
     pub fn index_of(&self, id: &str) -> Option<usize> {
         self.index.get(id).map(|&i| i as usize)
@@ -237,7 +249,8 @@ impl Catalog {
     /// Item `i`'s quantized vector and its scale.
     pub fn vector(&self, i: usize) -> (&[i8], f32) {
         let d = self.header.dim;
-        (&self.vectors[i * d..(i + 1) * d], self.scales[i])
+        let v = crate::bundle::as_i8(&self.bytes[self.at.vectors.clone()]);
+        (&v[i * d..(i + 1) * d], f32_at(&self.bytes[self.at.scales.clone()], i))
     }
     /// Every item's sign bits, `dim.div_ceil(64)` words per item.
     pub fn all_bits(&self) -> &[u64] {
@@ -247,10 +260,6 @@ impl Catalog {
     pub fn bits(&self, i: usize) -> &[u64] {
         &self.bits[i * self.words..(i + 1) * self.words]
     }
-    /// All quantized vectors, row-major, and the per-row scales.
-    pub fn vectors(&self) -> (&[i8], &[f32]) {
-        (&self.vectors, &self.scales)
-    }
     /// Item `i`'s vector dequantized into `out`.
     pub fn vector_f32(&self, i: usize, out: &mut [f32]) {
         let (q, s) = self.vector(i);
@@ -259,31 +268,19 @@ impl Catalog {
         }
     }
     /// How many users (or boards) saved each item.
-    pub fn popularity(&self) -> &[f32] {
-        &self.popularity
+    pub fn popularity(&self) -> Vec<f32> {
+        let p = &self.bytes[self.at.popularity.clone()];
+        (0..self.len()).map(|i| f32_at(p, i)).collect()
     }
     /// The co-occurrence neighbour table.
-    pub fn neighbours(&self) -> &Neighbours {
-        &self.neighbours
+    pub fn neighbours(&self) -> Neighbours<'_> {
+        let r = &self.at.neighbours;
+        Neighbours { offsets: &self.bytes[r[0].clone()], items: &self.bytes[r[1].clone()], weights: &self.bytes[r[2].clone()] }
     }
     /// The board-name table.
     pub fn names(&self) -> &NameTable {
         &self.names
     }
-}
-
-/// Quantizes a vector to int8 with one scale (max |x| maps to 127).
-pub fn quantize(v: &[f32], out: &mut [i8]) -> f32 {
-    let max = v.iter().fold(0f32, |m, x| m.max(x.abs()));
-    if max == 0.0 {
-        out.fill(0);
-        return 0.0;
-    }
-    let inv = 127.0 / max;
-    for (o, x) in out.iter_mut().zip(v) {
-        *o = (x * inv).round().clamp(-127.0, 127.0) as i8;
-    }
-    max / 127.0
 }
 
 #[cfg(test)]
@@ -300,16 +297,5 @@ mod tests {
     fn names_normalise() {
         assert_eq!(normalize_name("  Sci-Fi  FAVOURITES!! "), "sci fi favourites");
         assert_eq!(normalize_name("Café ☕"), "café");
-    }
-
-    #[test]
-    fn quantize_round_trips_within_half_a_step() {
-        let v = [0.5, -0.25, 0.0, 0.1];
-        let mut q = [0i8; 4];
-        let s = quantize(&v, &mut q);
-        assert_eq!(q[0], 127);
-        for (x, &y) in v.iter().zip(&q) {
-            assert!((x - y as f32 * s).abs() <= s / 2.0 + 1e-7);
-        }
     }
 }

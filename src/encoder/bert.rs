@@ -56,8 +56,8 @@ impl BertEncoder {
         pooling: Option<&[u8]>,
         sentence_config: Option<&[u8]>,
     ) -> Result<Self> {
-        let cfg: Config = serde_json::from_slice(config)
-            .map_err(|e| Error::InvalidModel(format!("config.json is not a BERT config: {e}")))?;
+        let cfg: Config =
+            serde_json::from_slice(config).map_err(|e| Error::InvalidModel(format!("config.json is not a BERT config: {e}")))?;
         validate_config(&cfg)?;
         let settings = EncoderSettings::parse(pooling, sentence_config, cfg.max_position_embeddings)?;
 
@@ -65,8 +65,8 @@ impl BertEncoder {
 
         let vb = VarBuilder::from_slice_safetensors(weights, DType::F32, &Device::Cpu)
             .map_err(|e| Error::InvalidModel(format!("model.safetensors: {e}")))?;
-        let model = BertModel::load(vb, &cfg)
-            .map_err(|e| Error::InvalidModel(format!("weights do not match config.json: {e}")))?;
+        let model =
+            BertModel::load(vb, &cfg).map_err(|e| Error::InvalidModel(format!("weights do not match config.json: {e}")))?;
 
         let model_id = fingerprint(&cfg, settings.pooling, config, tokenizer, weights);
         Ok(Self {
@@ -95,7 +95,6 @@ impl BertEncoder {
     pub fn set_batch_size(&mut self, batch_size: usize) {
         self.batch_size = batch_size.max(1);
     }
-
 
     /// One forward pass over `seqs` (token ids of unequal length), pooled into `out`
     /// (`seqs.len() × dim`).
@@ -212,11 +211,8 @@ pub(crate) fn fingerprint(cfg: &Config, pooling: super::Pooling, config: &[u8], 
         h.update(part);
     }
     h.update((weights.len() as u64).to_le_bytes());
-    let header_len = weights
-        .get(..8)
-        .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")) as usize + 8)
-        .unwrap_or(0)
-        .min(weights.len());
+    let header_len =
+        weights.get(..8).map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")) as usize + 8).unwrap_or(0).min(weights.len());
     h.update(&weights[..header_len]);
     for start in (header_len..weights.len()).step_by(STRIDE) {
         h.update(&weights[start..(start + BLOCK).min(weights.len())]);

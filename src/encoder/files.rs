@@ -27,9 +27,7 @@ impl ModelFiles {
     pub fn from_dir(dir: &std::path::Path) -> Result<Self> {
         let required = |name: &str| -> Result<Vec<u8>> {
             let path = dir.join(name);
-            std::fs::read(&path).map_err(|e| {
-                Error::InvalidModel(format!("cannot read {}: {e}", path.display()))
-            })
+            std::fs::read(&path).map_err(|e| Error::InvalidModel(format!("cannot read {}: {e}", path.display())))
         };
         let optional = |name: &str| -> Result<Option<Vec<u8>>> {
             match std::fs::read(dir.join(name)) {

@@ -29,7 +29,7 @@ pub const MAX_TEXTS_PER_CALL: usize = 4096;
 /// A sentence encoder: texts in, L2-normalised vectors out.
 ///
 /// One trait so that everything above it (profiles, catalogs, ranking) stays the same when the
-/// model implementation changes (f32 candle today, int8 edge bundle later).
+/// model implementation changes (f32 candle, the int8 edge bundle).
 pub trait Encoder {
     /// The length of every vector this encoder returns.
     fn dim(&self) -> usize;

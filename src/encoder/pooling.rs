@@ -44,14 +44,7 @@ impl Pooling {
     }
 }
 
-/// Scales `v` to unit length, as `torch.nn.functional.normalize` does (norm clamped at 1e-12),
-/// and returns the norm it had (0 for a zero vector, which stays zero).
-pub fn l2_normalize(v: &mut [f32]) -> f32 {
-    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    let clamped = norm.max(1e-12);
-    v.iter_mut().for_each(|x| *x /= clamped);
-    norm
-}
+pub use crate::vector::l2_normalize;
 
 #[cfg(test)]
 mod tests {
@@ -67,15 +60,5 @@ mod tests {
         assert_eq!(out, [1.0, 2.0]);
         Pooling::Max.pool(&tokens, 2, &mut out);
         assert_eq!(out, [3.0, 2.0]);
-    }
-
-    #[test]
-    fn normalizes_and_survives_zero() {
-        let mut v = [3.0, 4.0];
-        l2_normalize(&mut v);
-        assert_eq!(v, [0.6, 0.8]);
-        let mut z = [0.0, 0.0];
-        l2_normalize(&mut z);
-        assert_eq!(z, [0.0, 0.0]);
     }
 }

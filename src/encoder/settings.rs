@@ -38,33 +38,21 @@ struct SentenceConfig {
 impl EncoderSettings {
     /// Reads the pooling and sentence configs; `max_positions` is the model's
     /// `max_position_embeddings`, which caps the sequence length.
-    pub fn parse(
-        pooling: Option<&[u8]>,
-        sentence_config: Option<&[u8]>,
-        max_positions: usize,
-    ) -> Result<Self> {
+    pub fn parse(pooling: Option<&[u8]>, sentence_config: Option<&[u8]>, max_positions: usize) -> Result<Self> {
         let pooling = match pooling {
             None => Pooling::Mean,
             Some(bytes) => {
-                let c: PoolingConfig = serde_json::from_slice(bytes).map_err(|e| {
-                    Error::InvalidModel(format!("1_Pooling/config.json is not valid: {e}"))
-                })?;
-                if c.pooling_mode_mean_sqrt_len_tokens
-                    || c.pooling_mode_weightedmean_tokens
-                    || c.pooling_mode_lasttoken
-                {
-                    return Err(Error::InvalidModel(
-                        "unsupported pooling mode (supported: cls, mean, max)".into(),
-                    ));
+                let c: PoolingConfig = serde_json::from_slice(bytes)
+                    .map_err(|e| Error::InvalidModel(format!("1_Pooling/config.json is not valid: {e}")))?;
+                if c.pooling_mode_mean_sqrt_len_tokens || c.pooling_mode_weightedmean_tokens || c.pooling_mode_lasttoken {
+                    return Err(Error::InvalidModel("unsupported pooling mode (supported: cls, mean, max)".into()));
                 }
                 match (c.pooling_mode_cls_token, c.pooling_mode_mean_tokens, c.pooling_mode_max_tokens) {
                     (true, false, false) => Pooling::Cls,
                     (false, true, false) => Pooling::Mean,
                     (false, false, true) => Pooling::Max,
                     _ => {
-                        return Err(Error::InvalidModel(
-                            "1_Pooling/config.json must enable exactly one of cls, mean, max".into(),
-                        ))
+                        return Err(Error::InvalidModel("1_Pooling/config.json must enable exactly one of cls, mean, max".into()))
                     }
                 }
             }
@@ -72,17 +60,14 @@ impl EncoderSettings {
         let requested = match sentence_config {
             None => None,
             Some(bytes) => {
-                let c: SentenceConfig = serde_json::from_slice(bytes).map_err(|e| {
-                    Error::InvalidModel(format!("sentence_bert_config.json is not valid: {e}"))
-                })?;
+                let c: SentenceConfig = serde_json::from_slice(bytes)
+                    .map_err(|e| Error::InvalidModel(format!("sentence_bert_config.json is not valid: {e}")))?;
                 c.max_seq_length
             }
         };
         let max_seq_length = requested.unwrap_or(max_positions).min(max_positions);
         if max_seq_length < 2 {
-            return Err(Error::InvalidModel(format!(
-                "max_seq_length {max_seq_length} leaves no room for [CLS] and [SEP]"
-            )));
+            return Err(Error::InvalidModel(format!("max_seq_length {max_seq_length} leaves no room for [CLS] and [SEP]")));
         }
         Ok(Self { pooling, max_seq_length })
     }

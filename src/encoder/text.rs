@@ -15,8 +15,7 @@ impl TextTokenizer {
     /// Parses `tokenizer.json`. `vocab_size` is the model's embedding table: a tokenizer that can
     /// emit ids beyond it is refused here rather than failing on some rare text later.
     pub(crate) fn from_bytes(bytes: &[u8], max_seq_length: usize, vocab_size: usize) -> Result<Self> {
-        let mut tokenizer = Tokenizer::from_bytes(bytes)
-            .map_err(|e| Error::InvalidTokenizer(format!("tokenizer.json: {e}")))?;
+        let mut tokenizer = Tokenizer::from_bytes(bytes).map_err(|e| Error::InvalidTokenizer(format!("tokenizer.json: {e}")))?;
         // tokenizer.json files often ship fixed padding/truncation (all-MiniLM: 128); the
         // sentence-transformers contract is truncation at max_seq_length and no padding per text.
         tokenizer.with_padding(None);
@@ -28,10 +27,13 @@ impl TextTokenizer {
                 direction: TruncationDirection::Right,
             }))
             .map_err(|e| Error::InvalidTokenizer(e.to_string()))?;
-        let vocab = tokenizer.get_vocab_size(true);
-        if vocab > vocab_size {
+        // The largest id, not the entry count: an entry (or added token) numbered past the
+        // embedding table would fail on whatever text produces it.
+        let top = tokenizer.get_vocab(true).into_values().max().map_or(0, |m| m as usize + 1);
+        if top > vocab_size {
             return Err(Error::InvalidModel(format!(
-                "the tokenizer has {vocab} tokens but the model's vocab_size is {vocab_size}"
+                "the tokenizer has token ids up to {} but the model's vocab_size is {vocab_size}",
+                top - 1
             )));
         }
         Ok(Self { tokenizer })
@@ -45,21 +47,15 @@ impl TextTokenizer {
 
     /// The ids of one text, special tokens added, truncated.
     pub(crate) fn ids(&self, text: &str) -> Result<Vec<u32>> {
-        let enc = self
-            .tokenizer
-            .encode_fast(text, true)
-            .map_err(|e| Error::InvalidInput(format!("cannot tokenize text: {e}")))?;
+        let enc =
+            self.tokenizer.encode_fast(text, true).map_err(|e| Error::InvalidInput(format!("cannot tokenize text: {e}")))?;
         Ok(enc.get_ids().to_vec())
     }
 
     /// Checks the limits of one `embed` call, then tokenizes every text.
     pub(crate) fn ids_of_all(&self, texts: &[&str]) -> Result<Vec<Vec<u32>>> {
         if texts.len() > MAX_TEXTS_PER_CALL {
-            return Err(Error::LimitExceeded {
-                what: "texts per call".into(),
-                actual: texts.len(),
-                limit: MAX_TEXTS_PER_CALL,
-            });
+            return Err(Error::LimitExceeded { what: "texts per call".into(), actual: texts.len(), limit: MAX_TEXTS_PER_CALL });
         }
         for (i, t) in texts.iter().enumerate() {
             check_text(i, t)?;

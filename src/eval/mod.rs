@@ -9,10 +9,11 @@ use std::collections::{HashMap, HashSet};
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::{BoardRecord, BuildOptions, ItemRecord};
-use crate::encoder::Encoder;
-use crate::rank::{Knobs, Ranker};
-use crate::context::{Board, BoardContext, Pin};
 use crate::error::{Error, Result};
+use crate::rank::{Knobs, Ranker};
+use crate::train::{self, FitOptions, FitReport};
+
+pub use crate::train::request_for;
 
 /// One evaluation target: predict `target` for `user`'s board `board`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -50,7 +51,13 @@ pub enum Split {
     /// evaluated board's `f`-th last *context* item and removes it, and the items saved after it,
     /// from all of that user's boards.
     Dev(usize),
+    /// Item cold start: a seeded 15% of the catalog's items is removed from every context board;
+    /// each evaluated user's largest board that held one gets its last such item as the target.
+    Cold(u64),
 }
+
+/// The seed of `--split cold`.
+pub const COLD_SEED: u64 = 15;
 
 impl Dataset {
     /// Reads `items.jsonl`, `boards.jsonl` and `split.json` from a folder (native only).
@@ -61,8 +68,8 @@ impl Dataset {
         };
         let items = crate::catalog::read_items_jsonl(&read("items.jsonl")?)?;
         let boards = crate::catalog::read_boards_jsonl(&read("boards.jsonl")?)?;
-        let split: SplitFile = serde_json::from_str(&read("split.json")?)
-            .map_err(|e| Error::InvalidInput(format!("split.json: {e}")))?;
+        let split: SplitFile =
+            serde_json::from_str(&read("split.json")?).map_err(|e| Error::InvalidInput(format!("split.json: {e}")))?;
         Ok(Self { items, boards, targets: split.targets })
     }
 
@@ -70,6 +77,13 @@ impl Dataset {
     pub fn split(&self, split: Split) -> (Vec<BoardRecord>, Vec<Target>) {
         match split {
             Split::Test => (self.boards.clone(), self.targets.clone()),
+            Split::Cold(seed) => {
+                let cold = train::cold_items(&self.items, seed, 0.15);
+                let users: HashSet<String> = self.targets.iter().map(|t| t.user.clone()).collect();
+                let (boards, targets) = train::cold_split(&self.boards, &cold, Some(&users));
+                let targets = targets.into_iter().map(|(user, board, target)| Target { user, board, target }).collect();
+                (boards, targets)
+            }
             Split::Dev(fold) => {
                 let fold = fold.max(1);
                 // user → the held-out item and everything saved after it on that board
@@ -101,21 +115,6 @@ impl Dataset {
     }
 }
 
-/// The request the product would get for a target: all of the user's boards (pins are catalog
-/// ids, in saved order), recommending for the target's board.
-pub fn request_for(boards: &[BoardRecord], user: &str, board: &str, k: usize) -> BoardContext {
-    let boards: Vec<Board> = boards
-        .iter()
-        .filter(|b| b.user == user)
-        .map(|b| Board {
-            name: b.board.clone(),
-            pins: b.items.iter().map(|id| Pin { id: Some(id.clone()), ..Default::default() }).collect(),
-        })
-        .collect();
-    let target_board = boards.iter().any(|b| b.name == board).then(|| board.to_string());
-    BoardContext { boards, target_board, k: Some(k), ..Default::default() }
-}
-
 /// All item ids on a user's boards (excluded from the candidates).
 pub fn user_items<'a>(boards: &'a [BoardRecord], user: &str) -> HashSet<&'a str> {
     boards.iter().filter(|b| b.user == user).flat_map(|b| b.items.iter().map(String::as_str)).collect()
@@ -145,11 +144,7 @@ impl Scores {
     pub fn mean(per_target: &[(f64, f64)]) -> Self {
         let n = per_target.len();
         let m = n.max(1) as f64;
-        Self {
-            recall: per_target.iter().map(|x| x.0).sum::<f64>() / m,
-            ndcg: per_target.iter().map(|x| x.1).sum::<f64>() / m,
-            n,
-        }
+        Self { recall: per_target.iter().map(|x| x.0).sum::<f64>() / m, ndcg: per_target.iter().map(|x| x.1).sum::<f64>() / m, n }
     }
 }
 
@@ -178,55 +173,106 @@ pub fn top_k_by(scores: &[f32], items: &[ItemRecord], exclude: &HashSet<&str>, k
     order.into_iter().map(|i| items[i].id.clone()).collect()
 }
 
+/// Which edgerec rankings to evaluate besides the baselines.
+#[derive(Debug, Clone, Default)]
+pub struct Methods {
+    /// Knobs given by the caller (`--knobs`); without them the ranker is fitted to the split's
+    /// context boards exactly as `edgerec index` would, and the defaults are evaluated too.
+    pub knobs: Option<Knobs>,
+    /// Also evaluate each signal switched off.
+    pub ablation: bool,
+}
+
 /// Per-target (recall, ndcg) of every method on one split, and edgerec's run lines.
 pub struct SplitResult {
     /// `(method name, per-target (recall, ndcg))`: popularity, the mean-embedding baseline, then
-    /// each edgerec variant in order.
+    /// edgerec (fitted, or the given knobs), the defaults, and ablations.
     pub methods: Vec<(String, Vec<(f64, f64)>)>,
     /// edgerec's (first variant's) ranked lists.
     pub lines: Vec<RunLine>,
     /// Mean time per edgerec request (first variant).
     pub ms_per_request: f64,
+    /// The fit, when the ranker was fitted.
+    pub fit: Option<FitReport>,
 }
 
-/// Evaluates popularity, the mean-embedding baseline and edgerec (one run per `(name, knobs)`)
-/// on one split: the catalog's co-saved and name tables are built from that split's context
-/// boards only. `vectors` are the items' unit vectors (`items.len() × encoder.dim()`).
+/// The ablation variants of `base`: each signal (or choice) switched off.
+pub fn ablations(base: &Knobs) -> Vec<(String, Knobs)> {
+    let off = |name: &str, kn: Knobs| (format!("edgerec {name}"), kn);
+    vec![
+        off("without co-saved", Knobs { w_cosaved: 0.0, ..base.clone() }),
+        off("without similarity", Knobs { w_similar: 0.0, w_similar_mean: 0.0, ..base.clone() }),
+        off("without board names", Knobs { w_board_name: 0.0, ..base.clone() }),
+        off("without popularity", Knobs { w_popular: 0.0, ..base.clone() }),
+        off("without the new-item score", Knobs { w_new: 0.0, ..base.clone() }),
+        off("without pin quotas", Knobs { pin_quota: 0.0, ..base.clone() }),
+        off("with one interest (the mean) instead of clusters", Knobs { interests_per_sqrt_pin: 0.0, ..base.clone() }),
+        off("without recency", Knobs { recency_half_life: 1e6, ..base.clone() }),
+        if base.other_boards > 0.0 {
+            off("without other boards", Knobs { other_boards: 0.0, ..base.clone() })
+        } else {
+            off("with other boards (weight 0.25)", Knobs { other_boards: 0.25, ..base.clone() })
+        },
+        off("without near-duplicate collapse", Knobs { duplicate_cosine: 2.0, ..base.clone() }),
+    ]
+}
+
+/// Evaluates popularity, the mean-embedding baseline and edgerec on one split: the catalog's
+/// tables, and the fitted ranker, come from that split's context boards only. `vectors` are the
+/// items' unit vectors (`items.len() × dim`) in the embedding space `space_id`.
 #[allow(clippy::too_many_arguments)]
 pub fn evaluate_split(
     ds: &Dataset,
     split: Split,
     vectors: &[f32],
-    encoder: &dyn Encoder,
+    dim: usize,
+    space_id: &str,
     k: usize,
-    variants: &[(String, Knobs)],
+    methods: &Methods,
     build: &BuildOptions,
 ) -> Result<SplitResult> {
     let (boards, targets) = ds.split(split);
-    let d = encoder.dim();
-    let (catalog, _) = crate::catalog::build(ds.items.clone(), vectors, d, &boards, encoder.space_id(), build)?;
-    let index: std::collections::HashMap<&str, usize> =
-        ds.items.iter().enumerate().map(|(i, it)| (it.id.as_str(), i)).collect();
+    let d = dim;
+    let index: HashMap<&str, usize> = ds.items.iter().enumerate().map(|(i, it)| (it.id.as_str(), i)).collect();
+    let (catalog, _, fit) = match &methods.knobs {
+        Some(_) => {
+            let (c, b) = crate::catalog::build(ds.items.clone(), vectors, d, &boards, space_id, build)?;
+            (c, b, None)
+        }
+        None => train::index(ds.items.clone(), vectors, d, &boards, space_id, build, Some(&FitOptions::default()))?,
+    };
 
     // Baselines: popularity, and the mean of the target board's item vectors by cosine.
-    let pop = catalog.popularity().to_vec();
+    let pop = catalog.popularity();
     let (mut pop_m, mut mean_m) = (Vec::new(), Vec::new());
     for t in &targets {
         let excl = user_items(&boards, &t.user);
         pop_m.push(hit_metrics(&top_k_by(&pop, &ds.items, &excl, k), &t.target, k));
         let mut q = vec![0f32; d];
-        if let Some(b) = boards.iter().find(|b| b.user == t.user && b.board == t.board) {
-            for id in &b.items {
-                let i = index[id.as_str()];
-                q.iter_mut().zip(&vectors[i * d..(i + 1) * d]).for_each(|(a, x)| *a += x);
+        for b in boards.iter().filter(|b| b.user == t.user && b.board == t.board) {
+            // A board may name items the catalog lacks: they have no vector to add.
+            for i in b.items.iter().filter_map(|id| index.get(id.as_str())) {
+                crate::vector::add_scaled(&mut q, 1.0, &vectors[i * d..(i + 1) * d]);
             }
         }
-        let scores: Vec<f32> = vectors.chunks_exact(d).map(|v| v.iter().zip(&q).map(|(a, b)| a * b).sum()).collect();
+        let scores: Vec<f32> = vectors.chunks_exact(d).map(|v| crate::vector::dot_f32(v, &q)).collect();
         mean_m.push(hit_metrics(&top_k_by(&scores, &ds.items, &excl, k), &t.target, k));
     }
-    let mut methods = vec![("popularity".to_string(), pop_m), ("mean item embedding, cosine".to_string(), mean_m)];
+    let mut out = vec![("popularity".to_string(), pop_m), ("mean item embedding, cosine".to_string(), mean_m)];
 
-    let mut ranker = Ranker::new(catalog);
+    let mut ranker = Ranker::new(catalog)?;
+    let mut variants: Vec<(String, Knobs)> = match &methods.knobs {
+        Some(kn) => vec![("edgerec (--knobs)".to_string(), kn.clone())],
+        None => vec![
+            // What `edgerec index` would ship: fitted knobs, or the defaults where the gate refused.
+            ("edgerec".to_string(), ranker.knobs().clone()),
+            ("edgerec with the built-in default knobs".to_string(), Knobs::default()),
+        ],
+    };
+    if methods.ablation {
+        let base = variants[0].1.clone();
+        variants.extend(ablations(&base));
+    }
     let mut lines = Vec::new();
     let mut ms_per_request = 0.0;
     for (v, (name, knobs)) in variants.iter().enumerate() {
@@ -235,7 +281,12 @@ pub fn evaluate_split(
         let mut m = Vec::with_capacity(targets.len());
         for t in &targets {
             let req = request_for(&boards, &t.user, &t.board, k);
-            let ranked: Vec<String> = ranker.recommend(None, &req)?.items.into_iter().map(|r| r.id).collect();
+            // A user whose every board emptied (cold split) has nothing to recommend from.
+            let ranked: Vec<String> = if req.boards.is_empty() {
+                Vec::new()
+            } else {
+                ranker.recommend(None, &req)?.items.into_iter().map(|r| r.id).collect()
+            };
             m.push(hit_metrics(&ranked, &t.target, k));
             if v == 0 {
                 lines.push(RunLine { user: t.user.clone(), board: t.board.clone(), ranked });
@@ -244,9 +295,9 @@ pub fn evaluate_split(
         if v == 0 {
             ms_per_request = t0.elapsed().as_secs_f64() * 1e3 / targets.len().max(1) as f64;
         }
-        methods.push((name.clone(), m));
+        out.push((name.clone(), m));
     }
-    Ok(SplitResult { methods, lines, ms_per_request })
+    Ok(SplitResult { methods: out, lines, ms_per_request, fit })
 }
 
 #[cfg(test)]

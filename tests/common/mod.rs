@@ -21,9 +21,8 @@ pub fn model_dir() -> PathBuf {
 }
 
 fn read_files(dir: PathBuf) -> ModelFiles {
-    ModelFiles::from_dir(&dir).unwrap_or_else(|e| {
-        panic!("cannot load the model from {} ({e}); run scripts/fetch-model.sh", dir.display())
-    })
+    ModelFiles::from_dir(&dir)
+        .unwrap_or_else(|e| panic!("cannot load the model from {} ({e}); run scripts/fetch-model.sh", dir.display()))
 }
 
 pub fn model_files() -> &'static ModelFiles {
@@ -38,9 +37,7 @@ pub fn encoder() -> &'static BertEncoder {
 
 pub fn default_encoder() -> &'static BertEncoder {
     static ENC: OnceLock<BertEncoder> = OnceLock::new();
-    ENC.get_or_init(|| {
-        BertEncoder::from_files(&read_files(default_model_dir())).expect("default model loads")
-    })
+    ENC.get_or_init(|| BertEncoder::from_files(&read_files(default_model_dir())).expect("default model loads"))
 }
 
 pub fn golden_corpus() -> Vec<String> {

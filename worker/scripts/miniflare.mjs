@@ -1,7 +1,7 @@
 // Starts the built Worker in workerd through Miniflare's API, configured as wrangler.toml says
 // (test/build.test.mjs checks that the two agree), offline, on 127.0.0.1.
 import { Log, LogLevel, Miniflare } from "miniflare";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -33,6 +33,14 @@ export function requireDist() {
   }
 }
 
+// The Worker's own modules (every .js under src/), src/index.js first.
+function sourceModules() {
+  const src = join(workerDir, "src");
+  const all = readdirSync(src, { recursive: true }).filter((f) => f.endsWith(".js")).map((f) => join(src, f));
+  const entry = join(src, "index.js");
+  return [entry, ...all.filter((p) => p !== entry).sort()];
+}
+
 /**
  * A Miniflare instance running src/index.js with the assets in `assetsDir` (default
  * dist/assets). `port` 0 picks a free one. Returns { mf, url }.
@@ -54,7 +62,8 @@ export async function startWorker({ assetsDir = join(distDir, "assets"), vars = 
       }
     : {
         modules: [
-          { type: "ESModule", path: join(workerDir, "src", "index.js") },
+          // index.js first: Miniflare takes the first module as the entry point.
+          ...sourceModules().map((path) => ({ type: "ESModule", path })),
           { type: "ESModule", path: join(distDir, "edgerec.js"), contents: glue },
           { type: "ESModule", path: join(distDir, "edgerec_real.js"), contents: readFileSync(join(distDir, "edgerec.js"), "utf8") },
           { type: "CompiledWasm", path: join(distDir, "edgerec.wasm") },

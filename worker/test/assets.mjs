@@ -4,8 +4,8 @@
 import { copyFileSync, createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import { shardFile } from "../../scripts/assets.mjs";
 import { distDir } from "../scripts/miniflare.mjs";
-import { shardFile } from "../scripts/shard.mjs";
 
 const distAssets = join(distDir, "assets");
 
@@ -15,8 +15,16 @@ export function distManifest() {
 
 async function reassemble(entry, to) {
   const out = createWriteStream(to);
-  for (const shard of entry.shards) out.write(readFileSync(join(distAssets, shard.path)));
+  for (const shard of entry.shards) out.write(readFileSync(join(distAssets, shard.url)));
   await new Promise((resolve, reject) => out.end((e) => (e ? reject(e) : resolve())));
+}
+
+/** Copies an entry's shards from dist/assets into `dir` (same urls). */
+function copyShards(entry, dir) {
+  for (const shard of entry.shards) {
+    mkdirSync(dirname(join(dir, shard.url)), { recursive: true });
+    copyFileSync(join(distAssets, shard.url), join(dir, shard.url));
+  }
 }
 
 /** dist/assets with every asset cut into `maxBytes` shards. Returns { dir, manifest, cleanup }. */
@@ -39,12 +47,11 @@ export async function reshardedAssets(maxBytes) {
 export function truncatedCatalogAssets() {
   const dir = mkdtempSync(join(tmpdir(), "edgerec-broken-"));
   const manifest = distManifest();
-  mkdirSync(join(dir, "catalog"), { recursive: true });
-  for (const shard of manifest.catalog.shards) copyFileSync(join(distAssets, shard.path), join(dir, shard.path));
+  copyShards(manifest.catalog, dir);
   const last = manifest.catalog.shards.at(-1);
-  truncateSync(join(dir, last.path), last.size - 1000);
+  truncateSync(join(dir, last.url), last.bytes - 1000);
   writeFileSync(join(dir, "manifest.json"), JSON.stringify({ ...manifest, model: null }));
-  const repair = () => copyFileSync(join(distAssets, last.path), join(dir, last.path));
+  const repair = () => copyFileSync(join(distAssets, last.url), join(dir, last.url));
   return { dir, repair, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
@@ -52,16 +59,11 @@ export function truncatedCatalogAssets() {
 export function corruptModelAssets() {
   const dir = mkdtempSync(join(tmpdir(), "edgerec-corrupt-"));
   const manifest = distManifest();
-  for (const entry of [manifest.catalog, manifest.model]) {
-    for (const shard of entry.shards) {
-      mkdirSync(dirname(join(dir, shard.path)), { recursive: true });
-      copyFileSync(join(distAssets, shard.path), join(dir, shard.path));
-    }
-  }
+  for (const entry of [manifest.catalog, manifest.model]) copyShards(entry, dir);
   const shard = manifest.model.shards[0];
-  const bytes = readFileSync(join(dir, shard.path));
+  const bytes = readFileSync(join(dir, shard.url));
   bytes[bytes.length >> 1] ^= 0x55;
-  writeFileSync(join(dir, shard.path), bytes);
+  writeFileSync(join(dir, shard.url), bytes);
   writeFileSync(join(dir, "manifest.json"), JSON.stringify(manifest));
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }

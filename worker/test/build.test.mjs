@@ -10,36 +10,44 @@ import { promisify } from "node:util";
 import { gzipSync } from "node:zlib";
 import { unstable_readConfig } from "wrangler";
 import { COMPATIBILITY_DATE, DEFAULT_VARS, OFFLINE_ENV, distDir, requireDist, workerDir } from "../scripts/miniflare.mjs";
-import { MAX_SHARD_BYTES, MIB, sha256File, shardFile } from "../scripts/shard.mjs";
-import { modelGate } from "./gate.mjs";
+import { MAX_SHARD_BYTES, MIB, buildOptions, locateInputs, sha256File, shardFile, verifyManifest } from "../../scripts/assets.mjs";
+import { fullBuild } from "./gate.mjs";
 
 requireDist();
-const manifest = JSON.parse(readFileSync(join(distDir, "assets", "manifest.json"), "utf8"));
-const gate = modelGate();
+const manifest = fullBuild();
 
 test("every shard in dist/assets matches the manifest (size, SHA-256, ≤ 24 MiB) and nothing else is there", () => {
   const listed = new Set(["manifest.json"]);
-  for (const entry of [manifest.catalog, manifest.model].filter(Boolean)) {
+  for (const entry of [manifest.catalog, manifest.model]) {
     let total = 0;
     for (const shard of entry.shards) {
-      const path = join(distDir, "assets", shard.path);
-      assert.equal(statSync(path).size, shard.size, shard.path);
-      assert.ok(shard.size <= MAX_SHARD_BYTES, `${shard.path} is ${shard.size} bytes`);
-      assert.equal(sha256File(path), shard.sha256, shard.path);
-      total += shard.size;
-      listed.add(shard.path);
+      const path = join(distDir, "assets", shard.url);
+      assert.equal(statSync(path).size, shard.bytes, shard.url);
+      assert.ok(shard.bytes <= MAX_SHARD_BYTES, `${shard.url} is ${shard.bytes} bytes`);
+      assert.equal(sha256File(path), shard.sha256, shard.url);
+      total += shard.bytes;
+      listed.add(shard.url);
     }
-    assert.equal(total, entry.size, entry.name);
+    assert.equal(total, entry.bytes, entry.name);
   }
   const onDisk = readdirSync(join(distDir, "assets"), { recursive: true, withFileTypes: true })
     .filter((d) => d.isFile())
     .map((d) => join(d.parentPath ?? d.path, d.name).slice(join(distDir, "assets").length + 1));
   assert.deepEqual(onDisk.sort(), [...listed].sort());
-  assert.equal(sha256File(join(distDir, "edgerec.wasm")), manifest.wasm.sha256);
+  assert.equal(sha256File(join(distDir, "edgerec.wasm")), manifest.wasm.relaxed.sha256);
+  // The whole files too (the shards together), through the contract's own check.
+  assert.doesNotThrow(() => verifyManifest(join(distDir, "assets")));
 });
 
-test("the Worker gets the relaxed-simd wasm build", { skip: gate.devReason("the relaxed-simd build") }, () => {
-  assert.equal(manifest.wasm.variant, "relaxed-simd");
+test("the Worker gets the relaxed-simd wasm build, described in the shared manifest schema", () => {
+  assert.deepEqual(Object.keys(manifest.wasm), ["relaxed"]);
+  assert.equal(manifest.wasm.relaxed.name, "edgerec_relaxed_bg.wasm");
+  assert.deepEqual(manifest.wasm.relaxed.shards.map((s) => s.url), ["../edgerec.wasm"]);
+  assert.equal(manifest.format, 2);
+  for (const entry of [manifest.wasm.relaxed, manifest.catalog, manifest.model]) {
+    assert.deepEqual(Object.keys(entry).sort(), ["bytes", "name", "sha256", "shards"]);
+    for (const shard of entry.shards) assert.deepEqual(Object.keys(shard).sort(), ["bytes", "sha256", "url"]);
+  }
 });
 
 test("sharding: pieces of at most N bytes that concatenate back to the file", () => {
@@ -50,14 +58,28 @@ test("sharding: pieces of at most N bytes that concatenate back to the file", ()
     for (let i = 0; i < data.length; i++) data[i] = (i * 2654435761) >>> 24;
     writeFileSync(src, data);
     const entry = shardFile(src, { outDir: join(dir, "out"), prefix: "x", stem: "blob", name: "blob.bin", maxBytes: 2 * MIB });
-    assert.deepEqual(entry.shards.map((s) => s.size), [2 * MIB, 2 * MIB, MIB + 123]);
-    const back = Buffer.concat(entry.shards.map((s) => readFileSync(join(dir, "out", s.path))));
+    assert.deepEqual(entry.shards.map((s) => s.bytes), [2 * MIB, 2 * MIB, MIB + 123]);
+    const back = Buffer.concat(entry.shards.map((s) => readFileSync(join(dir, "out", s.url))));
     assert.ok(back.equals(data));
     assert.equal(entry.sha256, sha256File(src));
     assert.throws(() => shardFile(src, { outDir: dir, prefix: "y", stem: "b", name: "b", maxBytes: 25 * MIB }), /must be 1\.\./);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("www and the Worker share one set of build options; the Worker's old variables are refused", () => {
+  assert.deepEqual(buildOptions([], {}), { noRust: false });
+  assert.deepEqual(buildOptions(["--no-rust"], {}), { noRust: true });
+  assert.deepEqual(buildOptions([], { EDGEREC_NO_RUST: "1" }), { noRust: true });
+  assert.deepEqual(buildOptions([], { EDGEREC_NO_RUST: "0" }), { noRust: false });
+  assert.throws(() => buildOptions([], { EDGEREC_NO_RUST: "maybe" }), /use 1 or 0/);
+  assert.throws(() => buildOptions(["--dev"], {}), /unknown argument --dev/);
+  assert.throws(() => buildOptions([], { EDGEREC_WORKER_DEV: "1" }), /EDGEREC_NO_RUST=1/);
+  assert.throws(() => buildOptions([], { EDGEREC_WORKER_MODEL: "m" }), /EDGEREC_EDGE_MODEL/);
+  assert.throws(() => buildOptions([], { EDGEREC_WORKER_CATALOG: "c" }), /EDGEREC_CATALOG/);
+  assert.throws(() => locateInputs({ EDGEREC_CATALOG: "/nonexistent/catalog.bin" }), /catalog\.bin is missing/);
+  assert.throws(() => locateInputs({ EDGEREC_EDGE_MODEL: "/nonexistent/model.edgerec" }), /model\.edgerec is missing/);
 });
 
 test("wrangler.toml says what the test harness runs (compatibility date, vars, assets, wasm rule)", () => {

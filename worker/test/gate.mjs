@@ -1,21 +1,18 @@
-// What the model-dependent tests do when dist/ has no edge model: with EDGEREC_WORKER_DEV=1
-// (a development build, before the model exists) they are reported as skipped, naming why;
-// otherwise they run and fail, so a full build without the model can never look green.
+// The tests run on the full build only: the edge model and the relaxed-simd wasm are always in
+// dist/ (the build refuses to make one without them). A dist/ that lacks either (stale, or
+// edited by hand) fails the tests that need them, saying what to do; nothing is skipped.
 // (node --test loads every .mjs under test/: this file defines no tests.)
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { distDir } from "../scripts/miniflare.mjs";
 
-export function modelGate() {
+const REBUILD = "run npm --prefix worker run build (add -- --no-rust to reuse pkg/ and .cache/assets/)";
+
+/** dist/assets/manifest.json, checked to be a full build; throws naming what is missing. */
+export function fullBuild() {
   const manifest = JSON.parse(readFileSync(join(distDir, "assets", "manifest.json"), "utf8"));
-  const dev = process.env.EDGEREC_WORKER_DEV === "1";
-  const hasModel = Boolean(manifest.model);
-  return {
-    hasModel,
-    dev,
-    /** The skip reason for a test that needs the edge model, or false (run it). */
-    needsModel: !hasModel && dev ? "EDGEREC_WORKER_DEV=1 and dist/ has no edge model (.cache/assets/all-MiniLM-L6-v2.edgerec)" : false,
-    /** The skip reason for a check that only a full (non-dev) build must pass. */
-    devReason: (what) => (dev ? `EDGEREC_WORKER_DEV=1 build: ${what} is not required` : false),
-  };
+  if (manifest.format !== 2) throw new Error(`worker/dist is from an older build (manifest format ${manifest.format}): ${REBUILD}`);
+  if (!manifest.model) throw new Error(`worker/dist has no edge model (.cache/assets/all-MiniLM-L6-v2.edgerec): ${REBUILD}`);
+  if (!manifest.wasm?.relaxed) throw new Error(`worker/dist has no relaxed-simd wasm (pkg/edgerec_relaxed_bg.wasm): ${REBUILD}`);
+  return manifest;
 }

@@ -6,28 +6,24 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { PATIENT, startWorker } from "../scripts/miniflare.mjs";
 import { FIVE_BOARDS, get, ids, post } from "../scripts/client.mjs";
-import { modelGate } from "./gate.mjs";
+import { fullBuild } from "./gate.mjs";
 
-const gate = modelGate();
+fullBuild(); // the traffic below includes text pins and embeddings: the model must be there
 const LIMIT = 100 * 1000 * 1000;
 const MB = (n) => `${(n / 1e6).toFixed(1)} MB`;
 
-test(`wasm memory after load + 100 mixed requests < 100 MB, flat over the last 50 (${gate.hasModel ? "with the edge model" : "catalog only: no edge model in dist"})`, async (t) => {
+test("wasm memory after load + 100 mixed requests (with the edge model) < 100 MB, flat over the last 50", async (t) => {
   const { mf, url } = await startWorker({ vars: PATIENT });
   try {
-    // One cycle of the traffic the Worker serves; with the model, text pins and embeddings too.
+    // One cycle of the traffic the Worker serves: catalog pins, text pins and embeddings.
     const cycle = [
       () => post(url, "/v1/recommend", FIVE_BOARDS),
       () => post(url, "/v1/recommend", { ...FIVE_BOARDS, target_board: "Space", k: 50, diversity: 0.3 }),
       () => post(url, "/v1/recommend", { boards: [{ name: "Space", pins: [] }], k: 20 }),
       () => post(url, "/v1/recommend", { boards: [{ name: "x", pins: Array.from({ length: 300 }, (_, i) => ({ id: String(i + 1) })) }], k: 100 }),
+      () => post(url, "/v1/recommend", { boards: [{ name: "Someday", pins: [{ title: "Astronauts stranded on Mars", tags: ["space"] }, ...ids("1 260")] }], k: 10 }),
+      () => post(url, "/v1/embed", { texts: Array.from({ length: 4 }, (_, i) => `a board about topic number ${i}: ${"more words ".repeat(i * 6)}`) }),
     ];
-    if (gate.hasModel) {
-      cycle.push(
-        () => post(url, "/v1/recommend", { boards: [{ name: "Someday", pins: [{ title: "Astronauts stranded on Mars", tags: ["space"] }, ...ids("1 260")] }], k: 10 }),
-        () => post(url, "/v1/embed", { texts: Array.from({ length: 4 }, (_, i) => `a board about topic number ${i}: ${"more words ".repeat(i * 6)}`) }),
-      );
-    }
     const memory = async () => {
       const h = await get(url, "/v1/health");
       assert.equal(h.status, 200, h.text);

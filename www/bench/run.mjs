@@ -127,8 +127,8 @@ const mib = (b) => (b == null ? "n/a" : `${(b / 2 ** 20).toFixed(1)} MiB`);
 const summary = {
   chromium: execFileSync(CHROMIUM, ["--version"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim(),
   wasm: cold.simd,
-  model: cold.encoder ? `${m.model.url} (${m.model.bytes} bytes)` : null,
-  catalog: `${m.catalog.url} (${cold.items} items, ${m.catalog.bytes} bytes)`,
+  model: cold.encoder ? `${m.model.name} (${m.model.bytes} bytes in ${m.model.shards.length} shard(s))` : null,
+  catalog: `${m.catalog.name} (${cold.items} items, ${m.catalog.bytes} bytes)`,
   streaming: cold.streaming,
   coldFirstRecMs: cold.firstRecMs,
   warmFirstRecMs: median(warm.map((r) => r.firstRecMs)),

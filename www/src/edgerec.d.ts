@@ -2,9 +2,26 @@
 // package's own (generated from the Rust types into pkg/edgerec.d.ts; www/dist/pkg/ beside this
 // file once built), so the harness, the Worker and the wasm API share one definition.
 
-import type { BoardContext, Recommendations, ErrorCode as WasmErrorCode } from "../pkg/edgerec";
+import type { BoardContext, Recommendations } from "../pkg/edgerec";
 
 export type { BoardContext, Board, Pin, Recommendations, Recommendation, Reason, Signal } from "../pkg/edgerec";
+
+/**
+ * The codes the wasm module throws: pkg/edgerec.d.ts `ErrorCode` without the native-only `io`
+ * (tests/wasm/error_codes.test.mjs keeps the lists equal).
+ */
+export type WasmErrorCode =
+  | "invalid_model"
+  | "invalid_tokenizer"
+  | "invalid_input"
+  | "limit_exceeded"
+  | "invalid_catalog"
+  | "model_mismatch"
+  | "inference_failed"
+  /** Text pins need the model, and none is loaded. */
+  | "encoder_unavailable"
+  /** Wasm memory could not grow for this request (the recommender keeps working). */
+  | "resource_exhausted";
 
 /** Every code an `EdgerecError` can carry: the wasm module's and the harness's own. */
 export type ErrorCode =
@@ -13,7 +30,7 @@ export type ErrorCode =
   | "load_failed"
   /** The downloaded bytes do not match the expected SHA-256 (or size). */
   | "integrity_error"
-  /** The browser lacks Web Workers, WebAssembly or SIMD, or pkg/ lacks an API. */
+  /** The browser lacks Web Workers, WebAssembly or SIMD. */
   | "unsupported"
   /** The Web Worker could not start, or its wasm instance trapped (it cannot be used again). */
   | "worker_failed"
@@ -25,6 +42,27 @@ export type ErrorCode =
   | "internal";
 
 export declare const ERROR_CODES: readonly ErrorCode[];
+
+/** A file in a manifest: the concatenation of its shards (each ≤ 24 MiB), URLs relative to the manifest. */
+export interface ManifestEntry {
+  name: string;
+  bytes: number;
+  sha256: string;
+  shards: { url: string; bytes: number; sha256: string }[];
+}
+
+/** manifest.json as www/build.mjs and the Worker's build write it (scripts/assets.mjs). */
+export interface Manifest {
+  format: 2;
+  built_at: string;
+  shard_max_bytes: number;
+  edgerec_version: string | null;
+  wasm: { simd128?: ManifestEntry; relaxed?: ManifestEntry };
+  catalog: ManifestEntry;
+  model: ManifestEntry | null;
+  /** www only: the demo's title search. */
+  titles?: ManifestEntry;
+}
 
 /** The error every promise of the harness rejects with. */
 export declare class EdgerecError extends Error {
@@ -59,9 +97,8 @@ export interface Progress {
 
 export interface CreateOptions {
   /**
-   * URL of a manifest (`{ version: 1, catalog: {url, sha256, bytes}, model?: {...},
-   * wasm?: { simd128: {url}, relaxed?: {url} } }`, URLs relative to it). Explicit `catalog`,
-   * `model` and `wasm` options win over its entries.
+   * URL of a manifest (`Manifest`: format 2, entries of `{ name, bytes, sha256, shards }`, URLs
+   * relative to it). Explicit `catalog`, `model` and `wasm` options win over its entries.
    */
   manifest?: string | URL;
   /** The catalog bundle (`edgerec index`). Required unless the manifest lists one. */
@@ -82,6 +119,14 @@ export interface CreateOptions {
   cache?: boolean | string;
   /** The worker script (default: `./worker.js` next to this file). */
   worker?: string | URL;
+  /**
+   * Wasm memory never shrinks: when the worker's exceeds this many bytes after a `recommend` or
+   * `embed`, a fresh worker is loaded the same way (from the Cache API) and takes over; no call
+   * is lost or reordered. Default `DEFAULT_RECYCLE_ABOVE_BYTES` (256 MiB; ~51 MiB after loading
+   * the int8 model and the movielens catalog); `Infinity` never recycles. While it is finite, a
+   * catalog or model passed as bytes stays referenced, to load the fresh worker with.
+   */
+  recycleAboveBytes?: number;
 }
 
 export interface RecommenderInfo {
@@ -89,8 +134,8 @@ export interface RecommenderInfo {
   version: string;
   /** Which wasm build was loaded. */
   simd: "relaxed" | "simd128";
-  /** What that build's int8 kernels use, as the wasm reports it (null for an older pkg/). */
-  isa: "wasm-relaxed-simd" | "wasm-simd128" | null;
+  /** What that build's int8 kernels use, as the wasm reports it. */
+  isa: "wasm-relaxed-simd" | "wasm-simd128";
   /** Catalog items. */
   items: number;
   catalogId: string;
@@ -102,8 +147,8 @@ export interface RecommenderInfo {
   sources: { catalog: "network" | "cache" | "memory"; model: "network" | "cache" | "memory" | null };
   /** `unavailable` outside secure contexts or when storage is disabled. */
   cache: "on" | "off" | "unavailable";
-  /** Whether downloads streamed straight into wasm memory (pkg/ has WasmBytes). */
-  streaming: boolean;
+  /** Always true: files stream straight into wasm memory (`WasmBytes`). */
+  streaming: true;
   /** Wasm linear memory after loading, in bytes. */
   wasmMemoryBytes: number;
 }
@@ -117,8 +162,12 @@ export declare class BrowserRecommender {
   recommend(context: BoardContext): Promise<Recommendations>;
   /** `texts.length × dim` floats, rows of unit norm (needs a model). */
   embed(texts: string[]): Promise<Float32Array>;
-  /** Memory in the worker now (the worker's JS heap is null where the browser hides it). */
-  stats(): Promise<{ wasmMemoryBytes: number; workerJsHeapBytes: number | null }>;
+  /**
+   * Memory in the worker now (the worker's JS heap is null where the browser hides it), and how
+   * many times the worker was replaced to give memory back (`recycleError`: why the last
+   * replacement failed to load, or null).
+   */
+  stats(): Promise<{ wasmMemoryBytes: number; workerJsHeapBytes: number | null; recycles: number; recycleError: string | null }>;
   /** Terminates the worker; pending and later calls reject with code `closed`. */
   close(): void;
 }
@@ -127,5 +176,6 @@ export declare class BrowserRecommender {
 export declare function createRecommender(options: CreateOptions): Promise<BrowserRecommender>;
 
 export declare const DEFAULT_CACHE_NAME: "edgerec-v1";
+export declare const DEFAULT_RECYCLE_ABOVE_BYTES: number;
 export declare function relaxedSimdSupported(): boolean;
 export declare function simd128Supported(): boolean;

@@ -9,6 +9,7 @@
 // See edgerec.d.ts for the types and www/README.md for the manifest format and caching rules.
 
 import { EdgerecError, ERROR_CODES, fromWire } from "./errors.js";
+import { assetSpec, loadManifest, url } from "./manifest.js";
 import { relaxedSimdSupported, simd128Supported } from "./simd.js";
 
 export { EdgerecError, ERROR_CODES, relaxedSimdSupported, simd128Supported };
@@ -16,7 +17,22 @@ export { EdgerecError, ERROR_CODES, relaxedSimdSupported, simd128Supported };
 /** The Cache API cache the harness keeps model and catalog files in, keyed by SHA-256. */
 export const DEFAULT_CACHE_NAME = "edgerec-v1";
 
-const SHA256_HEX = /^[0-9a-f]{64}$/i;
+/**
+ * Above this much wasm memory (checked after every `recommend` and `embed`) the Web Worker is
+ * replaced by a fresh one. Wasm linear memory never shrinks, so one unusually large request
+ * (say `embed` of thousands of long texts) leaves its high-water mark behind for the tab's
+ * lifetime. Loaded with the int8 model and the movielens catalog the worker holds ~51 MiB, and
+ * ordinary traffic does not grow it (the Worker's memory test: flat over 100 mixed requests);
+ * 256 MiB is five times that, so only such a leftover peak triggers a recycle, while a phone's
+ * tab is still well clear of being killed. A recycle reloads from the Cache API (~0.4 s, and
+ * for that moment both workers' memory exists), so it must stay rare: not lower by default.
+ */
+export const DEFAULT_RECYCLE_ABOVE_BYTES = 256 * 1024 * 1024;
+
+/** After a replacement worker failed to load: how long before another is tried. */
+const RECYCLE_RETRY_MS = 60_000;
+
+const OPTIONS = new Set(["manifest", "model", "catalog", "onProgress", "signal", "pkg", "wasm", "worker", "simd", "cache", "recycleAboveBytes"]);
 
 /**
  * Starts a Web Worker, loads the wasm module, the catalog and (optionally) the model into it,
@@ -31,16 +47,18 @@ export async function createRecommender(options) {
   }
   const {
     manifest, model, catalog, onProgress, signal, pkg, wasm, worker: workerUrl,
-    simd = "auto", cache = DEFAULT_CACHE_NAME,
+    simd = "auto", cache = DEFAULT_CACHE_NAME, recycleAboveBytes = DEFAULT_RECYCLE_ABOVE_BYTES,
   } = options;
-  const known = new Set(["manifest", "model", "catalog", "onProgress", "signal", "pkg", "wasm", "worker", "simd", "cache"]);
   for (const k of Object.keys(options)) {
-    if (!known.has(k)) throw new EdgerecError("invalid_input", `unknown option ${k}`);
+    if (!OPTIONS.has(k)) throw new EdgerecError("invalid_input", `unknown option ${k}`);
   }
   if (onProgress != null && typeof onProgress !== "function") throw new EdgerecError("invalid_input", "onProgress must be a function");
   if (!["auto", "relaxed", "simd128"].includes(simd)) throw new EdgerecError("invalid_input", `simd must be "auto", "relaxed" or "simd128"`);
   if (!(cache === false || cache === true || (typeof cache === "string" && cache.length > 0))) {
     throw new EdgerecError("invalid_input", "cache must be true, false or a cache name");
+  }
+  if (!(typeof recycleAboveBytes === "number" && recycleAboveBytes > 0)) {
+    throw new EdgerecError("invalid_input", "recycleAboveBytes must be a positive number of bytes (Infinity: never recycle)");
   }
   if (signal != null && !(signal instanceof AbortSignal)) throw new EdgerecError("invalid_input", "signal must be an AbortSignal");
   if (signal?.aborted) throw new EdgerecError("aborted", "aborted before start");
@@ -54,13 +72,15 @@ export async function createRecommender(options) {
   if (wasm != null && typeof wasm !== "object") throw new EdgerecError("invalid_input", "wasm must be { simd128?, relaxed? }");
   const glueUrl = new URL("edgerec.js", pkgBase).href;
 
-  // The worker starts (and imports the wasm glue) while the manifest loads.
-  const worker = new Worker(workerUrl ? url(workerUrl, base, "worker") : new URL("./worker.js", import.meta.url), {
-    type: "module",
-    name: "edgerec",
-  });
-  const rec = new BrowserRecommender(worker, onProgress);
-  worker.postMessage({ op: "prepare", pkg: glueUrl });
+  // Every worker (the first, and any that replaces it) starts importing the wasm glue at once:
+  // the first while the manifest loads.
+  const script = workerUrl ? url(workerUrl, base, "worker") : new URL("./worker.js", import.meta.url);
+  const startWorker = () => {
+    const worker = new Worker(script, { type: "module", name: "edgerec" });
+    worker.postMessage({ op: "prepare", pkg: glueUrl });
+    return worker;
+  };
+  const rec = new BrowserRecommender(startWorker, onProgress, recycleAboveBytes);
   const onAbort = () => rec._fail(new EdgerecError("aborted", "aborted while loading"));
   signal?.addEventListener("abort", onAbort);
   try {
@@ -68,9 +88,9 @@ export async function createRecommender(options) {
     let fromManifest = {};
     if (manifest != null) fromManifest = await loadManifest(url(manifest, base, "manifest"), signal);
     if (rec.closed) throw rec._dead; // aborted meanwhile
-    const catalogSpec = asset(catalog !== undefined ? catalog : fromManifest.catalog, base, "catalog");
+    const catalogSpec = catalog !== undefined ? assetSpec(catalog, base, "catalog") : fromManifest.catalog ?? null;
     if (!catalogSpec) throw new EdgerecError("invalid_input", "no catalog: pass catalog (URL, {url, sha256} or bytes) or a manifest that lists one");
-    const modelSpec = asset(model !== undefined ? model : fromManifest.model, base, "model");
+    const modelSpec = model !== undefined ? assetSpec(model, base, "model") : fromManifest.model ?? null;
     let relaxed; // null: do not try a relaxed-simd build
     if (wasm && "relaxed" in wasm) relaxed = wasm.relaxed;
     else if (fromManifest.wasm) relaxed = fromManifest.wasm.relaxed; // the build lists it if it made one
@@ -79,18 +99,14 @@ export async function createRecommender(options) {
       simd128: url(wasm?.simd128 ?? fromManifest.wasm?.simd128 ?? new URL("edgerec_bg.wasm", pkgBase), base, "wasm.simd128"),
       relaxed: url(relaxed, base, "wasm.relaxed"),
     };
-    const info = await rec._call({
-      op: "init",
-      options: {
-        pkg: glueUrl,
-        wasm: wasmUrls,
-        simd,
-        catalog: catalogSpec,
-        model: modelSpec,
-        cache: cache === true ? DEFAULT_CACHE_NAME : cache,
-      },
+    await rec._init({
+      pkg: glueUrl,
+      wasm: wasmUrls,
+      simd,
+      catalog: catalogSpec,
+      model: modelSpec,
+      cache: cache === true ? DEFAULT_CACHE_NAME : cache,
     });
-    rec._ready(info);
     return rec;
   } catch (err) {
     rec.close();
@@ -103,25 +119,38 @@ export async function createRecommender(options) {
 /**
  * A recommender running in its own Web Worker. Every method returns a promise; requests are
  * answered in order. Errors are `EdgerecError`s; after one, the recommender keeps working.
+ *
+ * When the worker's wasm memory passes `recycleAboveBytes` after a request, a fresh worker is
+ * loaded the same way (its files from the Cache API) while the old one goes on answering; then
+ * the fresh one takes the calls, the old one answers what it was already sent, and is
+ * terminated. Calls made during the hand-over wait for it, so the order holds and none is lost.
  */
 export class BrowserRecommender {
-  /** @param {Worker} worker */
-  constructor(worker, onProgress) {
-    this._worker = worker;
+  /**
+   * @param {() => Worker} startWorker  a new worker (already told to import the glue)
+   * @param {((p: object) => void) | undefined} onProgress
+   * @param {number} recycleAboveBytes
+   */
+  constructor(startWorker, onProgress, recycleAboveBytes) {
+    this._startWorker = startWorker;
     this._onProgress = onProgress;
+    this._recycleAboveBytes = recycleAboveBytes;
     this._next = 1;
+    /** Every message sent and not answered yet: id → { msg, resolve, reject, lane }. */
     this._pending = new Map();
     this._dead = null; // the error every call fails with once closed or crashed
+    this._lane = this._open(true); // the worker calls go to
+    this._replacement = null; // a worker loading to take over from this._lane
+    this._retiring = null; // after a hand-over: the old worker, answering what it was sent
+    this._queued = []; // calls made while the old worker finishes: sent to the new one next
+    this._initOptions = null; // what init sent, to load a replacement the same way
+    this._recycles = 0;
+    this._recycleError = null;
+    this._recycleNotBefore = 0;
     /** What was loaded: see `RecommenderInfo` in edgerec.d.ts. */
     this.info = null;
     /** Timing of the last `recommend`: `{ workerMs, totalMs }` (ranking alone, and round trip). */
     this.lastTiming = null;
-    worker.onmessage = (ev) => this._message(ev.data);
-    worker.onerror = (ev) => {
-      ev.preventDefault?.();
-      this._fail(new EdgerecError("worker_failed", `the worker failed: ${ev.message || "it could not start (check the worker and pkg/ URLs)"}`));
-    };
-    worker.onmessageerror = () => this._fail(new EdgerecError("worker_failed", "a worker message could not be decoded"));
   }
 
   /**
@@ -147,10 +176,12 @@ export class BrowserRecommender {
 
   /**
    * Memory in use in the worker: `{ wasmMemoryBytes, workerJsHeapBytes }` (the heap is null
-   * where the browser does not report it).
+   * where the browser does not report it), and `recycles`: how many times the worker was
+   * replaced to give its memory back (`recycleError`: why the last attempt failed, or null).
    */
-  stats() {
-    return this._call({ op: "stats" });
+  async stats() {
+    const worker = await this._call({ op: "stats" });
+    return { ...worker, recycles: this._recycles, recycleError: this._recycleError };
   }
 
   /** Stops the worker and frees its memory. Later calls reject with code `closed`. */
@@ -163,28 +194,55 @@ export class BrowserRecommender {
     return this._dead !== null;
   }
 
-  _ready(info) {
+  /** Loads the first worker; `options` are kept (with any bytes in them) for replacements. */
+  async _init(options) {
+    const info = await this._callOn(this._lane, { op: "init", options });
+    if (this._recycleAboveBytes !== Infinity) this._initOptions = options;
     this.info = Object.freeze(info);
+  }
+
+  /** A worker and the calls sent to it; only the first worker's load progress is reported. */
+  _open(reportsProgress) {
+    const lane = { worker: this._startWorker(), ids: new Set(), reportsProgress };
+    lane.worker.onmessage = (ev) => this._message(lane, ev.data);
+    lane.worker.onerror = (ev) => {
+      ev.preventDefault?.();
+      this._laneFailed(lane, new EdgerecError("worker_failed", `the worker failed: ${ev.message || "it could not start (check the worker and pkg/ URLs)"}`));
+    };
+    lane.worker.onmessageerror = () => this._laneFailed(lane, new EdgerecError("worker_failed", "a worker message could not be decoded"));
+    return lane;
   }
 
   _call(msg) {
     if (this._dead) return Promise.reject(this._dead);
-    const id = this._next++;
     return new Promise((resolve, reject) => {
-      this._pending.set(id, { resolve, reject });
-      try {
-        this._worker.postMessage({ id, ...msg });
-      } catch (err) {
-        this._pending.delete(id);
-        // DataCloneError: functions, DOM nodes, symbols, ... cannot be sent.
-        reject(new EdgerecError("invalid_input", `the ${msg.op} argument cannot be sent to the worker: ${err.message}`));
-      }
+      const call = { msg, resolve, reject };
+      if (this._retiring) this._queued.push(call); // sent once the old worker answered all it has
+      else this._send(this._lane, call);
     });
   }
 
-  _message(data) {
+  _callOn(lane, msg) {
+    return new Promise((resolve, reject) => this._send(lane, { msg, resolve, reject }));
+  }
+
+  _send(lane, call) {
+    const id = this._next++;
+    this._pending.set(id, { ...call, lane });
+    lane.ids.add(id);
+    try {
+      lane.worker.postMessage({ id, ...call.msg });
+    } catch (err) {
+      this._pending.delete(id);
+      lane.ids.delete(id);
+      // DataCloneError: functions, DOM nodes, symbols, ... cannot be sent.
+      call.reject(new EdgerecError("invalid_input", `the ${call.msg.op} argument cannot be sent to the worker: ${err.message}`));
+    }
+  }
+
+  _message(lane, data) {
     if (data && data.type === "progress") {
-      if (this._onProgress) {
+      if (lane.reportsProgress && this._onProgress) {
         try {
           const { phase, loaded, total, source } = data;
           this._onProgress({ phase, loaded, total, source });
@@ -195,84 +253,85 @@ export class BrowserRecommender {
       return;
     }
     const p = this._pending.get(data.id);
-    if (!p) return;
+    if (!p || p.lane !== lane) return;
     this._pending.delete(data.id);
+    lane.ids.delete(data.id);
     if (data.ok) p.resolve(data.result);
     else p.reject(fromWire(data.error));
+    if (lane === this._retiring) {
+      if (lane.ids.size === 0) this._finishHandOver();
+    } else if (lane === this._lane && (p.msg.op === "recommend" || p.msg.op === "embed") && data.error?.code !== "worker_failed") {
+      // (a trapped worker is not replaced: that is final, see worker_failed)
+      this._maybeRecycle(data.wasmMemoryBytes);
+    }
+  }
+
+  _maybeRecycle(wasmMemoryBytes) {
+    if (!(wasmMemoryBytes > this._recycleAboveBytes) || !this._initOptions) return;
+    if (this._replacement || this._retiring || this._dead || performance.now() < this._recycleNotBefore) return;
+    this._recycle();
+  }
+
+  /** Loads a fresh worker with the first one's options; once ready, it takes over. */
+  async _recycle() {
+    const lane = this._open(false);
+    this._replacement = lane;
+    try {
+      await this._callOn(lane, { op: "init", options: this._initOptions });
+    } catch (err) {
+      lane.worker.terminate();
+      if (this._replacement === lane) this._replacement = null;
+      if (!this._dead) {
+        // The old worker serves on; a failed load (offline, say) is not retried at once.
+        this._recycleError = `${err.code}: ${err.message}`;
+        this._recycleNotBefore = performance.now() + RECYCLE_RETRY_MS;
+      }
+      return;
+    }
+    this._replacement = null;
+    if (this._dead) return; // closed meanwhile: _fail terminated it
+    const old = this._lane;
+    this._lane = lane;
+    this._recycles++;
+    this._recycleError = null;
+    if (old.ids.size === 0) old.worker.terminate();
+    else this._retiring = old; // it answers what it was sent; calls from now on wait in _queued
+  }
+
+  /** The old worker answered everything it was sent: it goes, the waiting calls go to the new. */
+  _finishHandOver() {
+    const old = this._retiring;
+    this._retiring = null;
+    old.worker.terminate();
+    const queued = this._queued;
+    this._queued = [];
+    for (const call of queued) this._send(this._lane, call);
+  }
+
+  /** A worker died: the current one fails the recommender; another only its own calls. */
+  _laneFailed(lane, err) {
+    if (lane === this._lane) {
+      this._fail(err);
+      return;
+    }
+    lane.worker.terminate();
+    for (const id of lane.ids) {
+      const p = this._pending.get(id);
+      this._pending.delete(id);
+      p?.reject(err);
+    }
+    lane.ids.clear();
+    if (lane === this._retiring) this._finishHandOver();
   }
 
   _fail(err) {
     if (this._dead) return;
     this._dead = err;
-    this._worker.terminate();
+    for (const lane of [this._lane, this._replacement, this._retiring]) lane?.worker.terminate();
     for (const p of this._pending.values()) p.reject(err);
     this._pending.clear();
+    for (const call of this._queued) call.reject(err);
+    this._queued = [];
+    this._initOptions = null; // and with them any bytes passed in
   }
-}
-
-/** Fetches and checks a manifest; its URLs are resolved against the manifest's own URL. */
-async function loadManifest(manifestUrl, signal) {
-  let res, json;
-  try {
-    res = await fetch(manifestUrl, { cache: "no-cache", signal });
-  } catch (err) {
-    if (signal?.aborted) throw new EdgerecError("aborted", "aborted while loading the manifest");
-    throw new EdgerecError("load_failed", `cannot fetch ${manifestUrl}: ${err.message}`);
-  }
-  if (!res.ok) throw new EdgerecError("load_failed", `GET ${manifestUrl}: HTTP ${res.status}`);
-  try {
-    json = await res.json();
-  } catch (err) {
-    throw new EdgerecError("load_failed", `${manifestUrl} is not JSON: ${err.message}`);
-  }
-  if (!json || json.version !== 1) throw new EdgerecError("load_failed", `${manifestUrl}: not an edgerec manifest (version 1)`);
-  const entry = (e, name) => {
-    if (e == null) return null;
-    if (typeof e !== "object" || typeof e.url !== "string") throw new EdgerecError("load_failed", `${manifestUrl}: ${name} needs a url`);
-    return { ...e, url: new URL(e.url, manifestUrl).href };
-  };
-  return {
-    catalog: entry(json.catalog, "catalog"),
-    model: entry(json.model, "model"),
-    wasm: json.wasm ? {
-      simd128: json.wasm.simd128 ? entry(json.wasm.simd128, "wasm.simd128").url : undefined,
-      relaxed: json.wasm.relaxed ? entry(json.wasm.relaxed, "wasm.relaxed").url : null,
-    } : undefined,
-  };
-}
-
-function url(value, base, name) {
-  if (value == null) return null;
-  if (!(typeof value === "string" || value instanceof URL)) throw new EdgerecError("invalid_input", `${name} must be a URL`);
-  try {
-    return new URL(value, base).href;
-  } catch {
-    throw new EdgerecError("invalid_input", `${name} is not a valid URL: ${value}`);
-  }
-}
-
-/**
- * Normalises a model or catalog option: a URL (string or URL), `{ url, sha256?, bytes? }`, or
- * the file's bytes (Uint8Array, ArrayBuffer, any ArrayBufferView). null/undefined: none.
- */
-function asset(value, base, name) {
-  if (value == null) return null;
-  if (typeof value === "string" || value instanceof URL) return { url: url(value, base, name), sha256: null, bytes: null };
-  if (value instanceof ArrayBuffer) return { data: new Uint8Array(value) };
-  if (ArrayBuffer.isView(value)) {
-    const whole = value.byteOffset === 0 && value.byteLength === value.buffer.byteLength;
-    const view = new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
-    return { data: whole ? view : view.slice() }; // postMessage would copy a view's whole buffer
-  }
-  if (typeof value === "object" && (typeof value.url === "string" || value.url instanceof URL)) {
-    const { sha256 = null, bytes = null } = value;
-    if (sha256 !== null && !(typeof sha256 === "string" && SHA256_HEX.test(sha256))) {
-      throw new EdgerecError("invalid_input", `${name}.sha256 must be 64 hex digits`);
-    }
-    if (bytes !== null && !(Number.isSafeInteger(bytes) && bytes >= 0)) {
-      throw new EdgerecError("invalid_input", `${name}.bytes must be a non-negative integer`);
-    }
-    return { url: url(value.url, base, name), sha256: sha256 && sha256.toLowerCase(), bytes };
-  }
-  throw new EdgerecError("invalid_input", `${name} must be a URL, { url, sha256 } or bytes`);
 }

@@ -2,28 +2,38 @@
 // postMessage; the page rebuilds an `EdgerecError` from it.
 
 /**
- * Every error code the harness can reject with. The first seven come from the wasm module
- * (see pkg/edgerec.d.ts); the rest are the harness's own.
+ * The codes the wasm module throws: its Rust error enum (`errorCodes()` in pkg/) without the
+ * native-only `io`. tests/wasm/error_codes.test.mjs checks that this list is exactly that.
  * @type {readonly string[]}
  */
-export const ERROR_CODES = Object.freeze([
-  // from the wasm module
+export const WASM_ERROR_CODES = Object.freeze([
   "invalid_model", // the model bundle is not a valid edge model
   "invalid_tokenizer",
-  "invalid_catalog", // the catalog bundle is truncated, foreign or corrupt
-  "model_mismatch", // the catalog was built with another model
   "invalid_input", // a bad request or bad options (wrong types, empty context, ...)
   "limit_exceeded", // a request over a documented limit (the message names it)
+  "invalid_catalog", // the catalog bundle is truncated, foreign or corrupt
+  "model_mismatch", // the catalog was built with another model
   "inference_failed",
-  // from the harness
+  "encoder_unavailable", // text pins without a model loaded
+  "resource_exhausted", // wasm memory could not grow for this request
+]);
+
+/** The harness's own codes. */
+export const HARNESS_ERROR_CODES = Object.freeze([
   "load_failed", // a download failed (network error, HTTP status) or the cache could not be read
   "integrity_error", // downloaded bytes do not match the expected SHA-256 or size
-  "unsupported", // this browser (or this build of pkg/) lacks something the harness needs
+  "unsupported", // this browser lacks something the harness needs
   "worker_failed", // the Web Worker could not start, or its wasm instance trapped
   "closed", // the recommender was closed
   "aborted", // the AbortSignal passed to createRecommender fired
   "internal", // an error without a code: a bug, please report it
 ]);
+
+/**
+ * Every error code the harness can reject with: the wasm module's, then the harness's own.
+ * @type {readonly string[]}
+ */
+export const ERROR_CODES = Object.freeze([...WASM_ERROR_CODES, ...HARNESS_ERROR_CODES]);
 
 /** An Error with a stable `code` (one of ERROR_CODES). */
 export class EdgerecError extends Error {

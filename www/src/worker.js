@@ -1,19 +1,15 @@
 // The dedicated Web Worker that owns the wasm instance. The page talks to it only through
-// src/edgerec.js: messages `{ id, op, ... }` in, `{ id, ok, result | error }` and
-// `{ type: "progress", phase, loaded, total, source }` out.
+// src/edgerec.js: messages `{ id, op, ... }` in; `{ id, ok, result | error, wasmMemoryBytes }`
+// and `{ type: "progress", phase, loaded, total, source }` out. Every reply carries the wasm
+// memory's size, so the page can see it grow and replace this worker (`recycleAboveBytes`).
 //
-// Loading: the .wasm is compiled while it streams; the catalog and model stream chunk by chunk
-// into wasm memory (`WasmBytes`, when the pkg/ build has it) while being hashed (SHA-256), so no
-// full JS copy of them is made when their size is known in advance (see makeSink, and
-// www/README.md "Memory" for the exceptions). Files with a known SHA-256 are kept in the Cache API
-// under their hash and read back from there on the next load without a network request.
+// Loading (init): wasm.js compiles the .wasm while it streams; assets.js streams the catalog and
+// the model chunk by chunk (a manifest entry shard after shard) into wasm memory while hashing
+// them, and keeps them in the Cache API under their SHA-256.
 
-import { Sha256 } from "./sha256.js";
 import { EdgerecError, toWire } from "./errors.js";
-import { relaxedSimdSupported, simd128Supported } from "./simd.js";
-
-const CACHE_PREFIX = "/.edgerec-cache/";
-const PROGRESS_INTERVAL_MS = 30;
+import { loadAsset, openCache, progress } from "./assets.js";
+import { importGlue, loadWasm } from "./wasm.js";
 
 /** @type {any} the wasm-bindgen module (pkg/edgerec.js) */
 let glue = null;
@@ -25,16 +21,6 @@ let recommender = null;
 let broken = null;
 /** Set (synchronously) by the first init message: a worker is initialised once. */
 let initStarted = false;
-
-/** The wasm-bindgen module's import, started by the page's `prepare` message. */
-let glueImport = null;
-function importGlue(url) {
-  glueImport ??= import(url).catch((err) => {
-    throw new EdgerecError("load_failed", `cannot import ${url}: ${err.message}`);
-  });
-  glueImport.catch(() => {}); // reported by init
-  return glueImport;
-}
 
 self.onmessage = async (ev) => {
   const { id, op } = ev.data;
@@ -68,69 +54,51 @@ self.onmessage = async (ev) => {
         throw new EdgerecError("invalid_input", `unknown operation ${op}`);
       }
     }
-    self.postMessage({ id, ok: true, result }, transfer);
+    self.postMessage({ id, ok: true, result, wasmMemoryBytes: memoryBytes() }, transfer);
   } catch (err) {
     if (err instanceof WebAssembly.RuntimeError && !broken) {
       broken = new EdgerecError("worker_failed", `the wasm instance trapped and cannot be used again: ${err.message}`);
     }
-    self.postMessage({ id, ok: false, error: toWire(err) });
+    self.postMessage({ id, ok: false, error: toWire(err), wasmMemoryBytes: memoryBytes() });
   }
 };
+
+function memoryBytes() {
+  return wasmExports ? wasmExports.memory.buffer.byteLength : null;
+}
 
 function stats() {
   const mem = /** @type {any} */ (self.performance).memory;
   return {
-    wasmMemoryBytes: wasmExports.memory.buffer.byteLength,
+    wasmMemoryBytes: memoryBytes(),
     workerJsHeapBytes: mem ? mem.usedJSHeapSize : null,
   };
 }
-
-function progress(phase, loaded, total, source) {
-  self.postMessage({ type: "progress", phase, loaded, total, source });
-}
-
-/** Calls `progress` at most every PROGRESS_INTERVAL_MS, plus always the first and last call. */
-function throttled(phase, total, source) {
-  let last = -Infinity;
-  return (loaded, final = false) => {
-    const now = performance.now();
-    if (final || now - last >= PROGRESS_INTERVAL_MS) {
-      last = now;
-      progress(phase, loaded, total, source);
-    }
-  };
-}
-
-// ---------------------------------------------------------------------------------------------
-// init
 
 /**
  * @param {{
  *   pkg: string,
  *   wasm: { simd128: string, relaxed?: string | null },
  *   simd: "auto" | "relaxed" | "simd128",
- *   catalog: AssetSpec,
- *   model: AssetSpec | null,
+ *   catalog: import("./assets.js").AssetSpec,
+ *   model: import("./assets.js").AssetSpec | null,
  *   cache: string | false,
  * }} o  (URLs are absolute: the page resolved them)
  */
 async function init(o) {
-  const wasmChoice = await loadWasm(o);
+  const loaded = await loadWasm(o);
+  glue = loaded.glue;
+  wasmExports = loaded.exports;
   const cache = await openCache(o.cache);
-  const canStream = typeof glue.WasmBytes === "function";
-  if (o.model && !(glue.Encoder && typeof glue.Encoder.fromEdgeBundle === "function")) {
-    throw new EdgerecError("unsupported", "this build of pkg/ cannot load an edge model (it has no Encoder.fromEdgeBundle)");
-  }
 
   // Load both files (concurrently); if a file read from the cache turns out corrupt when the
   // wasm parses it, drop that cache entry and load it again from the network, once.
-  let sources;
   for (let attempt = 0; ; attempt++) {
     const [cat, mod] = await Promise.all([
-      loadAsset("catalog", o.catalog, cache, canStream),
-      o.model ? loadAsset("model", o.model, cache, canStream) : null,
+      loadAsset("catalog", o.catalog, cache, glue),
+      o.model ? loadAsset("model", o.model, cache, glue) : null,
     ]);
-    sources = { catalog: cat.source, model: mod ? mod.source : null };
+    const sources = { catalog: cat.source, model: mod ? mod.source : null };
     // Bytes passed in (structured-cloned into this worker) are in wasm memory now: drop this
     // worker's copy before the wasm parses them, unless the other file came from the cache (a
     // corrupt entry there means loading both again, once): then once the wasm accepted both.
@@ -144,9 +112,7 @@ async function init(o) {
           encoder = glue.Encoder.fromEdgeBundle(mod.value);
           encoderModelId = encoder.modelId;
         }
-        recommender = canStream && cat.value instanceof glue.WasmBytes
-          ? glue.Recommender.fromBundle(cat.value, encoder)
-          : new glue.Recommender(cat.value, encoder);
+        recommender = glue.Recommender.fromBundle(cat.value, encoder);
       } finally {
         // Whatever was not moved into wasm objects is freed (a moved handle has no pointer).
         cat.dispose();
@@ -159,8 +125,8 @@ async function init(o) {
       progress("init", 1, 1, null);
       return {
         version: glue.version(),
-        simd: wasmChoice,
-        isa: typeof glue.isa === "function" ? glue.isa() : null,
+        simd: loaded.choice,
+        isa: glue.isa(),
         items: recommender.items,
         catalogId: recommender.catalogId,
         modelId: recommender.modelId,
@@ -168,8 +134,8 @@ async function init(o) {
         encoderModelId,
         sources,
         cache: cache ? "on" : o.cache === false ? "off" : "unavailable",
-        streaming: canStream,
-        wasmMemoryBytes: wasmExports.memory.buffer.byteLength,
+        streaming: true,
+        wasmMemoryBytes: memoryBytes(),
       };
     } catch (err) {
       await Promise.all([cat.drop?.(), mod?.drop?.()]);
@@ -191,325 +157,4 @@ async function init(o) {
 function dropBytes(o) {
   if (o.catalog && o.catalog.data) o.catalog.data = null;
   if (o.model && o.model.data) o.model.data = null;
-}
-
-async function loadWasm(o) {
-  if (typeof WebAssembly !== "object") throw new EdgerecError("unsupported", "this browser has no WebAssembly");
-  if (!simd128Supported()) throw new EdgerecError("unsupported", "this browser has no WebAssembly SIMD (simd128)");
-  glue = await importGlue(o.pkg);
-  const relaxedOk = relaxedSimdSupported();
-  if (o.simd === "relaxed" && !relaxedOk) throw new EdgerecError("unsupported", "this browser has no relaxed SIMD");
-  if (o.simd === "relaxed" && !o.wasm.relaxed) throw new EdgerecError("invalid_input", "no relaxed-simd build given (wasm.relaxed)");
-  let choice = o.simd === "simd128" || !relaxedOk || !o.wasm.relaxed ? "simd128" : "relaxed";
-  let res = await fetchOk(o.wasm[choice], choice === "relaxed" && o.simd === "auto");
-  if (!res) { // no relaxed build on the server: use simd128
-    choice = "simd128";
-    res = await fetchOk(o.wasm.simd128);
-  }
-  const total = Number(res.headers.get("content-length")) || null;
-  const report = throttled("wasm", total, "network");
-  let loaded = 0;
-  report(0);
-  const counted = res.body.pipeThrough(new TransformStream({
-    transform(chunk, ctl) {
-      loaded += chunk.length;
-      report(loaded);
-      ctl.enqueue(chunk);
-    },
-  }));
-  let module;
-  try {
-    module = await WebAssembly.compileStreaming(new Response(counted, { headers: { "content-type": "application/wasm" } }));
-  } catch (err) {
-    throw new EdgerecError("load_failed", `cannot compile ${o.wasm[choice]}: ${err.message}`);
-  }
-  report(loaded, true);
-  wasmExports = await glue.default({ module_or_path: module });
-  return choice;
-}
-
-/** fetch() that turns failures into load_failed; with `allow404`, a 404 returns null. */
-async function fetchOk(url, allow404 = false, init = undefined) {
-  let res;
-  try {
-    res = await fetch(url, init);
-  } catch (err) {
-    throw new EdgerecError("load_failed", `cannot fetch ${url}: ${err.message}`);
-  }
-  if (allow404 && res.status === 404) return null;
-  if (!res.ok) throw new EdgerecError("load_failed", `GET ${url}: HTTP ${res.status}`);
-  return res;
-}
-
-// ---------------------------------------------------------------------------------------------
-// assets: cache, network, sinks
-
-/**
- * @typedef {{ url?: string, sha256?: string | null, bytes?: number | null, data?: Uint8Array }} AssetSpec
- */
-
-async function openCache(name) {
-  if (name === false || typeof caches === "undefined") return null; // no Cache API: insecure context
-  try {
-    const cache = await caches.open(name);
-    await sweepTemporaries(cache);
-    return cache;
-  } catch {
-    return null; // storage disabled (e.g. some private modes): load from the network every time
-  }
-}
-
-const finalKey = (sha) => new URL(`${CACHE_PREFIX}sha256/${sha}`, self.location.origin).href;
-const tmpKey = (sha) =>
-  new URL(`${CACHE_PREFIX}tmp/${Date.now()}/${sha}/${Math.random().toString(36).slice(2)}`, self.location.origin).href;
-
-/** Drops half-written downloads left by a tab that closed mid-way (older than an hour). */
-async function sweepTemporaries(cache) {
-  const prefix = new URL(`${CACHE_PREFIX}tmp/`, self.location.origin).href;
-  for (const req of await cache.keys()) {
-    if (!req.url.startsWith(prefix)) continue;
-    const started = Number(req.url.slice(prefix.length).split("/")[0]);
-    if (!(Date.now() - started < 3600e3)) await cache.delete(req).catch(() => {});
-  }
-}
-
-/**
- * Loads one file into a sink (wasm memory when possible).
- * @returns {Promise<{ value: any, source: "cache" | "network" | "memory", key: string | null, dispose(): void }>}
- */
-async function loadAsset(phase, spec, cache, canStream) {
-  if (spec.data) {
-    const data = spec.data;
-    progress(phase, 0, data.length, "memory");
-    if (!canStream) { // an older pkg/: the wasm copies the bytes in itself
-      progress(phase, data.length, data.length, "memory");
-      return { value: data, source: "memory", key: null, dispose() {} };
-    }
-    const sink = makeSink(data.length, canStream);
-    const CHUNK = 1 << 20;
-    for (let off = 0; off < data.length; off += CHUNK) sink.push(data.subarray(off, off + CHUNK));
-    progress(phase, data.length, data.length, "memory");
-    return sink.finish("memory", null); // init() drops spec.data (see dropBytes)
-  }
-  const sha = spec.sha256 || null;
-  if (cache && sha) {
-    const key = finalKey(sha);
-    let hit = null;
-    try {
-      hit = await cache.match(key);
-    } catch {
-      hit = null;
-    }
-    if (hit) {
-      const total = spec.bytes ?? (Number(hit.headers.get("x-edgerec-bytes")) || null);
-      const sink = makeSink(total, canStream, spec.bytes != null);
-      try {
-        await pump(hit.body, sink, throttled(phase, total, "cache"));
-        return sink.finish("cache", key);
-      } catch (err) {
-        sink.dispose();
-        // Unreadable (load_failed) or the wrong size (integrity_error when the spec gave the
-        // size): forget the entry and use the network, which checks the size again.
-        if (err instanceof EdgerecError && err.code !== "load_failed" && err.code !== "integrity_error") throw err;
-        await cache.delete(key).catch(() => {}); // best effort: the error to report is the download's
-      }
-    }
-  }
-  return download(phase, spec, cache, canStream);
-}
-
-/** Downloads, hashes and (with a cache and a known hash) stores a file. */
-async function download(phase, spec, cache, canStream) {
-  const res = await fetchOk(spec.url, false, { cache: "no-store" }); // the Cache API keeps it, not HTTP
-  const length = Number(res.headers.get("content-length")) || null;
-  const encoded = res.headers.get("content-encoding");
-  if (spec.bytes != null && length != null && !encoded && length !== spec.bytes) {
-    throw new EdgerecError("integrity_error", `${spec.url} is ${length} bytes, expected ${spec.bytes}`);
-  }
-  // The size: the spec's (a mismatch is an integrity_error), else the response's when it is
-  // not content-encoded (content-length then counts the encoded bytes), else unknown.
-  const total = spec.bytes ?? (encoded ? null : length);
-  const sink = makeSink(total, canStream, spec.bytes != null);
-  const sha = spec.sha256 || null;
-  const hasher = sha ? new Sha256() : null;
-  let stored = null;
-  let body = res.body;
-  if (cache && sha) {
-    const [mine, theirs] = body.tee();
-    body = mine;
-    const tmp = tmpKey(sha);
-    const headers = {
-      "content-type": "application/octet-stream",
-      "x-edgerec-url": spec.url,
-      "x-edgerec-sha256": sha,
-      ...(total != null ? { "x-edgerec-bytes": String(total) } : {}),
-    };
-    // A failed put (quota) must not fail the load: the file is still used, just not kept.
-    stored = cache.put(tmp, new Response(theirs, { headers })).then(() => tmp, () => null);
-  }
-  try {
-    await pump(body, sink, throttled(phase, total, "network"), hasher);
-  } catch (err) {
-    sink.dispose();
-    if (stored) stored.then((tmp) => tmp && cache.delete(tmp)).catch(() => {});
-    throw err;
-  }
-  const tmp = stored ? await stored : null;
-  if (hasher) {
-    const got = hasher.hex();
-    if (got !== sha.toLowerCase()) {
-      sink.dispose();
-      if (tmp) await cache.delete(tmp).catch(() => {}); // must not replace the integrity_error
-      throw new EdgerecError("integrity_error", `${spec.url} has SHA-256 ${got}, expected ${sha}`);
-    }
-  }
-  const result = sink.finish("network", null);
-  if (tmp) {
-    // Only bytes that matched the hash *and* that the wasm accepted ever sit under the hash key:
-    // init() calls keep() after building the recommender, or drop() when that failed.
-    result.keep = () => keep(cache, tmp, sha, spec.url);
-    result.drop = () => cache.delete(tmp).catch(() => {});
-  }
-  return result;
-}
-
-/** Moves a verified download from its temporary entry to its hash key, and forgets older
- *  versions of the same URL. Best effort: the cache never fails a load. */
-async function keep(cache, tmp, sha, url) {
-  try {
-    const key = finalKey(sha);
-    const sha256Prefix = new URL(`${CACHE_PREFIX}sha256/`, self.location.origin).href;
-    await cache.put(key, await cache.match(tmp));
-    await cache.delete(tmp);
-    for (const req of await cache.keys()) {
-      if (req.url === key || !req.url.startsWith(sha256Prefix)) continue;
-      const r = await cache.match(req);
-      if (r && r.headers.get("x-edgerec-url") === url) await cache.delete(req);
-    }
-  } catch {
-    // the cache is best effort
-  }
-}
-
-/** Reads a body into a sink, reporting bytes and feeding the hasher. */
-async function pump(body, sink, report, hasher = null) {
-  const reader = body.getReader();
-  let loaded = 0;
-  report(0);
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      sink.push(value);
-      if (hasher) hasher.update(value);
-      loaded += value.length;
-      report(loaded);
-    }
-  } catch (err) {
-    reader.cancel().catch(() => {}); // stop the download (or cache read): it is not wanted now
-    if (err instanceof EdgerecError) throw err;
-    throw new EdgerecError("load_failed", `download interrupted: ${err.message}`);
-  } finally {
-    reader.releaseLock();
-  }
-  report(loaded, true);
-}
-
-/**
- * Where the bytes of a file go. `total` is the expected size, or null when unknown; `exact` says
- * it came from the spec or manifest (`bytes`): a body of another size is then an
- * `integrity_error`, else (a size the response or a cache entry declared) a `load_failed`.
- *
- * - a pkg/ with WasmBytes, size known: `new WasmBytes(total)`, every chunk pushed straight into
- *   wasm memory; no JS copy of the file.
- * - a pkg/ with WasmBytes, size unknown: the chunks are kept in JS until the last one, then copied
- *   into a `WasmBytes` of the final size (each chunk let go as it is copied): for that moment
- *   the file is in memory twice.
- * - an older pkg/ (no WasmBytes): one JS buffer (allocated at the known size, or the chunks
- *   joined at the end), which `new Recommender(bytes)` copies into wasm memory.
- */
-function makeSink(total, canStream, exact = false) {
-  const code = exact ? "integrity_error" : "load_failed";
-  let n = 0;
-  const fits = (len) => {
-    if (total != null && n + len > total) throw new EdgerecError(code, `more than the expected ${total} bytes`);
-  };
-  const complete = () => {
-    if (total != null && n !== total) throw new EdgerecError(code, `got ${n} bytes, expected ${total}`);
-  };
-  const free = (wb) => { if (wb && wb.__wbg_ptr) wb.free(); };
-  if (total != null && canStream) {
-    let wb = new glue.WasmBytes(total);
-    return {
-      push(chunk) {
-        fits(chunk.length);
-        wb.push(chunk);
-        n += chunk.length;
-      },
-      finish(source, key) {
-        complete();
-        const value = wb;
-        wb = null;
-        return { value, source, key, dispose: () => free(value) };
-      },
-      dispose() {
-        free(wb);
-        wb = null;
-      },
-    };
-  }
-  if (total != null) {
-    let buf = new Uint8Array(total);
-    return {
-      push(chunk) {
-        fits(chunk.length);
-        buf.set(chunk, n);
-        n += chunk.length;
-      },
-      finish(source, key) {
-        complete();
-        const value = buf;
-        buf = null;
-        return { value, source, key, dispose() {} };
-      },
-      dispose() {
-        buf = null;
-      },
-    };
-  }
-  let chunks = [];
-  return {
-    push(chunk) {
-      chunks.push(chunk);
-      n += chunk.length;
-    },
-    finish(source, key) {
-      const parts = chunks;
-      chunks = null;
-      if (canStream) {
-        const wb = new glue.WasmBytes(n);
-        try {
-          for (let i = 0; i < parts.length; i++) {
-            wb.push(parts[i]);
-            parts[i] = null;
-          }
-        } catch (err) {
-          free(wb);
-          throw err;
-        }
-        return { value: wb, source, key, dispose: () => free(wb) };
-      }
-      const bytes = new Uint8Array(n);
-      let at = 0;
-      for (let i = 0; i < parts.length; i++) {
-        bytes.set(parts[i], at);
-        at += parts[i].length;
-        parts[i] = null;
-      }
-      return { value: bytes, source, key, dispose() {} };
-    },
-    dispose() {
-      chunks = null;
-    },
-  };
 }

@@ -3,6 +3,7 @@
 // Web Worker keeping the page responsive, and the SIMD build choice.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { checkDist, manifest, serve, launch, dist, www, queryDelivery } from "./helpers.mjs";
@@ -47,7 +48,13 @@ function assertProgress(events, total, source) {
   for (let i = 1; i < events.length; i++) assert.ok(events[i].loaded >= events[i - 1].loaded, "progress never goes back");
   assert.equal(events[0].loaded, 0);
 }
-const catalogPath = () => `/assets/${m.catalog.url}`;
+/** An entry's one shard, which is the whole file at one URL (the build shards only files over 24 MiB). */
+function wholeFile(entry) {
+  assert.equal(entry.shards.length, 1, `${entry.name} is in one shard`);
+  return `/assets/${entry.shards[0].url}`;
+}
+const catalogPath = () => wholeFile(m.catalog);
+const modelPath = () => wholeFile(m.model);
 const CTX = { boards: [{ name: "Pixar night", pins: [{ id: "1" }, { id: "3114" }] }], k: 5 };
 
 test("loads with byte-level progress from the network, then from the Cache API without a request", async () => {
@@ -72,18 +79,15 @@ test("loads with byte-level progress from the network, then from the Cache API w
   assert.deepEqual(first.events.filter((e) => e.phase === "init").map((e) => e.loaded), [0, 1]);
   assert.equal(first.info.sources.catalog, "network");
   assert.equal(first.info.items, 9742);
-  // With a pkg/ that has WasmBytes, downloads stream straight into wasm memory.
-  const pkgStreams = readFileSync(join(dist, "pkg", "edgerec.d.ts"), "utf8").includes("class WasmBytes");
-  assert.equal(first.info.streaming, pkgStreams);
+  // Downloads stream straight into wasm memory.
+  assert.equal(first.info.streaming, true);
   // Kept under their hashes, and nothing half-written left over.
-  const expectedKeys = [m.catalog, m.model].filter(Boolean).map((e) => `/.edgerec-cache/sha256/${e.sha256}`).sort();
+  const expectedKeys = [m.catalog, m.model].map((e) => `/.edgerec-cache/sha256/${e.sha256}`).sort();
   assert.deepEqual(first.keys.sort(), expectedKeys);
-  if (m.model) {
-    assert.equal(first.info.sources.model, "network");
-    const mod = first.events.filter((e) => e.phase === "model");
-    assert.ok(mod.every((e) => e.source === "network" && e.total === m.model.bytes));
-    assert.equal(mod.at(-1).loaded, m.model.bytes);
-  }
+  assert.equal(first.info.sources.model, "network");
+  const mod = first.events.filter((e) => e.phase === "model");
+  assert.ok(mod.every((e) => e.source === "network" && e.total === m.model.bytes));
+  assert.equal(mod.at(-1).loaded, m.model.bytes);
 
   const requestsBefore = browser.requests.length;
   const logBefore = srv.log.length;
@@ -95,11 +99,11 @@ test("loads with byte-level progress from the network, then from the Cache API w
     return { events, info: rec.info, ids: out.items.map((i) => i.id) };
   }, CTX);
   assert.equal(second.info.sources.catalog, "cache");
-  if (m.model) assert.equal(second.info.sources.model, "cache");
+  assert.equal(second.info.sources.model, "cache");
   const newPaths = srv.log.slice(logBefore).map((r) => r.path);
-  for (const e of [m.catalog, m.model].filter(Boolean)) {
-    assert.ok(!newPaths.includes(`/assets/${e.url}`), `server saw ${newPaths}`);
-    assert.ok(!browser.requests.slice(requestsBefore).some((u) => u.includes(e.url)), `Chromium made no request for ${e.url}`);
+  for (const shard of [m.catalog, m.model].flatMap((e) => e.shards)) {
+    assert.ok(!newPaths.includes(`/assets/${shard.url}`), `server saw ${newPaths}`);
+    assert.ok(!browser.requests.slice(requestsBefore).some((u) => u.includes(shard.url)), `Chromium made no request for ${shard.url}`);
   }
   const cat2 = second.events.filter((e) => e.phase === "catalog");
   assert.ok(cat2.every((e) => e.source === "cache"));
@@ -182,6 +186,9 @@ test("failed loads and bad options reject with typed errors", async () => {
     unknown: await failure(E.createRecommender({ catalog, colour: "red" })),
     progress: await failure(E.createRecommender({ catalog, onProgress: "yes" })),
     simd: await failure(E.createRecommender({ catalog, simd: "avx512" })),
+    recycleZero: await failure(E.createRecommender({ catalog, recycleAboveBytes: 0 })),
+    recycleText: await failure(E.createRecommender({ catalog, recycleAboveBytes: "256M" })),
+    recycleNaN: await failure(E.createRecommender({ catalog, recycleAboveBytes: NaN })),
     worker: await failure(E.createRecommender({ catalog, worker: "/nope-worker.js" })),
     pkg: await failure(E.createRecommender({ catalog, pkg: "/nope-pkg/" })),
   }), catalogPath());
@@ -198,6 +205,9 @@ test("failed loads and bad options reject with typed errors", async () => {
     unknown: ["invalid_input", /unknown option colour/],
     progress: ["invalid_input", /onProgress/],
     simd: ["invalid_input", /simd/],
+    recycleZero: ["invalid_input", /recycleAboveBytes/],
+    recycleText: ["invalid_input", /recycleAboveBytes/],
+    recycleNaN: ["invalid_input", /recycleAboveBytes/],
     worker: ["worker_failed", /worker/],
     pkg: ["load_failed", /nope-pkg/],
   };
@@ -283,29 +293,24 @@ test("a corrupt cache entry is rejected by the wasm, dropped and downloaded agai
   assert.equal(served(catalogPath()) - before, 2, "one download for each");
 });
 
-test("bytes passed in are reused when a corrupt cached model forces a second load", async (t) => {
-  if (!m.model) {
-    t.skip("the manifest lists no model");
-    return;
-  }
-  const modelPath = `/assets/${m.model.url}`;
+test("bytes passed in are reused when a corrupt cached model forces a second load", async () => {
   await page.evaluate(async ({ url, key }) => {
     const bad = new Uint8Array(await (await fetch(url)).arrayBuffer());
     bad[bad.length >> 1] ^= 0x55;
     await (await caches.open("t-corrupt-model")).put(key, new Response(bad));
-  }, { url: modelPath, key: `/.edgerec-cache/sha256/${m.model.sha256}` });
-  const before = served(modelPath);
+  }, { url: modelPath(), key: `/.edgerec-cache/sha256/${m.model.sha256}` });
+  const before = served(modelPath());
   const r = await page.evaluate(async ({ catalogUrl, model }) => {
     const catalog = new Uint8Array(await (await fetch(catalogUrl)).arrayBuffer());
     const rec = await E.createRecommender({ catalog, model, cache: "t-corrupt-model" });
     const dim = (await rec.embed(["a"])).length;
     rec.close();
     return { sources: rec.info.sources, items: rec.info.items, dim };
-  }, { catalogUrl: catalogPath(), model: { url: modelPath, sha256: m.model.sha256, bytes: m.model.bytes } });
+  }, { catalogUrl: catalogPath(), model: { url: modelPath(), sha256: m.model.sha256, bytes: m.model.bytes } });
   assert.deepEqual(r.sources, { catalog: "memory", model: "network" });
   assert.equal(r.items, 9742);
   assert.equal(r.dim, 384);
-  assert.equal(served(modelPath) - before, 1);
+  assert.equal(served(modelPath()) - before, 1);
 });
 
 test("a new version of a URL replaces the old one in the cache", async () => {
@@ -343,12 +348,15 @@ test("recommend: results with reasons; bad input is a typed error and the recomm
       megaName: await failure(rec.recommend({ boards: [{ name: big, pins: [{ id: "1" }] }] })),
       tooManyPins: await failure(rec.recommend({ boards: [{ name: "x", pins: Array.from({ length: 10000 }, () => ({ id: "1" })) }] })),
       fn: await failure(rec.recommend({ boards: [{ name: "x", pins: [{ id: "1", extra: () => 1 }] }] })),
-      textNoModel: rec.info.encoder ? null : await failure(rec.recommend({ boards: [{ name: "x", pins: [{ title: "space opera" }] }] })),
-      embedNoModel: rec.info.encoder ? null : await failure(rec.embed(["space opera"])),
       embedWrong: await failure(rec.embed("not an array")),
     };
+    // The same without the model: text pins and embeddings need it.
+    const bare = await E.createRecommender({ manifest: "/assets/manifest.json", model: null, cache: "t-progress" });
+    bad.textNoModel = await failure(bare.recommend({ boards: [{ name: "x", pins: [{ title: "space opera" }] }] }));
+    bad.embedNoModel = await failure(bare.embed(["space opera"]));
+    bare.close();
     const after = await rec.recommend(ctx);
-    return { good, bad, after, encoder: rec.info.encoder };
+    return { good, bad, after, encoder: rec.info.encoder, bareEncoder: bare.info.encoder };
   }, CTX);
   assert.equal(r.good.items.length, 5);
   for (const it of r.good.items) {
@@ -362,8 +370,11 @@ test("recommend: results with reasons; bad input is a typed error and the recomm
     pinsNotArray: "invalid_input", idNumber: "invalid_input", kString: "invalid_input", kZero: "invalid_input",
     unknownField: "invalid_input", megaTitle: "limit_exceeded", megaName: "limit_exceeded",
     tooManyPins: "limit_exceeded", fn: "invalid_input", embedWrong: "invalid_input",
-    ...(r.encoder ? {} : { textNoModel: "invalid_input", embedNoModel: "invalid_input" }),
+    // Text pins without the model are the wasm's encoder_unavailable; embed() without it is
+    // still a bad call (invalid_input), as the wasm's Recommender.embed reports it.
+    textNoModel: "encoder_unavailable", embedNoModel: "invalid_input",
   };
+  assert.deepEqual([r.encoder, r.bareEncoder], [true, false]);
   for (const [k, code] of Object.entries(expect)) {
     assert.ok(r.bad[k], `${k} resolved`);
     assert.equal(r.bad[k].code, code, `${k}: ${JSON.stringify(r.bad[k])}`);
@@ -431,9 +442,9 @@ test("the page stays responsive: the wasm runs in the worker (and the check can 
 });
 
 test("SIMD: relaxed SIMD is detected in Chromium and picks the relaxed build; else simd128", async () => {
-  const r = await page.evaluate(async () => {
+  const r = await page.evaluate(async (catalog) => {
     const info = async (opts) => {
-      const rec = await E.createRecommender({ catalog: "/assets/movielens.bin", ...opts });
+      const rec = await E.createRecommender({ catalog, ...opts });
       rec.close();
       return rec.info.simd;
     };
@@ -455,37 +466,24 @@ test("SIMD: relaxed SIMD is detected in Chromium and picks the relaxed build; el
         return { simd: rec.info.simd, isa: rec.info.isa };
       })()),
     };
-  });
+  }, catalogPath());
   assert.equal(r.relaxed, true, "Chromium 114+ has relaxed SIMD");
   assert.equal(r.simd128, true);
   assert.equal(r.standIn, "relaxed");
   assert.equal(r.forced, "simd128");
   assert.equal(r.missing, "simd128", "a missing relaxed build falls back to simd128");
   assert.ok(srv.log.some((e) => e.path === "/pkg/not-built_bg.wasm" && e.status === 404));
-  assert.equal(r.manifest.simd, m.wasm.relaxed ? "relaxed" : "simd128");
+  assert.ok(m.wasm.relaxed && m.wasm.simd128, "the build lists both wasm builds");
+  assert.equal(r.manifest.simd, "relaxed");
   assert.equal(r.forcedManifest.simd, "simd128");
-  if (r.manifest.isa !== null) {
-    // The module itself says which kernels it runs: the relaxed file really is the relaxed build.
-    assert.equal(r.manifest.isa, m.wasm.relaxed ? "wasm-relaxed-simd" : "wasm-simd128");
-    assert.equal(r.forcedManifest.isa, "wasm-simd128");
-  }
+  // The module itself says which kernels it runs: the relaxed file really is the relaxed build.
+  assert.equal(r.manifest.isa, "wasm-relaxed-simd");
+  assert.equal(r.forcedManifest.isa, "wasm-simd128");
 });
 
-test("the model: loaded from the edge bundle when the build has one", async (t) => {
-  const api = readFileSync(join(dist, "pkg", "edgerec.d.ts"), "utf8").includes("fromEdgeBundle");
-  if (!api) {
-    // Until the lead's Encoder.fromEdgeBundle lands, asking for a model must fail loudly.
-    const r = await page.evaluate(async () => failure(E.createRecommender({ catalog: "/assets/movielens.bin", model: new Uint8Array(16) })));
-    assert.equal(r.code, "unsupported");
-    t.skip("pkg/ has no Encoder.fromEdgeBundle yet: only the `unsupported` error was checked");
-    return;
-  }
-  if (!m.model) {
-    t.skip("the manifest lists no model (.cache/assets/all-MiniLM-L6-v2.edgerec was not built)");
-    return;
-  }
-  const modelPath = `/assets/${m.model.url}`;
-  const before = served(modelPath);
+test("the model: loaded from the edge bundle the build always has", async (t) => {
+  assert.ok(m.model, "the manifest lists the model (.cache/assets/all-MiniLM-L6-v2.edgerec, made by scripts/build-assets.sh)");
+  const before = served(modelPath());
   const r = await page.evaluate(async () => {
     const events = [];
     const load = async () => {
@@ -500,10 +498,13 @@ test("the model: loaded from the edge bundle when the build has one", async (t) 
     const second = await load();
     return { first, second, events };
   });
-  assert.equal(served(modelPath) - before, 1, "the model is downloaded once, then read from the cache");
+  assert.equal(served(modelPath()) - before, 1, "the model is downloaded once, then read from the cache");
   const b = await page.evaluate(async () => {
-    // The model as bytes, and a model that is not one.
-    const bytes = new Uint8Array(await (await fetch("/assets/manifest.json").then((r) => r.json()).then((j) => fetch(`/assets/${j.model.url}`))).arrayBuffer());
+    // The model as bytes (its shards put together), and a model that is not one.
+    const { model } = await (await fetch("/assets/manifest.json")).json();
+    const parts = await Promise.all(model.shards.map(async (s) => new Uint8Array(await (await fetch(`/assets/${s.url}`)).arrayBuffer())));
+    const bytes = new Uint8Array(model.bytes);
+    parts.reduce((at, p) => (bytes.set(p, at), at + p.length), 0);
     const fromBytes = await E.createRecommender({ manifest: "/assets/manifest.json", model: bytes, cache: false });
     const memory = { source: fromBytes.info.sources.model, encoder: fromBytes.info.encoder, dim: (await fromBytes.embed(["a"])).length };
     fromBytes.close();
@@ -628,4 +629,147 @@ test("streaming into WasmBytes (stand-in): network, cache and bytes all arrive i
   assert.equal(r.trap.code, "worker_failed");
   assert.equal(r.afterTrap.code, "worker_failed");
   assert.match(r.afterTrap.message, /cannot be used again/);
+});
+
+test("a manifest entry in several shards is streamed shard after shard into one file, kept whole in the cache", async () => {
+  // The real catalog cut into four uneven shards, served with manifests of their own under
+  // /split/ (their wasm urls, ../pkg/…, lead to the real builds).
+  const whole = readFileSync(join(dist, "assets", m.catalog.shards[0].url));
+  const cut = [0, 1_000_000, 3_500_000, 7_000_000, whole.length];
+  const sha = (b) => createHash("sha256").update(b).digest("hex");
+  const shards = cut.slice(1).map((end, i) => ({ url: `cat.${i}`, bytes: end - cut[i], sha256: sha(whole.subarray(cut[i], end)) }));
+  const manifests = {
+    "good": { ...m, catalog: { ...m.catalog, shards }, model: null },
+    // Same total, but shard 2 one byte longer than listed (and shard 3 shorter).
+    "wrong-size": { ...m, catalog: { ...m.catalog, shards: shards.map((s, i) => (i === 2 ? { ...s, bytes: s.bytes - 1 } : i === 3 ? { ...s, bytes: s.bytes + 1 } : s)) }, model: null },
+    "missing": { ...m, catalog: { ...m.catalog, shards: [...shards.slice(0, 3), { ...shards[3], url: "cat.nope" }] }, model: null },
+    "bad-sum": { ...m, catalog: { ...m.catalog, shards: shards.slice(0, 3) }, model: null },
+  };
+  const requested = [];
+  await page.route(`${srv.url}split/**`, (route) => {
+    const file = new URL(route.request().url()).pathname.slice("/split/".length);
+    const name = file.replace(/\.json$/, "");
+    if (file.endsWith(".json") && manifests[name]) return route.fulfill({ contentType: "application/json", body: JSON.stringify(manifests[name]) });
+    const i = shards.findIndex((s) => s.url === file);
+    if (i < 0) return route.fulfill({ status: 404, contentType: "text/plain", body: "not found\n" });
+    requested.push(file);
+    return route.fulfill({ contentType: "application/octet-stream", body: whole.subarray(cut[i], cut[i + 1]) });
+  });
+  const r = await page.evaluate(async (ctx) => {
+    const opts = (name, cache) => ({ manifest: `/split/${name}.json`, cache });
+    const events = [];
+    const rec = await E.createRecommender({ ...opts("good", "t-split"), onProgress: (e) => events.push(e) });
+    const out = await rec.recommend(ctx);
+    rec.close();
+    const keysAfterFirst = await cacheKeys("t-split");
+    const again = await E.createRecommender(opts("good", "t-split"));
+    const out2 = await again.recommend(ctx);
+    again.close();
+    const plain = await E.createRecommender({ manifest: "/assets/manifest.json", model: null, cache: false });
+    const reference = await plain.recommend(ctx);
+    plain.close();
+    return {
+      info: rec.info, source2: again.info.sources.catalog, keysAfterFirst, same: JSON.stringify(out) === JSON.stringify(reference) && JSON.stringify(out2) === JSON.stringify(reference),
+      catalogEvents: events.filter((e) => e.phase === "catalog"),
+      wrongSize: await failure(E.createRecommender(opts("wrong-size", "t-split-bad"))),
+      missing: await failure(E.createRecommender(opts("missing", "t-split-bad"))),
+      badSum: await failure(E.createRecommender(opts("bad-sum", "t-split-bad"))),
+      badKeys: await cacheKeys("t-split-bad"),
+    };
+  }, CTX);
+  assert.equal(r.info.items, 9742);
+  assert.equal(r.info.sources.catalog, "network");
+  assert.ok(r.same, "the same recommendations as from the one-shard catalog");
+  assertProgress(r.catalogEvents, whole.length, "network");
+  assert.equal(r.catalogEvents.at(-1).loaded, whole.length);
+  assert.deepEqual(requested.slice(0, 4), ["cat.0", "cat.1", "cat.2", "cat.3"], "in order, each once");
+  assert.deepEqual(r.keysAfterFirst, [`/.edgerec-cache/sha256/${m.catalog.sha256}`], "kept whole, under the file's hash");
+  assert.equal(r.source2, "cache");
+  assert.equal(r.wrongSize.code, "integrity_error", JSON.stringify(r.wrongSize));
+  assert.match(r.wrongSize.message, /cat\.2/);
+  assert.equal(r.missing.code, "load_failed", JSON.stringify(r.missing));
+  assert.match(r.missing.message, /cat\.nope: HTTP 404/);
+  assert.equal(r.badSum.code, "load_failed", JSON.stringify(r.badSum));
+  assert.match(r.badSum.message, /add up/);
+  assert.ok(!r.badKeys.some((k) => k.includes("/sha256/")), `nothing kept: ${r.badKeys}`);
+});
+
+test("recycling: past recycleAboveBytes a fresh worker takes over from the Cache API; no pending call is lost, answers stay the same", async (t) => {
+  const texts = ["cozy reading nook", "a heist comedy set on a space station"];
+  const r = await page.evaluate(async ({ ctx, texts }) => {
+    const opts = { manifest: "/assets/manifest.json", cache: "t-recycle" };
+    // The reference answers, from a recommender that never recycles (it also fills the cache).
+    const ref = await E.createRecommender({ ...opts, recycleAboveBytes: Infinity });
+    const want = { rec: JSON.stringify(await ref.recommend(ctx)), vec: Array.from(await ref.embed(texts)).join(",") };
+    const refStats = await ref.stats();
+    ref.close();
+
+    // One byte: every request leaves the worker over it, so one recycle follows another while
+    // four callers keep calls in flight all the time (some are pending on the old worker when a
+    // new one takes over, some are made while the old one finishes).
+    const rec = await E.createRecommender({ ...opts, recycleAboveBytes: 1 });
+    const loadedAt = performance.now();
+    const answers = [];
+    const failures = [];
+    let stop = false;
+    const caller = async (n) => {
+      for (let i = 0; !stop; i++) {
+        try {
+          if ((i + n) % 3 === 0) answers.push(["vec", Array.from(await rec.embed(texts)).join(",")]);
+          else answers.push(["rec", JSON.stringify(await rec.recommend(ctx))]);
+        } catch (e) {
+          failures.push(`${e.code}: ${e.message}`);
+        }
+      }
+    };
+    const callers = [0, 1, 2, 3].map(caller);
+    let stats = await rec.stats();
+    while (stats.recycles < 3 && performance.now() - loadedAt < 60_000) {
+      await new Promise((ok) => setTimeout(ok, 50));
+      stats = await rec.stats();
+    }
+    stop = true;
+    await Promise.all(callers);
+    const after = await rec.stats();
+    rec.close();
+    const closed = await failure(rec.recommend(ctx));
+    return { want, refStats, stats: after, answers, failures, closed, seconds: (performance.now() - loadedAt) / 1000 };
+  }, { ctx: CTX, texts });
+  t.diagnostic(`${r.answers.length} calls in ${r.seconds.toFixed(1)} s across ${r.stats.recycles} recycles`);
+  assert.deepEqual(r.failures, [], "no call failed");
+  assert.ok(r.stats.recycles >= 3, `recycles: ${r.stats.recycles}`);
+  assert.equal(r.stats.recycleError, null);
+  assert.equal(r.refStats.recycles, 0, "Infinity never recycles");
+  assert.ok(r.answers.length > 20, `${r.answers.length} answers`);
+  for (const [kind, got] of r.answers) assert.equal(got, r.want[kind], `a ${kind} answer differs after a recycle`);
+  assert.equal(r.closed.code, "closed");
+  // A fresh worker's memory is back to what a load takes.
+  assert.ok(r.stats.wasmMemoryBytes <= r.refStats.wasmMemoryBytes * 2, `${r.stats.wasmMemoryBytes} vs ${r.refStats.wasmMemoryBytes}`);
+});
+
+test("recycling reads the model and the catalog from the Cache API: no request for them", async () => {
+  await page.evaluate(async () => (await E.createRecommender({ manifest: "/assets/manifest.json", cache: "t-recycle-cached" })).close());
+  const logBefore = srv.log.length;
+  const requestsBefore = browser.requests.length;
+  const r = await page.evaluate(async (ctx) => {
+    const rec = await E.createRecommender({ manifest: "/assets/manifest.json", cache: "t-recycle-cached", recycleAboveBytes: 1 });
+    const first = await rec.recommend(ctx); // over the threshold: a replacement starts loading
+    const started = performance.now();
+    let stats = await rec.stats();
+    while (stats.recycles < 1 && performance.now() - started < 30_000) {
+      await new Promise((ok) => setTimeout(ok, 20));
+      stats = await rec.stats();
+    }
+    const second = await rec.recommend(ctx);
+    rec.close();
+    return { recycles: stats.recycles, same: JSON.stringify(first) === JSON.stringify(second), sources: rec.info.sources };
+  }, CTX);
+  assert.equal(r.recycles, 1);
+  assert.ok(r.same);
+  assert.deepEqual(r.sources, { catalog: "cache", model: "cache" });
+  const paths = srv.log.slice(logBefore).map((e) => e.path);
+  for (const p of [m.catalog, m.model].flatMap((e) => e.shards.map((s) => `/assets/${s.url}`))) {
+    assert.ok(!paths.includes(p), `${p} was requested`);
+    assert.ok(!browser.requests.slice(requestsBefore).some((u) => new URL(u).pathname === p), `Chromium requested ${p}`);
+  }
 });

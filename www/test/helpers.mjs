@@ -98,8 +98,8 @@ export function outputDir() {
   return output;
 }
 
-/** Paths that are the model or the catalog, in a server log or a list of URLs. */
+/** Paths of the model's and the catalog's shards, in a server log or a list of URLs. */
 export function assetPaths() {
   const m = manifest();
-  return [m.catalog, m.model].filter(Boolean).map((e) => `/assets/${e.url}`);
+  return [m.catalog, m.model].flatMap((e) => e.shards.map((s) => `/assets/${s.url}`));
 }

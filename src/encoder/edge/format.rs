@@ -1,11 +1,6 @@
-//! The edge model bundle on disk: one little-endian binary file.
+//! The edge model bundle on disk: the shared envelope ([`crate::bundle`], magic `EDGERECM`)
+//! whose JSON header is an [`EdgeHeader`] and whose sections are every tensor and the tokenizer.
 //!
-//! ```text
-//! "EDGERECM"  u32 format version  u32 header length  header (JSON: EdgeHeader)
-//! zero padding to a multiple of 64 bytes
-//! data: every tensor and the tokenizer, each at a 64-byte aligned offset named in the header
-//! XXH3-128 of everything above (16 bytes, little-endian)
-//! ```
 //! The loader keeps the file's bytes as they are and reads the int8 matrices in place, so the
 //! weights exist once in memory. Every entry is checked against the header's config before use: a
 //! truncated, corrupt or foreign file is an `invalid_model` error, never a panic later.
@@ -15,11 +10,8 @@ use std::ops::Range;
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_128;
 
+use crate::bundle::{self, Envelope, Kind, Writer};
 use crate::error::{Error, Result};
-
-const MAGIC: &[u8; 8] = b"EDGERECM";
-const DIGEST: usize = 16;
-const ALIGN: usize = 64;
 /// The edge bundle format this build reads and writes.
 pub const FORMAT_VERSION: u32 = 1;
 
@@ -99,62 +91,43 @@ fn dtype_width(dtype: &str) -> Option<usize> {
 #[derive(Default)]
 pub struct BundleWriter {
     tensors: Vec<TensorEntry>,
-    data: Vec<u8>,
+    data: Writer,
 }
 
 impl BundleWriter {
-    fn align(&mut self) -> usize {
-        let pad = (ALIGN - self.data.len() % ALIGN) % ALIGN;
-        self.data.resize(self.data.len() + pad, 0);
-        self.data.len()
+    fn push(&mut self, name: &str, dtype: &str, shape: &[usize], bytes: &[u8]) {
+        debug_assert_eq!(shape.iter().product::<usize>() * dtype_width(dtype).unwrap_or(0), bytes.len());
+        let offset = self.data.add(bytes).offset;
+        self.tensors.push(TensorEntry { name: name.into(), dtype: dtype.into(), shape: shape.to_vec(), offset });
     }
 
     /// Adds an int8 tensor.
     pub fn i8(&mut self, name: &str, shape: &[usize], values: &[i8]) {
-        debug_assert_eq!(shape.iter().product::<usize>(), values.len());
-        let offset = self.align();
-        self.data.extend(values.iter().map(|&v| v as u8));
-        self.tensors.push(TensorEntry { name: name.into(), dtype: "i8".into(), shape: shape.to_vec(), offset });
+        self.push(name, "i8", shape, &values.iter().map(|&v| v as u8).collect::<Vec<u8>>());
     }
 
     /// Adds a u32 tensor.
     pub fn u32(&mut self, name: &str, shape: &[usize], values: &[u32]) {
-        debug_assert_eq!(shape.iter().product::<usize>(), values.len());
-        let offset = self.align();
-        self.data.extend(values.iter().flat_map(|v| v.to_le_bytes()));
-        self.tensors.push(TensorEntry { name: name.into(), dtype: "u32".into(), shape: shape.to_vec(), offset });
+        self.push(name, "u32", shape, &values.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>());
     }
 
     /// Adds an f32 tensor.
     pub fn f32(&mut self, name: &str, shape: &[usize], values: &[f32]) {
-        debug_assert_eq!(shape.iter().product::<usize>(), values.len());
-        let offset = self.align();
-        self.data.extend(values.iter().flat_map(|v| v.to_le_bytes()));
-        self.tensors.push(TensorEntry { name: name.into(), dtype: "f32".into(), shape: shape.to_vec(), offset });
+        self.push(name, "f32", shape, &values.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>());
     }
 
     /// Writes the file: `header` gets the tokenizer's place, the tensor table and its model id
     /// (`<family>:<hash of the data>`) filled in.
     pub fn finish(mut self, mut header: EdgeHeader, tokenizer: &[u8], family: &str) -> Vec<u8> {
-        let at = self.align();
-        self.data.extend_from_slice(tokenizer);
+        let at = self.data.add(tokenizer).offset;
         header.tokenizer = (at, tokenizer.len());
         header.tensors = self.tensors;
         let config = serde_json::to_vec(&header.config).expect("config serialises");
-        let hash = xxh3_128(&[config.as_slice(), &self.data].concat()).to_le_bytes();
+        let hash = xxh3_128(&[config.as_slice(), self.data.data()].concat()).to_le_bytes();
         let hex: String = hash[..8].iter().map(|b| format!("{b:02x}")).collect();
         header.model_id = format!("{family}:{hex}");
         let json = serde_json::to_vec(&header).expect("header serialises");
-        let mut out = Vec::with_capacity(json.len() + self.data.len() + 2 * ALIGN);
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-        out.extend_from_slice(&(json.len() as u32).to_le_bytes());
-        out.extend_from_slice(&json);
-        out.resize(out.len().div_ceil(ALIGN) * ALIGN, 0);
-        out.extend_from_slice(&self.data);
-        let digest = xxh3_128(&out).to_le_bytes();
-        out.extend_from_slice(&digest);
-        out
+        self.data.finish(Kind::Model, FORMAT_VERSION, &json)
     }
 }
 
@@ -162,59 +135,29 @@ impl BundleWriter {
 pub struct Bundle {
     /// The parsed header.
     pub header: EdgeHeader,
-    data_start: usize,
-    data_len: usize,
+    data: Range<usize>,
 }
 
 impl Bundle {
     /// Checks magic, version, checksum and header; `bytes` is the whole file.
     pub fn parse(bytes: &[u8]) -> Result<Self> {
-        if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
-            return Err(bad("not an edgerec edge model (wrong magic bytes)"));
-        }
-        if bytes.len() < MAGIC.len() + 8 + DIGEST {
-            return Err(bad("truncated: the file is shorter than a header"));
-        }
-        let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
-        if version != FORMAT_VERSION {
-            return Err(bad(format!("format version {version}; this build reads version {FORMAT_VERSION}")));
-        }
-        let (body, digest) = bytes.split_at(bytes.len() - DIGEST);
-        if xxh3_128(body).to_le_bytes() != digest {
-            return Err(bad("checksum mismatch: the file is truncated or corrupt"));
-        }
-        let hlen = u32::from_le_bytes(bytes[12..16].try_into().expect("4 bytes")) as usize;
-        let end = 16usize.checked_add(hlen).filter(|&e| e <= body.len()).ok_or_else(|| bad("truncated header"))?;
-        let header: EdgeHeader = serde_json::from_slice(&body[16..end]).map_err(|e| bad(format!("header: {e}")))?;
-        let data_start = end.div_ceil(ALIGN) * ALIGN;
-        let data_len = body.len().checked_sub(data_start).ok_or_else(|| bad("truncated: no data region"))?;
-        let b = Bundle { header, data_start, data_len };
+        let envelope = Envelope::parse(bytes, Kind::Model, &[FORMAT_VERSION])?;
+        let header: EdgeHeader = serde_json::from_slice(envelope.header).map_err(|e| bad(format!("header: {e}")))?;
+        let b = Bundle { header, data: envelope.data() };
         let (at, len) = b.header.tokenizer;
         b.range(at, len, "tokenizer")?;
         Ok(b)
     }
 
     fn range(&self, offset: usize, len: usize, what: &str) -> Result<Range<usize>> {
-        let end = offset
-            .checked_add(len)
-            .filter(|&e| e <= self.data_len)
-            .ok_or_else(|| bad(format!("{what}: bytes {offset}+{len} lie outside the data region")))?;
-        Ok(self.data_start + offset..self.data_start + end)
+        bundle::range_in(&self.data, Kind::Model, offset, len, what)
     }
 
     /// The byte range of tensor `name`, checked to be `dtype` with exactly `shape`.
     pub fn tensor(&self, name: &str, dtype: &str, shape: &[usize]) -> Result<Range<usize>> {
-        let t = self
-            .header
-            .tensors
-            .iter()
-            .find(|t| t.name == name)
-            .ok_or_else(|| bad(format!("tensor {name} is missing")))?;
+        let t = self.header.tensors.iter().find(|t| t.name == name).ok_or_else(|| bad(format!("tensor {name} is missing")))?;
         if t.dtype != dtype || t.shape != shape {
-            return Err(bad(format!(
-                "tensor {name} is {} {:?}, the config needs {dtype} {shape:?}",
-                t.dtype, t.shape
-            )));
+            return Err(bad(format!("tensor {name} is {} {:?}, the config needs {dtype} {shape:?}", t.dtype, t.shape)));
         }
         let width = dtype_width(dtype).ok_or_else(|| bad(format!("tensor {name}: unknown dtype {dtype}")))?;
         let len = shape
@@ -238,14 +181,10 @@ impl Bundle {
 
 /// Reads a u32 tensor out of the file.
 pub fn u32s(bytes: &[u8]) -> Vec<u32> {
-    bytes.chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().expect("4"))).collect()
+    bundle::u32s(bytes)
 }
 
 /// Reads a checked f32 tensor out of the file.
 pub fn f32s(bytes: &[u8], name: &str) -> Result<Vec<f32>> {
-    let v: Vec<f32> = bytes.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().expect("4"))).collect();
-    if let Some(i) = v.iter().position(|x| !x.is_finite()) {
-        return Err(bad(format!("{name}[{i}] is not a finite number")));
-    }
-    Ok(v)
+    bundle::f32s(bytes, name, Kind::Model)
 }

@@ -9,44 +9,7 @@
 //! i16), and what plain simd128 emulates with `extmul`. All three accumulate the same integers,
 //! so every path, native or wasm, gives bit-identical results.
 
-/// Which instruction set the matrix products use (the fastest this build and machine have).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Isa {
-    /// Plain Rust (any target).
-    Portable,
-    /// x86-64 AVX2 (`vpmaddubsw`), chosen at run time.
-    Avx2,
-    /// wasm simd128 (`i16x8.extmul`), the default wasm build.
-    WasmSimd128,
-    /// wasm relaxed-simd (`i32x4.relaxed_dot_i8x16_i7x16_add_s`), the `relaxed-simd` build.
-    WasmRelaxedSimd,
-}
-
-impl Isa {
-    /// The instruction set this process uses.
-    pub fn current() -> Isa {
-        #[cfg(all(target_arch = "wasm32", feature = "relaxed-simd"))]
-        return Isa::WasmRelaxedSimd;
-        #[cfg(all(target_arch = "wasm32", target_feature = "simd128", not(feature = "relaxed-simd")))]
-        return Isa::WasmSimd128;
-        #[cfg(target_arch = "x86_64")]
-        if std::is_x86_feature_detected!("avx2") {
-            return Isa::Avx2;
-        }
-        #[allow(unreachable_code)]
-        Isa::Portable
-    }
-
-    /// A short name for benchmarks and health checks.
-    pub fn name(self) -> &'static str {
-        match self {
-            Isa::Portable => "portable",
-            Isa::Avx2 => "x86-avx2",
-            Isa::WasmSimd128 => "wasm-simd128",
-            Isa::WasmRelaxedSimd => "wasm-relaxed-simd",
-        }
-    }
-}
+pub use crate::vector::Isa;
 
 /// Largest value of a quantized activation (7 bits, unsigned).
 pub const Q_MAX: f32 = 127.0;
@@ -161,12 +124,7 @@ pub fn matmul(a: &QuantRows, w: &QLinear, out: &mut [f32]) {
 /// The loop around a tile kernel: 4 output channels by up to 2 rows at a time, output channels
 /// outermost so a block of weights stays in L1 while every row passes over it.
 #[inline(always)]
-fn drive(
-    a: &QuantRows,
-    w: &QLinear,
-    out: &mut [f32],
-    tile: impl Fn(&[&[u8]], &[&[i8]], &mut [[i32; 4]; 2]),
-) {
+fn drive(a: &QuantRows, w: &QLinear, out: &mut [f32], tile: impl Fn(&[&[u8]], &[&[i8]], &mut [[i32; 4]; 2])) {
     let (n, k) = (w.scale.len(), a.k);
     let mut acc = [[0i32; 4]; 2];
     let mut o = 0;
@@ -446,7 +404,13 @@ fn sum8(x: &[f32]) -> f32 {
 /// so the GELU loop vectorises. Max error ~1e-7 (tested against libm).
 #[inline(always)]
 pub fn erf(x: f32) -> f32 {
-    let x = if x > 4.0 { 4.0 } else if x < -4.0 { -4.0 } else { x };
+    let x = if x > 4.0 {
+        4.0
+    } else if x < -4.0 {
+        -4.0
+    } else {
+        x
+    };
     let x2 = x * x;
     let mut p = -2.726_142_2e-10_f32;
     p = p * x2 + 2.770_681_4e-8;
@@ -487,21 +451,6 @@ pub fn softmax(x: &mut [f32]) {
     }
     let inv = 1.0 / s;
     x.iter_mut().for_each(|v| *v *= inv);
-}
-
-/// `Σ a[i]·b[i]` in eight lanes (vectorises; a fixed order, so every target agrees).
-#[inline(always)]
-pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; 8];
-    let ca = a.chunks_exact(8);
-    let cb = b.chunks_exact(8);
-    let rest: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
-    for (x, y) in ca.zip(cb) {
-        for i in 0..8 {
-            acc[i] += x[i] * y[i];
-        }
-    }
-    acc.iter().sum::<f32>() + rest
 }
 
 #[cfg(test)]

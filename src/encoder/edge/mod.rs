@@ -44,8 +44,7 @@ impl EdgeEncoder {
             "max" => Pooling::Max,
             other => return Err(Error::InvalidModel(format!("edge model bundle: unknown pooling {other:?}"))),
         };
-        let tokenizer =
-            TextTokenizer::from_bytes(&bytes[bundle.tokenizer()], cfg.max_seq_length, cfg.vocab_size)?;
+        let tokenizer = TextTokenizer::from_bytes(&bytes[bundle.tokenizer()], cfg.max_seq_length, cfg.vocab_size)?;
         let header = bundle.header.clone();
         let model = EdgeModel::new(bytes, &bundle)?;
         Ok(Self { model, tokenizer, pooling, header })
@@ -54,8 +53,7 @@ impl EdgeEncoder {
     /// Reads a bundle file (native only).
     #[cfg(not(target_arch = "wasm32"))]
     pub fn from_file(path: &std::path::Path) -> Result<Self> {
-        let bytes = std::fs::read(path)
-            .map_err(|e| Error::InvalidModel(format!("cannot read {}: {e}", path.display())))?;
+        let bytes = std::fs::read(path).map_err(|e| Error::InvalidModel(format!("cannot read {}: {e}", path.display())))?;
         Self::from_bytes(bytes)
     }
 
@@ -83,7 +81,6 @@ impl EdgeEncoder {
         }
         Ok(stats)
     }
-
 }
 
 impl Encoder for EdgeEncoder {

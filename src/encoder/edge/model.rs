@@ -8,20 +8,16 @@
 use std::ops::Range;
 
 use super::format::{f32s, u32s, Bundle, EdgeConfig};
-use super::kernels::{dot_f32, gelu, layer_norm, matmul, softmax, QLinear, QuantRows};
+use super::kernels::{gelu, layer_norm, matmul, softmax, QLinear, QuantRows};
+use crate::bundle::as_i8;
 use crate::error::{Error, Result};
+use crate::vector::dot_f32;
 
 /// Feed-forward rows per step: bounds the `rows × intermediate` buffer whatever the batch.
 const FFN_ROWS: usize = 128;
 
 fn bad(msg: impl std::fmt::Display) -> Error {
     Error::InvalidModel(format!("edge model bundle: {msg}"))
-}
-
-/// Views bytes as int8 without copying.
-fn as_i8(b: &[u8]) -> &[i8] {
-    // SAFETY: u8 and i8 have the same size and alignment, and every bit pattern is valid.
-    unsafe { std::slice::from_raw_parts(b.as_ptr() as *const i8, b.len()) }
 }
 
 struct Linear {
@@ -105,25 +101,26 @@ impl EdgeModel {
         if !(cfg.layer_norm_eps.is_finite() && cfg.layer_norm_eps > 0.0) {
             return Err(bad("config: layer_norm_eps must be a positive number"));
         }
-        let f = |name: &str, shape: &[usize]| -> Result<Vec<f32>> {
-            f32s(&bytes[bundle.tensor(name, "f32", shape)?], name)
-        };
+        let f = |name: &str, shape: &[usize]| -> Result<Vec<f32>> { f32s(&bytes[bundle.tensor(name, "f32", shape)?], name) };
         let norm = |name: &str| -> Result<Norm> {
             Ok(Norm { gamma: f(&format!("{name}.gamma"), &[h])?, beta: f(&format!("{name}.beta"), &[h])? })
         };
         let linear = |l: usize, kind: usize, n: usize, k: usize| -> Result<Linear> {
             let name = &format!("layers.{l}.{}", LINEAR_KINDS[kind]);
             let weight = bundle.tensor(&format!("{name}.weight"), "i8", &[n, k])?;
-            let wsum = as_i8(&bytes[weight.clone()])
-                .chunks_exact(k)
-                .map(|r| r.iter().map(|&x| x as i32).sum())
-                .collect();
+            let wsum = as_i8(&bytes[weight.clone()]).chunks_exact(k).map(|r| r.iter().map(|&x| x as i32).sum()).collect();
             let scale = f(&format!("{name}.scale"), &[n])?;
             if scale.iter().any(|&s| s <= 0.0) {
                 return Err(bad(format!("{name}.scale has a value <= 0")));
             }
             let (exact, exact_weight) = if bundle.has(&format!("{name}.exact")) {
-                let m = bundle.header.tensors.iter().find(|t| t.name == format!("{name}.exact")).and_then(|t| t.shape.first().copied()).unwrap_or(0);
+                let m = bundle
+                    .header
+                    .tensors
+                    .iter()
+                    .find(|t| t.name == format!("{name}.exact"))
+                    .and_then(|t| t.shape.first().copied())
+                    .unwrap_or(0);
                 let exact = u32s(&bytes[bundle.tensor(&format!("{name}.exact"), "u32", &[m])?]);
                 if exact.iter().any(|&c| c as usize >= k) {
                     return Err(bad(format!("{name}.exact names a channel beyond {k}")));

@@ -111,29 +111,24 @@ impl Weights {
     }
 }
 
-/// Symmetric int8 per row: `row ≈ scale · q`, `q ∈ [-127, 127]`.
+/// Symmetric int8 per row (`crate::vector::quantize_i8`): `row ≈ scale · q`. An all-zero row
+/// gets scale 1 (any scale reproduces it; the loader requires scales > 0).
 fn quantize_rows(w: &[f32], k: usize) -> (Vec<i8>, Vec<f32>) {
-    let mut q = Vec::with_capacity(w.len());
-    let mut scales = Vec::with_capacity(w.len() / k);
-    for row in w.chunks_exact(k) {
-        let max = row.iter().fold(0f32, |m, x| m.max(x.abs()));
-        let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
-        q.extend(row.iter().map(|x| (x / scale).round().clamp(-127.0, 127.0) as i8));
-        scales.push(scale);
-    }
+    let mut q = vec![0i8; w.len()];
+    let scales = w
+        .chunks_exact(k)
+        .zip(q.chunks_exact_mut(k))
+        .map(|(row, out)| match crate::vector::quantize_i8(row, out) {
+            0.0 => 1.0,
+            s => s,
+        })
+        .collect();
     (q, scales)
 }
 
 /// Adds one linear layer (`n × k` weights) as int8, with the f32 weight columns of its `exact`
 /// input channels.
-fn add_linear(
-    out: &mut BundleWriter,
-    name: &str,
-    w: Vec<f32>,
-    bias: &[f32],
-    k: usize,
-    exact: &[u32],
-) {
+fn add_linear(out: &mut BundleWriter, name: &str, w: Vec<f32>, bias: &[f32], k: usize, exact: &[u32]) {
     let n = w.len() / k;
     if !exact.is_empty() {
         let cols: Vec<f32> = exact.iter().flat_map(|&c| (0..n).map(|o| w[o * k + c as usize]).collect::<Vec<_>>()).collect();
@@ -172,14 +167,11 @@ pub fn quantize(files: &ModelFiles, opts: QuantizeOptions) -> Result<Vec<u8>> {
 /// One bundle; `exact[layer·4 + kind]` lists the exact channels of each linear layer (or none).
 fn build(files: &ModelFiles, opts: &QuantizeOptions, exact: &[Vec<u32>]) -> Result<Vec<u8>> {
     let exact_of = |l: usize, kind: usize| exact.get(l * 4 + kind).map_or(&[][..], |v| v.as_slice());
-    let cfg: Config = serde_json::from_slice(&files.config)
-        .map_err(|e| model_err(format!("config.json is not a BERT config: {e}")))?;
+    let cfg: Config =
+        serde_json::from_slice(&files.config).map_err(|e| model_err(format!("config.json is not a BERT config: {e}")))?;
     validate_config(&cfg)?;
-    let settings = EncoderSettings::parse(
-        files.pooling.as_deref(),
-        files.sentence_config.as_deref(),
-        cfg.max_position_embeddings,
-    )?;
+    let settings =
+        EncoderSettings::parse(files.pooling.as_deref(), files.sentence_config.as_deref(), cfg.max_position_embeddings)?;
     TextTokenizer::from_bytes(&files.tokenizer, settings.max_seq_length, cfg.vocab_size)?;
     let activation = match cfg.hidden_act {
         HiddenAct::Gelu => "gelu",

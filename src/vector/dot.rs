@@ -1,4 +1,4 @@
-//! int8 · int8 dot products over the catalog, the hot loop of a request.
+//! int8 · int8 dot products (catalog vectors against a query), the hot loop of a request.
 //!
 //! The query is quantized like the items, so one multiply-add chain in i32 scores an item; with
 //! wasm `simd128` eight pairs go through one `i32x4.dot_i16x8_s`.
@@ -69,18 +69,14 @@ fn simd128(a: &[i8], b: &[i8]) -> i32 {
     let mut i = 0;
     while i < n {
         // SAFETY: i + 16 <= n <= len of both slices; v128_load has no alignment requirement.
-        let (x, y) = unsafe {
-            (v128_load(a.as_ptr().add(i) as *const v128), v128_load(b.as_ptr().add(i) as *const v128))
-        };
+        let (x, y) = unsafe { (v128_load(a.as_ptr().add(i) as *const v128), v128_load(b.as_ptr().add(i) as *const v128)) };
         let lo = i32x4_dot_i16x8(i16x8_extend_low_i8x16(x), i16x8_extend_low_i8x16(y));
         let hi = i32x4_dot_i16x8(i16x8_extend_high_i8x16(x), i16x8_extend_high_i8x16(y));
         acc = i32x4_add(acc, i32x4_add(lo, hi));
         i += 16;
     }
-    let mut sum = i32x4_extract_lane::<0>(acc)
-        + i32x4_extract_lane::<1>(acc)
-        + i32x4_extract_lane::<2>(acc)
-        + i32x4_extract_lane::<3>(acc);
+    let mut sum =
+        i32x4_extract_lane::<0>(acc) + i32x4_extract_lane::<1>(acc) + i32x4_extract_lane::<2>(acc) + i32x4_extract_lane::<3>(acc);
     for k in n..a.len() {
         sum += a[k] as i32 * b[k] as i32;
     }

@@ -1,0 +1,145 @@
+//! Why an item was recommended: the signal that contributed most, and the pin or board behind it.
+
+use serde::{Deserialize, Serialize};
+
+use super::profile::Profile;
+use super::signals::{Prior, Signals};
+use super::Knobs;
+use crate::catalog::Catalog;
+use crate::vector::{dot_i8, quantize_i8};
+
+/// Which signal carried a result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Signal {
+    /// Saved together with one of the pins by other users.
+    CoSaved,
+    /// Close in meaning to one of the pins.
+    Similar,
+    /// Common on other users' boards with the same name.
+    BoardName,
+    /// Popular overall.
+    Popular,
+}
+
+/// Why an item was recommended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reason {
+    /// The signal that contributed most.
+    pub signal: Signal,
+    /// The board it came from, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub board: Option<String>,
+    /// The pin it came from (its title), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pin: Option<String>,
+    /// A sentence for people.
+    pub text: String,
+}
+
+/// Most focus pins a similarity reason (and so a pin's quota) can name: the heaviest catalog pins
+/// and the newest free-text pins. Bounds the attribution work per candidate.
+pub const SOURCE_PINS: usize = 16;
+
+/// The pins reasons may name for similarity, int8-quantized once per request.
+pub struct Sources {
+    pins: Vec<(usize, Vec<i8>, f32, f32)>, // (index into profile.pins, vector, scale, √weight)
+}
+
+impl Sources {
+    /// The focus board's heaviest catalog pins and newest text pins, up to [`SOURCE_PINS`] each.
+    pub fn new(profile: &Profile) -> Self {
+        let mut focus: Vec<usize> = (0..profile.pins.len()).filter(|&i| profile.is_focus(&profile.pins[i])).collect();
+        focus.sort_by(|&a, &b| profile.pins[b].weight.total_cmp(&profile.pins[a].weight).then(a.cmp(&b)));
+        let mut chosen: Vec<usize> = focus.iter().copied().filter(|&i| !profile.pins[i].text).take(SOURCE_PINS).collect();
+        chosen.extend(focus.iter().copied().filter(|&i| profile.pins[i].text).take(SOURCE_PINS));
+        let pins = chosen
+            .into_iter()
+            .map(|i| {
+                let p = &profile.pins[i];
+                let mut q = vec![0i8; p.vector.len()];
+                let s = quantize_i8(&p.vector, &mut q);
+                (i, q, s, p.weight.sqrt())
+            })
+            .collect();
+        Self { pins }
+    }
+
+    /// The source pins.
+    pub fn indices(&self) -> impl Iterator<Item = usize> + '_ {
+        self.pins.iter().map(|p| p.0)
+    }
+
+    /// The source pin most similar to item `j` (cosine × √weight).
+    fn most_similar(&self, catalog: &Catalog, j: u32) -> Option<usize> {
+        let (v, s) = catalog.vector(j as usize);
+        self.pins
+            .iter()
+            .map(|(i, q, qs, w)| (*i, w * dot_i8(q, v) as f32 * qs * s))
+            .fold(None::<(usize, f32)>, |b, x| match b {
+                Some(b) if b.1 >= x.1 => Some(b),
+                _ => Some(x),
+            })
+            .map(|(i, _)| i)
+    }
+}
+
+/// What explains item `j`'s score: the signal and, where it has one, the pin (index into
+/// `Profile::pins`) or board behind it.
+pub fn explain(
+    catalog: &Catalog,
+    kn: &Knobs,
+    sig: &Signals,
+    prior: &Prior,
+    sources: &Sources,
+    j: u32,
+) -> (Signal, Option<usize>, Option<usize>) {
+    let (sim, mean) = sig.similarity(catalog, j as usize, true);
+    let mut parts = vec![
+        (Signal::CoSaved, kn.w_cosaved * sig.cosaved.z(j)),
+        (Signal::Similar, kn.w_similar * sim + kn.w_similar_mean * mean),
+        (Signal::BoardName, sig.name_weight * sig.names.z(j)),
+    ];
+    // An item nobody saved is never "popular".
+    if !prior.new[j as usize] {
+        parts.push((Signal::Popular, kn.w_popular * prior.popular[j as usize]));
+    }
+    let (signal, _) = parts.iter().copied().fold((Signal::Similar, f32::MIN), |b, p| if p.1 > b.1 { p } else { b });
+    match signal {
+        Signal::CoSaved => (signal, sig.cosaved_pin.get(&j).map(|b| b.0), None),
+        Signal::Similar => (signal, sources.most_similar(catalog, j), None),
+        Signal::BoardName => (signal, None, sig.names_board.get(&j).map(|b| b.0)),
+        Signal::Popular => (signal, None, None),
+    }
+}
+
+/// The reason for people, from [`explain`]'s answer.
+pub fn reason(profile: &Profile, signal: Signal, pin: Option<usize>, board: Option<usize>) -> Reason {
+    let pin = pin.map(|p| &profile.pins[p]);
+    let board_of = |b: usize| profile.boards[b].name.clone();
+    match (signal, pin) {
+        (Signal::CoSaved, Some(p)) => Reason {
+            signal,
+            board: Some(board_of(p.board)),
+            pin: Some(p.label.clone()),
+            text: format!("often saved together with “{}”", p.label),
+        },
+        (Signal::CoSaved, None) => Reason { signal, board: None, pin: None, text: "often saved together with your pins".into() },
+        (Signal::Similar, Some(p)) => Reason {
+            signal,
+            board: Some(board_of(p.board)),
+            pin: Some(p.label.clone()),
+            text: format!("similar to “{}” on {}", p.label, board_of(p.board)),
+        },
+        (Signal::Similar, None) => Reason { signal, board: None, pin: None, text: "similar to your boards".into() },
+        (Signal::BoardName, _) => {
+            let name = board.map(board_of);
+            let text = match &name {
+                Some(n) => format!("often saved on boards named “{n}”"),
+                None => "often saved on boards like yours".into(),
+            };
+            Reason { signal, board: name, pin: None, text }
+        }
+        (Signal::Popular, _) => Reason { signal, board: None, pin: None, text: "popular with many people".into() },
+    }
+}

@@ -1,0 +1,149 @@
+//! Picking the results from scored candidates: top-n, near-duplicate collapse, MMR diversity and
+//! the pins' quotas of slots.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+
+use crate::catalog::Catalog;
+use crate::vector::dot_i8;
+
+/// A scored candidate and the pin its reason names (its source), if any.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Candidate {
+    /// Catalog index.
+    pub item: u32,
+    /// Blended score.
+    pub score: f32,
+    /// Index into `Profile::pins` of the pin that explains it best.
+    pub source: Option<usize>,
+}
+
+/// The `n` best finite scores, best first (ties: lower index).
+pub fn top_n(scores: &[f32], n: usize) -> Vec<u32> {
+    let mut heap: BinaryHeap<Reverse<(OrdF32, Reverse<u32>)>> = BinaryHeap::with_capacity(n + 1);
+    // Once the heap is full, most items lose to its worst entry on one float compare.
+    let mut worst = f32::NEG_INFINITY;
+    for (j, &s) in scores.iter().enumerate() {
+        if s < worst || s == f32::NEG_INFINITY {
+            continue;
+        }
+        let entry = Reverse((OrdF32(s), Reverse(j as u32)));
+        if heap.len() < n {
+            heap.push(entry);
+        } else if heap.peek().is_some_and(|min| entry < *min) {
+            // Better than the worst kept (Reverse flips the order): replace it.
+            heap.pop();
+            heap.push(entry);
+        } else {
+            continue;
+        }
+        if heap.len() == n {
+            worst = heap.peek().map_or(f32::NEG_INFINITY, |Reverse((w, _))| w.0);
+        }
+    }
+    let mut out: Vec<(f32, u32)> = heap.into_iter().map(|Reverse((s, Reverse(j)))| (s.0, j)).collect();
+    out.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    out.into_iter().map(|(_, j)| j).collect()
+}
+
+/// Picks up to `k` of `cands` (best score first): near-duplicates of a pick (cosine ≥
+/// `duplicate_cosine`) are skipped; with `diversity > 0`, greedy MMR; and every source `s` in
+/// `need` gets at least `need[s]` slots when it has that many candidates, the rest going to the
+/// best of all. Returns indices into `cands`, in pick order.
+pub fn select(
+    catalog: &Catalog,
+    cands: &[Candidate],
+    k: usize,
+    diversity: f32,
+    duplicate_cosine: f32,
+    need: &HashMap<usize, usize>,
+) -> Vec<usize> {
+    let (lo, hi) = (cands.last().map_or(0.0, |c| c.score), cands.first().map_or(0.0, |c| c.score));
+    let span = (hi - lo).max(1e-6);
+    let cos = |a: u32, b: u32| {
+        let ((va, sa), (vb, sb)) = (catalog.vector(a as usize), catalog.vector(b as usize));
+        dot_i8(va, vb) as f32 * sa * sb
+    };
+    // A quota can only be met from the candidates a source has.
+    let mut owed: HashMap<usize, usize> = HashMap::new();
+    for (&s, &n) in need {
+        let have = cands.iter().filter(|c| c.source == Some(s)).count();
+        if n.min(have) > 0 {
+            owed.insert(s, n.min(have));
+        }
+    }
+    let mut picked: Vec<usize> = Vec::with_capacity(k);
+    let mut max_sim: Vec<f32> = vec![f32::NEG_INFINITY; cands.len()];
+    let mut used = vec![false; cands.len()];
+    while picked.len() < k {
+        let owed_total: usize = owed.values().sum();
+        // Once the free slots are only enough for what is owed, only owed sources may fill them.
+        let only_owed = owed_total > 0 && k - picked.len() <= owed_total;
+        let mut best: Option<(f32, usize)> = None;
+        for (c, cand) in cands.iter().enumerate() {
+            if used[c] || max_sim[c] >= duplicate_cosine {
+                continue;
+            }
+            if only_owed && !cand.source.is_some_and(|s| owed.contains_key(&s)) {
+                continue;
+            }
+            let rel = (cand.score - lo) / span;
+            let mmr = (1.0 - diversity) * rel - diversity * max_sim[c].max(0.0);
+            if best.is_none_or(|(b, _)| mmr > b) {
+                best = Some((mmr, c));
+            }
+        }
+        let Some((_, c)) = best else {
+            if only_owed {
+                // The owed sources ran out of candidates (duplicates): free their slots.
+                owed.clear();
+                continue;
+            }
+            break;
+        };
+        used[c] = true;
+        picked.push(c);
+        if let Some(s) = cands[c].source {
+            if let Some(n) = owed.get_mut(&s) {
+                *n -= 1;
+                if *n == 0 {
+                    owed.remove(&s);
+                }
+            }
+        }
+        let j = cands[c].item;
+        for (o, cand) in cands.iter().enumerate() {
+            if !used[o] {
+                max_sim[o] = max_sim[o].max(cos(j, cand.item));
+            }
+        }
+    }
+    picked
+}
+
+/// f32 with a total order, for the top-k heap.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct OrdF32(f32);
+impl Eq for OrdF32 {}
+impl PartialOrd for OrdF32 {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for OrdF32 {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.total_cmp(&other.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn top_n_keeps_the_best_and_breaks_ties_by_index() {
+        let s = [1.0, 5.0, f32::NEG_INFINITY, 5.0, 3.0];
+        assert_eq!(top_n(&s, 3), vec![1, 3, 4]);
+        assert_eq!(top_n(&s, 10), vec![1, 3, 4, 0]);
+    }
+}

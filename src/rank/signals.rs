@@ -1,0 +1,301 @@
+//! The signals a ranking blends, per request, each z-scaled so that its weight means the same on
+//! any catalog:
+//! - **co-saved**: co-occurrence neighbours of the pins (Pixie-like), recency-weighted;
+//! - **similar**: cosine to the best-matching interest of the focus board (PinnerSage-like), and
+//!   to the mean of its pins;
+//! - **board name**: what other users' boards with the same (normalised) name hold;
+//! - **prior**: log popularity, z-scaled over the items that have any, and a separate score for
+//!   items nobody has saved yet, so that a new item is scored on what it has (its content) rather
+//!   than ranked below every item with interactions.
+
+use std::collections::HashMap;
+
+use super::profile::Profile;
+use super::Knobs;
+use crate::catalog::Catalog;
+use crate::vector::{dot_i8, hamming_block, quantize_i8, sign_bits};
+
+/// The features of one candidate, in [`FEATURES`] order: what the fitted blend weighs.
+pub type Features = [f32; 6];
+
+/// Names of the [`Features`], as the fit reports them.
+pub const FEATURES: [&str; 6] = ["co_saved", "similar", "similar_mean", "board_name", "popular", "new"];
+
+/// Per-catalog statistics a request's signals need: the popularity prior.
+#[derive(Debug, Clone)]
+pub struct Prior {
+    /// z-scaled log popularity over the items that have any; 0 for the others.
+    pub popular: Vec<f32>,
+    /// Items without any interaction data (nobody saved them).
+    pub new: Vec<bool>,
+}
+
+impl Prior {
+    /// Reads the catalog's popularity table.
+    pub fn new(catalog: &Catalog) -> Self {
+        let pop = catalog.popularity();
+        let warm: Vec<f32> = pop.iter().filter(|&&p| p > 0.0).map(|p| p.ln_1p()).collect();
+        let (mean, std) = mean_std(&warm);
+        let popular = pop.iter().map(|&p| if p > 0.0 && std > 0.0 { (p.ln_1p() - mean) / std } else { 0.0 }).collect();
+        Self { popular, new: pop.iter().map(|&p| p <= 0.0).collect() }
+    }
+}
+
+/// Per-request sparse signal: item → value, and its z-scale over the catalog.
+pub struct Sparse {
+    /// Raw values of the items that have the signal.
+    pub values: HashMap<u32, f32>,
+    /// `1 / std` over the catalog (0 when the signal is flat).
+    pub inv_std: f32,
+}
+
+impl Sparse {
+    fn new(values: HashMap<u32, f32>, n: usize) -> Self {
+        let n = n.max(1) as f64;
+        let (s, s2) = values.values().fold((0f64, 0f64), |(a, b), &v| (a + v as f64, b + (v as f64).powi(2)));
+        let mean = s / n;
+        let var = (s2 / n - mean * mean).max(0.0);
+        let inv_std = if var > 0.0 { (1.0 / var.sqrt()) as f32 } else { 0.0 };
+        Self { values, inv_std }
+    }
+
+    /// The z-score of item `j` (the constant −mean/std shift is dropped: it moves every item alike).
+    pub fn z(&self, j: u32) -> f32 {
+        self.values.get(&j).map_or(0.0, |v| v * self.inv_std)
+    }
+}
+
+/// One weighted query vector, int8 and as sign bits.
+struct Query {
+    q: Vec<i8>,
+    scale: f32,
+    weight: f32,
+    bits: Vec<u64>,
+}
+
+/// An embedding signal: the best weighted cosine between an item and some query vectors,
+/// z-scaled over the catalog.
+pub struct Similarity {
+    queries: Vec<Query>,
+    /// `cos(π·h/dim)` for a Hamming distance `h`: the cosine that sign bits suggest.
+    cos_of_hamming: Vec<f32>,
+    mean: f32,
+    inv_std: f32,
+}
+
+impl Similarity {
+    fn new(catalog: &Catalog, vectors: &[(&[f32], f32)]) -> Option<Self> {
+        if vectors.is_empty() {
+            return None;
+        }
+        let d = catalog.dim();
+        let queries = vectors
+            .iter()
+            .map(|(v, weight)| {
+                let mut q = vec![0i8; d];
+                let scale = quantize_i8(v, &mut q);
+                let bits = sign_bits(&q);
+                Query { q, scale, weight: *weight, bits }
+            })
+            .collect();
+        let cos_of_hamming = (0..=d).map(|h| (std::f32::consts::PI * h as f32 / d as f32).cos()).collect();
+        let mut me = Self { queries, cos_of_hamming, mean: 0.0, inv_std: 0.0 };
+        // z-scale from a deterministic sample of the catalog (a full exact pass is what the
+        // coarse pass avoids).
+        let n = catalog.len();
+        let step = (n / 512).max(1);
+        let sample: Vec<f32> = (0..n).step_by(step).map(|j| me.exact(catalog, j)).collect();
+        let (mean, std) = mean_std(&sample);
+        me.mean = mean;
+        me.inv_std = if std > 0.0 { 1.0 / std } else { 0.0 };
+        Some(me)
+    }
+
+    fn exact(&self, catalog: &Catalog, j: usize) -> f32 {
+        let (v, s) = catalog.vector(j);
+        let mut best = -1f32;
+        for q in &self.queries {
+            let x = q.weight * dot_i8(&q.q, v) as f32 * q.scale * s;
+            if x > best {
+                best = x;
+            }
+        }
+        best
+    }
+
+    fn coarse(&self, catalog: &Catalog, j: usize) -> f32 {
+        let bits = catalog.bits(j);
+        let mut h = [0u32];
+        self.queries
+            .iter()
+            .map(|q| {
+                hamming_block(&q.bits, bits, &mut h);
+                q.weight * self.cos_of_hamming[h[0] as usize]
+            })
+            .fold(-1.0, f32::max)
+    }
+
+    /// Adds `w × z(coarse similarity)` to every item's score: the hot loop over the catalog.
+    /// Items go in blocks: each query's bits stay in registers while a block streams past.
+    fn add_coarse(&self, catalog: &Catalog, w: f32, scores: &mut [f32]) {
+        const BLOCK: usize = 256;
+        let words = catalog.dim().div_ceil(64);
+        let (a, b) = (w * self.inv_std, -w * self.mean * self.inv_std);
+        let mut best = [0f32; BLOCK];
+        let mut dist = [0u32; BLOCK];
+        for (block, bits) in scores.chunks_mut(BLOCK).zip(catalog.all_bits().chunks(BLOCK * words)) {
+            let best = &mut best[..block.len()];
+            let dist = &mut dist[..block.len()];
+            best.fill(-1.0);
+            for q in &self.queries {
+                hamming_block(&q.bits, bits, dist);
+                for (bst, &h) in best.iter_mut().zip(dist.iter()) {
+                    // A comparison, not f32::max: in wasm that is a call to fmaxf (NaN rules).
+                    let x = q.weight * self.cos_of_hamming[h as usize];
+                    if x > *bst {
+                        *bst = x;
+                    }
+                }
+            }
+            for (s, &bst) in block.iter_mut().zip(best.iter()) {
+                *s += a * bst + b;
+            }
+        }
+    }
+
+    fn z(&self, x: f32) -> f32 {
+        (x - self.mean) * self.inv_std
+    }
+}
+
+/// A request's signals over the catalog.
+pub struct Signals {
+    /// `w_board_name` after the decay with the focus board's pin count.
+    pub name_weight: f32,
+    /// Co-saved values.
+    pub cosaved: Sparse,
+    /// For each co-saved item, the pin (index into `Profile::pins`) that gave it the most.
+    pub cosaved_pin: HashMap<u32, (usize, f32)>,
+    /// Board-name values.
+    pub names: Sparse,
+    /// For each board-name item, the board whose name gave it the most.
+    pub names_board: HashMap<u32, (usize, f32)>,
+    similar: Option<Similarity>,
+    similar_mean: Option<Similarity>,
+}
+
+impl Signals {
+    /// Computes every signal the knobs give a weight.
+    pub fn new(catalog: &Catalog, profile: &Profile, kn: &Knobs) -> Self {
+        let n = catalog.len();
+        let (cosaved, cosaved_pin) =
+            if kn.w_cosaved != 0.0 { cosaved(catalog, profile, kn.cosaved_power) } else { Default::default() };
+        let mut names: HashMap<u32, f32> = HashMap::new();
+        let mut names_board: HashMap<u32, (usize, f32)> = HashMap::new();
+        if kn.w_board_name != 0.0 {
+            for (b, w) in profile.named_boards() {
+                if let Some((items, weights)) = catalog.names().lookup(&profile.boards[b].name) {
+                    for (&j, &x) in items.iter().zip(weights) {
+                        *names.entry(j).or_default() += w * x;
+                        let best = names_board.entry(j).or_insert((b, w * x));
+                        if w * x > best.1 {
+                            *best = (b, w * x);
+                        }
+                    }
+                }
+            }
+        }
+        let interests: Vec<(&[f32], f32)> =
+            profile.interests.iter().map(|it| (it.vector.as_slice(), it.importance.powf(kn.importance_power))).collect();
+        Signals {
+            // The z-scaling cancels any factor inside the name signal, so the decay with the focus
+            // board's pin count applies to its weight.
+            name_weight: kn.w_board_name / (1.0 + profile.focus_pin_count() / kn.name_half_pins),
+            cosaved: Sparse::new(cosaved, n),
+            cosaved_pin,
+            names: Sparse::new(names, n),
+            names_board,
+            similar: (kn.w_similar != 0.0).then(|| Similarity::new(catalog, &interests)).flatten(),
+            similar_mean: (kn.w_similar_mean != 0.0)
+                .then(|| profile.centroid.as_ref().and_then(|c| Similarity::new(catalog, &[(c.as_slice(), 1.0)])))
+                .flatten(),
+        }
+    }
+
+    /// Whether any embedding signal is on (then the shortlist is rescored exactly).
+    pub fn has_similarity(&self) -> bool {
+        self.similar.is_some() || self.similar_mean.is_some()
+    }
+
+    /// Adds every signal to `scores` (one per catalog item; similarity from sign bits).
+    pub fn add_coarse(&self, catalog: &Catalog, kn: &Knobs, scores: &mut [f32]) {
+        for (sim, w) in [(&self.similar, kn.w_similar), (&self.similar_mean, kn.w_similar_mean)] {
+            if let Some(sim) = sim {
+                sim.add_coarse(catalog, w, scores);
+            }
+        }
+        for (&j, &v) in &self.cosaved.values {
+            scores[j as usize] += kn.w_cosaved * v * self.cosaved.inv_std;
+        }
+        for (&j, &v) in &self.names.values {
+            scores[j as usize] += self.name_weight * v * self.names.inv_std;
+        }
+    }
+
+    /// `(similar, similar_mean)` z-scores of item `j`, exact or from sign bits.
+    pub fn similarity(&self, catalog: &Catalog, j: usize, exact: bool) -> (f32, f32) {
+        let part = |s: &Option<Similarity>| {
+            s.as_ref().map_or(0.0, |s| s.z(if exact { s.exact(catalog, j) } else { s.coarse(catalog, j) }))
+        };
+        (part(&self.similar), part(&self.similar_mean))
+    }
+
+    /// Item `j`'s features (exact similarity), in [`FEATURES`] order; the board-name feature is
+    /// the undecayed z-score.
+    pub fn features(&self, catalog: &Catalog, prior: &Prior, j: u32) -> Features {
+        let (sim, mean) = self.similarity(catalog, j as usize, true);
+        let new = if prior.new[j as usize] { 1.0 } else { 0.0 };
+        [self.cosaved.z(j), sim, mean, self.names.z(j), prior.popular[j as usize], new]
+    }
+}
+
+/// The knobs' weights in [`FEATURES`] order, the board name decayed for `focus_pins`.
+pub fn weights(kn: &Knobs, focus_pins: f32) -> Features {
+    let name = kn.w_board_name / (1.0 + focus_pins / kn.name_half_pins);
+    [kn.w_cosaved, kn.w_similar, kn.w_similar_mean, name, kn.w_popular, kn.w_new]
+}
+
+/// The blended score of a candidate.
+pub fn blend(w: &Features, f: &Features) -> f32 {
+    w.iter().zip(f).map(|(a, b)| a * b).sum()
+}
+
+/// Co-saved values `(Σ_pins (w·W)^p)^(1/p)` and, per item, the pin that gave it the most.
+fn cosaved(catalog: &Catalog, profile: &Profile, p: f32) -> (HashMap<u32, f32>, HashMap<u32, (usize, f32)>) {
+    let mut acc: HashMap<u32, f32> = HashMap::new();
+    let mut best: HashMap<u32, (usize, f32)> = HashMap::new();
+    let table = catalog.neighbours();
+    for (pi, pin) in profile.pins.iter().enumerate() {
+        let Some(i) = pin.item else { continue };
+        for (j, w) in table.of(i as usize) {
+            let x = pin.weight * w;
+            *acc.entry(j).or_default() += x.powf(p);
+            let b = best.entry(j).or_insert((pi, x));
+            if x > b.1 {
+                *b = (pi, x);
+            }
+        }
+    }
+    if p != 1.0 {
+        acc.values_mut().for_each(|v| *v = v.powf(1.0 / p));
+    }
+    (acc, best)
+}
+
+/// Mean and population standard deviation (0 and 0 for an empty slice).
+pub fn mean_std(xs: &[f32]) -> (f32, f32) {
+    let n = xs.len().max(1) as f32;
+    let mean = xs.iter().sum::<f32>() / n;
+    let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f32>() / n;
+    (mean, var.sqrt())
+}
