@@ -60,7 +60,7 @@ pub struct FitReport {
     pub validation: (f64, f64),
     /// Held-out Recall@10 of the defaults and of the fit, warm and cold separately.
     pub validation_recall: [(f64, f64); 2],
-    /// Weights dropped because they did not pay on validation.
+    /// Weights dropped because the held-out users scored better without them.
     pub dropped: Vec<String>,
     /// Seconds the fit took.
     pub seconds: f64,
@@ -375,7 +375,7 @@ pub fn fit(
             continue;
         }
         *field(&mut k) = 0.0;
-        if objective(&best_scored, &k, true).0 >= objective(&best_scored, &best, true).0 {
+        if objective(&best_scored, &k, true).0 > objective(&best_scored, &best, true).0 {
             best = k;
             dropped.push(name.to_string());
         }
