@@ -71,8 +71,12 @@ impl JsRecommender {
     /// As `recommend`, from and to JSON text: one parse and one serialisation, inside wasm (what
     /// a Worker holds is the request body's text).
     #[wasm_bindgen(js_name = recommendJson)]
-    pub fn recommend_json(&self, text: &str) -> Result<String, JsValue> {
-        let ctx = BoardContext::from_json(text).map_err(js_error)?;
+    pub fn recommend_json(&self, #[wasm_bindgen(unchecked_param_type = "string")] text: JsValue) -> Result<String, JsValue> {
+        // A JsValue, not &str: the glue would throw a TypeError (no code) for a non-string.
+        let text = text
+            .as_string()
+            .ok_or_else(|| invalid(format!("the board context text must be a string, got {}", type_name(&text))))?;
+        let ctx = BoardContext::from_json(&text).map_err(js_error)?;
         let out = self.run(&ctx)?;
         serde_json::to_string(&out).map_err(|e| js_error(Error::Inference(format!("cannot encode the response: {e}"))))
     }
