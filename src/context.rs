@@ -93,12 +93,15 @@ thread_local! {
     static DECODE_LIMIT: RefCell<Option<Error>> = const { RefCell::new(None) };
 }
 
+/// Checked after each element of a [`Bounded`] sequence: `(actual, limit, what)` when over.
+type After<T> = fn(&T, &mut usize) -> Option<(usize, usize, &'static str)>;
+
 /// A sequence of at most `max` elements, refused at element `max + 1` (before decoding it).
 struct Bounded<T> {
     what: &'static str,
     max: usize,
     /// Checked after each element (the boards' running pin total).
-    each: fn(&T, &mut usize) -> Option<(usize, usize, &'static str)>,
+    each: After<T>,
 }
 
 impl<'de, T: Deserialize<'de>> Visitor<'de> for Bounded<T> {

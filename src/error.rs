@@ -88,6 +88,9 @@ impl From<std::io::Error> for Error {
     }
 }
 
+/// The crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,6 +113,3 @@ mod tests {
         assert_eq!(codes, ERROR_CODES);
     }
 }
-
-/// The crate's result type.
-pub type Result<T, E = Error> = std::result::Result<T, E>;

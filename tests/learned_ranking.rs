@@ -127,10 +127,10 @@ fn topical_catalog() -> (Synthetic, Vec<Vec<f32>>) {
     let dirs = topic_vectors(&mut rng, 10);
     let mut items = Vec::new();
     let mut vectors = Vec::new();
-    for t in 0..10 {
+    for (t, dir) in dirs.iter().enumerate() {
         for i in 0..30 {
             items.push(item(format!("t{t}-{i}"), format!("topic {t} item {i}")));
-            vectors.extend(item_vector(&mut rng, Some(&dirs[t]), 0.6));
+            vectors.extend(item_vector(&mut rng, Some(dir), 0.6));
         }
     }
     items.push(item("new0".into(), "a new topic 0 item".into()));

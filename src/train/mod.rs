@@ -264,7 +264,10 @@ fn objective(scored: &[Scored], kn: &Knobs, validation: bool) -> (f64, [f64; 2])
 
 /// The weights coordinate ascent moves, as accessors into [`Knobs`]. The co-saved weight is not
 /// among them while it is on: it anchors the blend's scale (only ratios between weights rank).
-const WEIGHTS: [(&str, fn(&mut Knobs) -> &mut f32); 7] = [
+/// A knob, as a place to read and write.
+type Field = fn(&mut Knobs) -> &mut f32;
+
+const WEIGHTS: [(&str, Field); 7] = [
     ("similar", |k| &mut k.w_similar),
     ("similar_mean", |k| &mut k.w_similar_mean),
     ("board_name", |k| &mut k.w_board_name),

@@ -90,10 +90,10 @@ mod tests {
     #[test]
     fn matches_naive_for_all_lengths() {
         for len in [0, 1, 15, 16, 17, 384, 385] {
-            let a: Vec<i8> = (0..len).map(|i| ((i * 37 % 255) as i32 - 127) as i8).collect();
+            let a: Vec<i8> = (0..len).map(|i| ((i * 37 % 255) - 127) as i8).collect();
             // include the extremes
             let a: Vec<i8> = a.iter().enumerate().map(|(i, &x)| if i % 7 == 0 { -128 } else { x }).collect();
-            let b: Vec<i8> = (0..len).map(|i| ((i * 91 % 255) as i32 - 127) as i8).collect();
+            let b: Vec<i8> = (0..len).map(|i| ((i * 91 % 255) - 127) as i8).collect();
             let want: i32 = a.iter().zip(&b).map(|(&x, &y)| x as i32 * y as i32).sum();
             assert_eq!(dot_i8(&a, &b), want, "len {len}");
             assert_eq!(portable(&a, &b), want);

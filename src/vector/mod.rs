@@ -98,8 +98,8 @@ mod tests {
 
     #[test]
     fn sign_bits_and_hamming_agree_with_a_naive_count() {
-        let a: Vec<i8> = (0..384).map(|i| ((i * 37 % 255) as i32 - 127) as i8).collect();
-        let b: Vec<i8> = (0..384).map(|i| ((i * 91 % 255) as i32 - 127) as i8).collect();
+        let a: Vec<i8> = (0..384).map(|i| ((i * 37 % 255) - 127) as i8).collect();
+        let b: Vec<i8> = (0..384).map(|i| ((i * 91 % 255) - 127) as i8).collect();
         let want = a.iter().zip(&b).filter(|(x, y)| (**x > 0) != (**y > 0)).count() as u32;
         let (qa, qb) = (sign_bits(&a), sign_bits(&b));
         let mut out = [0u32; 2];
