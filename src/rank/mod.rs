@@ -177,19 +177,20 @@ impl Ranker {
         let ranked = self.score(&profile, &sig, &ctx.exclude);
         let sources = reason::Sources::new(&profile);
         let need = self.quotas(&profile, &sources, k);
-        let explain = |j: u32| reason::explain(&self.catalog, kn, &sig, &self.prior, &sources, j);
+        let w = weights(kn, profile.focus_pin_count());
+        let explain = |j: u32, f: &Features| reason::explain(&self.catalog, &sig, &self.prior, &sources, j, &w, f);
         // The pool MMR picks from: the best by score, plus what the pins with a quota need.
         let pool_size = (k * 5).max(50);
         let mut cands: Vec<Candidate> = Vec::new();
         let mut explained: HashMap<u32, (Signal, Option<usize>, Option<usize>)> = HashMap::new();
         // Three candidates per owed slot, so that near-duplicates cannot starve a quota.
         let mut owed: HashMap<usize, usize> = need.iter().map(|(&s, &n)| (s, 3 * n)).collect();
-        for (rank, &(j, score)) in ranked.iter().enumerate() {
+        for (rank, &(j, score, ref f)) in ranked.iter().enumerate() {
             let in_pool = rank < pool_size;
             if !in_pool && owed.is_empty() {
                 break;
             }
-            let e = explain(j);
+            let e = explain(j, f);
             let source = e.1.filter(|_| e.0 != Signal::BoardName);
             let owed_here = source.is_some_and(|s| owed.contains_key(&s));
             if owed_here {
@@ -244,13 +245,16 @@ impl Ranker {
     }
 
     /// Scores every item (similarity from sign bits), rescores the best `shortlist` exactly, and
-    /// returns those, best first.
-    fn score(&self, profile: &Profile, sig: &Signals, exclude: &[String]) -> Vec<(u32, f32)> {
+    /// returns those with their features (reasons read them), best first.
+    fn score(&self, profile: &Profile, sig: &Signals, exclude: &[String]) -> Vec<(u32, f32, Features)> {
         let scores = self.coarse_scores(profile, sig, exclude);
         let w = weights(&self.knobs, profile.focus_pin_count());
-        let mut ranked: Vec<(u32, f32)> = top_n(&scores, self.knobs.shortlist.max(1))
+        let mut ranked: Vec<(u32, f32, Features)> = top_n(&scores, self.knobs.shortlist.max(1))
             .into_iter()
-            .map(|j| (j, blend(&w, &sig.features(&self.catalog, &self.prior, j))))
+            .map(|j| {
+                let f = sig.features(&self.catalog, &self.prior, j);
+                (j, blend(&w, &f), f)
+            })
             .collect();
         // Exact rescoring may have reordered the shortlist.
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
@@ -307,7 +311,7 @@ impl Ranker {
             w_popular: 0.0,
             ..self.knobs.clone()
         };
-        let mut extra_cands = Vec::new();
+        let mut by_signal = Vec::new();
         for kn in [
             Knobs { w_cosaved: 1.0, ..off.clone() },
             Knobs { w_similar: 1.0, ..off.clone() },
@@ -315,14 +319,14 @@ impl Ranker {
             Knobs { w_board_name: 1.0, ..off.clone() },
             Knobs { w_popular: 1.0, ..off.clone() },
         ] {
-            extra_cands.extend(alone(kn, false));
+            by_signal.extend(alone(kn, false));
         }
-        extra_cands.extend(alone(Knobs { w_similar: 1.0, ..off.clone() }, true));
-        let new_items = extra_cands;
+        // and the new items most similar to the pins.
+        by_signal.extend(alone(Knobs { w_similar: 1.0, ..off.clone() }, true));
         let mut seen: HashSet<u32> = HashSet::new();
         let candidates = shortlist
             .into_iter()
-            .chain(new_items)
+            .chain(by_signal)
             .chain(extra.iter().copied().filter(|j| !profile.saved.contains(j)))
             .filter(|&j| seen.insert(j))
             .map(|j| (j, sig.features(&self.catalog, &self.prior, j)))

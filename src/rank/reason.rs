@@ -3,8 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::profile::Profile;
-use super::signals::{Prior, Signals};
-use super::Knobs;
+use super::signals::{Features, Prior, Signals};
 use crate::catalog::Catalog;
 use crate::vector::{dot_i8, quantize_i8};
 
@@ -84,25 +83,23 @@ impl Sources {
     }
 }
 
-/// What explains item `j`'s score: the signal and, where it has one, the pin (index into
+/// What explains item `j`'s score, from its features `f` and the blend's weights `w` (both as
+/// [`super::signals::blend`] takes them): the signal and, where it has one, the pin (index into
 /// `Profile::pins`) or board behind it.
 pub fn explain(
     catalog: &Catalog,
-    kn: &Knobs,
     sig: &Signals,
     prior: &Prior,
     sources: &Sources,
     j: u32,
+    w: &Features,
+    f: &Features,
 ) -> (Signal, Option<usize>, Option<usize>) {
-    let (sim, mean) = sig.similarity(catalog, j as usize, true);
-    let mut parts = vec![
-        (Signal::CoSaved, kn.w_cosaved * sig.cosaved.z(j)),
-        (Signal::Similar, kn.w_similar * sim + kn.w_similar_mean * mean),
-        (Signal::BoardName, sig.name_weight * sig.names.z(j)),
-    ];
+    let mut parts =
+        vec![(Signal::CoSaved, w[0] * f[0]), (Signal::Similar, w[1] * f[1] + w[2] * f[2]), (Signal::BoardName, w[3] * f[3])];
     // An item nobody saved is never "popular".
     if !prior.new[j as usize] {
-        parts.push((Signal::Popular, kn.w_popular * prior.popular[j as usize]));
+        parts.push((Signal::Popular, w[4] * f[4]));
     }
     let (signal, _) = parts.iter().copied().fold((Signal::Similar, f32::MIN), |b, p| if p.1 > b.1 { p } else { b });
     match signal {

@@ -210,7 +210,7 @@ impl Signals {
         Signals {
             // The z-scaling cancels any factor inside the name signal, so the decay with the focus
             // board's pin count applies to its weight.
-            name_weight: kn.w_board_name / (1.0 + profile.focus_pin_count() / kn.name_half_pins),
+            name_weight: weights(kn, profile.focus_pin_count())[3],
             cosaved: Sparse::new(cosaved, n),
             cosaved_pin,
             names: Sparse::new(names, n),

@@ -247,7 +247,7 @@ fn objective(scored: &[Scored], kn: &Knobs, validation: bool) -> (f64, [f64; 2])
     let mut n = [0usize; 2];
     for s in scored.iter().filter(|s| s.validation == validation) {
         let w = crate::rank::signals::weights(kn, s.focus_pins);
-        let score = |f: &Features| -> f32 { w.iter().zip(f).map(|(a, b)| a * b).sum() };
+        let score = |f: &Features| crate::rank::signals::blend(&w, f);
         let t = score(&s.features[s.target]);
         // Ties count against the target: a blend that scores everything alike finds nothing.
         let above = s.features.iter().enumerate().filter(|&(i, f)| i != s.target && score(f) >= t).count();
