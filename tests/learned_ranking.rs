@@ -150,7 +150,7 @@ fn pins(ids: &[&str]) -> Vec<Pin> {
 }
 
 fn effective(k: &Knobs, pins: f32) -> [f32; 6] {
-    edgerec::rank::signals::weights(k, pins)
+    edgerec::rank::signals::weights(k, pins).warm
 }
 
 #[test]
@@ -158,7 +158,9 @@ fn boards_set_by_their_names_learn_a_high_board_name_weight() {
     let s = named_catalog();
     let r = s.fit();
     assert!(r.kept, "{r:?}");
-    let (fitted, default) = (effective(&r.knobs, 2.0), effective(&Knobs::default(), 2.0));
+    // At one pin, where a board is its name more than its pins (the fit may also learn how fast
+    // the name fades as pins come: `name_half_pins`).
+    let (fitted, default) = (effective(&r.knobs, 1.0), effective(&Knobs::default(), 1.0));
     // Relative to co-saving (the scale of a blend is free).
     let rel = |w: [f32; 6]| w[3] / w[0].max(1e-3);
     assert!(rel(fitted) > 2.0 * rel(default), "name weight {fitted:?} vs defaults {default:?}");
@@ -189,6 +191,29 @@ fn a_new_item_with_the_right_content_reaches_the_top_k() {
     assert!(ids.contains(&"new0"), "the new topic-0 item is not in the top 10: {ids:?}");
     let new = out.items.iter().find(|i| i.id == "new0").unwrap();
     assert_eq!(new.reason.signal, Signal::Similar, "{new:?}");
+}
+
+#[test]
+fn the_new_items_share_of_slots_holds_even_when_items_with_data_outscore_them() {
+    let (s, _) = topical_catalog();
+    let ctx = BoardContext {
+        boards: vec![Board { name: "mine".into(), pins: pins(&["t0-1", "t0-2", "t0-3", "t0-4"]) }],
+        k: Some(10),
+        ..Default::default()
+    };
+    // A new item's offset so low that it loses to every item with data on score alone.
+    let buried = Knobs { w_new: -1e3, ..Knobs::default() };
+    let new_ids = |share: f32| -> Vec<String> {
+        let r = Ranker::with_knobs(s.catalog(), Knobs { new_share: share, ..buried.clone() });
+        let out = r.recommend(None, &ctx).unwrap();
+        assert_eq!(out.items.len(), 10);
+        out.items.into_iter().filter(|i| i.id.starts_with("new")).map(|i| i.id).collect()
+    };
+    assert!(new_ids(0.0).is_empty(), "without a share, the offset buries new items: {:?}", new_ids(0.0));
+    // One slot in ten, and it goes to the new item whose content matches the pins.
+    assert_eq!(new_ids(0.1), vec!["new0".to_string()]);
+    let more = new_ids(0.3);
+    assert!(more.contains(&"new0".to_string()) && !more.is_empty() && more.len() <= 3, "{more:?}");
 }
 
 /// Embeds a text as the topic direction its first word names ("topic3 ...").

@@ -201,10 +201,11 @@ pub fn ablations(base: &Knobs) -> Vec<(String, Knobs)> {
     let off = |name: &str, kn: Knobs| (format!("edgerec {name}"), kn);
     vec![
         off("without co-saved", Knobs { w_cosaved: 0.0, ..base.clone() }),
-        off("without similarity", Knobs { w_similar: 0.0, w_similar_mean: 0.0, ..base.clone() }),
+        off("without similarity (items with data)", Knobs { w_similar: 0.0, w_similar_mean: 0.0, ..base.clone() }),
         off("without board names", Knobs { w_board_name: 0.0, ..base.clone() }),
         off("without popularity", Knobs { w_popular: 0.0, ..base.clone() }),
         off("without the new-item score", Knobs { w_new: 0.0, ..base.clone() }),
+        off("without the new items' slots", Knobs { new_share: 0.0, ..base.clone() }),
         off("without pin quotas", Knobs { pin_quota: 0.0, ..base.clone() }),
         off("with one interest (the mean) instead of clusters", Knobs { interests_per_sqrt_pin: 0.0, ..base.clone() }),
         off("without recency", Knobs { recency_half_life: 1e6, ..base.clone() }),

@@ -38,8 +38,16 @@ pub struct Knobs {
     /// Score of an item nobody has saved yet (no co-saved, name or popularity data), against the
     /// popularity prior's average item at 0: how new items compete with items that have data.
     pub w_new: f32,
-    /// Share of the `k` slots divided among the focus board's heaviest pins by weight (each pin's
-    /// best candidates, by reason); free-text pins always get at least one slot.
+    /// Weight of the similarity to the best-matching interest for a new item (one nobody has
+    /// saved): new items are ranked among themselves by content only, so they get their own.
+    pub w_new_similar: f32,
+    /// Weight of the similarity to the focus board's mean for a new item.
+    pub w_new_similar_mean: f32,
+    /// Share of the `k` slots kept for the best new items (rounded), whatever items with
+    /// interaction data score: what a new item needs to be seen at all next to them.
+    pub new_share: f32,
+    /// Share of the `k` slots given one each to the focus board's heaviest catalog pins by weight
+    /// (filled by each pin's best candidate, by reason); every free-text pin gets one besides.
     pub pin_quota: f32,
     /// Two results closer than this cosine are near-duplicates: only the better one is kept.
     pub duplicate_cosine: f32,
@@ -63,7 +71,10 @@ impl Default for Knobs {
             name_half_pins: 1.0,
             w_popular: 0.25,
             w_new: -0.5,
-            pin_quota: 0.5,
+            w_new_similar: 1.5,
+            w_new_similar_mean: 0.0,
+            new_share: 0.1,
+            pin_quota: 0.2,
             duplicate_cosine: 0.985,
             shortlist: 500,
         }
@@ -86,6 +97,9 @@ impl Knobs {
             ("name_half_pins", self.name_half_pins),
             ("w_popular", self.w_popular),
             ("w_new", self.w_new),
+            ("w_new_similar", self.w_new_similar),
+            ("w_new_similar_mean", self.w_new_similar_mean),
+            ("new_share", self.new_share),
             ("pin_quota", self.pin_quota),
             ("duplicate_cosine", self.duplicate_cosine),
         ];
@@ -95,8 +109,11 @@ impl Knobs {
         if !(self.recency_half_life > 0.0 && self.name_half_pins > 0.0 && self.cosaved_power > 0.0) {
             return Err("recency_half_life, name_half_pins and cosaved_power must be positive".into());
         }
-        if !(0.0..=1.0).contains(&self.pin_quota) || !(0.0..=16.0).contains(&self.interests_per_sqrt_pin) {
-            return Err("pin_quota must be in [0, 1] and interests_per_sqrt_pin in [0, 16]".into());
+        if !(0.0..=1.0).contains(&self.pin_quota)
+            || !(0.0..=1.0).contains(&self.new_share)
+            || !(0.0..=16.0).contains(&self.interests_per_sqrt_pin)
+        {
+            return Err("pin_quota and new_share must be in [0, 1], interests_per_sqrt_pin in [0, 16]".into());
         }
         if !(1..=5_000).contains(&self.shortlist) {
             return Err(format!("shortlist {} must be in 1..=5000", self.shortlist));

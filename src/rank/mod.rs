@@ -27,7 +27,7 @@ use crate::catalog::Catalog;
 use crate::context::{BoardContext, MAX_TEXT_PINS};
 use crate::encoder::Encoder;
 use crate::error::{Error, Result};
-use select::{select, top_n, Candidate};
+use select::{select, top_n, Candidate, Slot};
 use signals::{blend, weights, Prior, Signals};
 
 /// One ranked item.
@@ -184,7 +184,7 @@ impl Ranker {
         let mut cands: Vec<Candidate> = Vec::new();
         let mut explained: HashMap<u32, (Signal, Option<usize>, Option<usize>)> = HashMap::new();
         // Three candidates per owed slot, so that near-duplicates cannot starve a quota.
-        let mut owed: HashMap<usize, usize> = need.iter().map(|(&s, &n)| (s, 3 * n)).collect();
+        let mut owed: HashMap<Slot, usize> = need.iter().map(|(&s, &n)| (s, 3 * n)).collect();
         for (rank, &(j, score, ref f)) in ranked.iter().enumerate() {
             let in_pool = rank < pool_size;
             if !in_pool && owed.is_empty() {
@@ -192,18 +192,18 @@ impl Ranker {
             }
             let e = explain(j, f);
             let source = e.1.filter(|_| e.0 != Signal::BoardName);
-            let owed_here = source.is_some_and(|s| owed.contains_key(&s));
-            if owed_here {
-                let s = source.expect("owed_here");
-                let n = owed.get_mut(&s).expect("owed_here");
-                *n -= 1;
-                if *n == 0 {
-                    owed.remove(&s);
+            let cand = Candidate { item: j, score, source, new: self.prior.new[j as usize] };
+            let mut owed_here = false;
+            owed.retain(|&s, n| {
+                if cand.fills(s) {
+                    owed_here = true;
+                    *n -= 1;
                 }
-            }
+                *n > 0
+            });
             if in_pool || owed_here {
                 explained.insert(j, e);
-                cands.push(Candidate { item: j, score, source });
+                cands.push(cand);
             }
         }
         let picked = select(&self.catalog, &cands, k, ctx.diversity.unwrap_or(0.0), kn.duplicate_cosine, &need);
@@ -236,7 +236,7 @@ impl Ranker {
         let p = &self.prior;
         let mut scores: Vec<f32> =
             p.popular.iter().zip(&p.new).map(|(&pop, &new)| kn.w_popular * pop + if new { kn.w_new } else { 0.0 }).collect();
-        sig.add_coarse(&self.catalog, kn, &mut scores);
+        sig.add_coarse(&self.catalog, kn, &p.new, &mut scores);
         let excluded = exclude.iter().filter_map(|id| self.catalog.index_of(id)).map(|i| i as u32);
         for j in excluded.chain(profile.saved.iter().copied()) {
             scores[j as usize] = f32::NEG_INFINITY;
@@ -249,7 +249,11 @@ impl Ranker {
     fn score(&self, profile: &Profile, sig: &Signals, exclude: &[String]) -> Vec<(u32, f32, Features)> {
         let scores = self.coarse_scores(profile, sig, exclude);
         let w = weights(&self.knobs, profile.focus_pin_count());
-        let mut ranked: Vec<(u32, f32, Features)> = top_n(&scores, self.knobs.shortlist.max(1))
+        let shortlist = self.knobs.shortlist.max(1);
+        let mut ranked: Vec<(u32, f32, Features)> = top_n(&scores, shortlist)
+            .into_iter()
+            .chain(self.best_new(&scores, shortlist))
+            .collect::<HashSet<u32>>()
             .into_iter()
             .map(|j| {
                 let f = sig.features(&self.catalog, &self.prior, j);
@@ -261,22 +265,34 @@ impl Ranker {
         ranked
     }
 
-    /// Slots owed to each source pin: its share of the focus weight × `pin_quota` × `k`, rounded, and at
-    /// least one for a free-text pin.
-    fn quotas(&self, profile: &Profile, sources: &reason::Sources, k: usize) -> HashMap<usize, usize> {
-        let total: f32 = profile.pins.iter().filter(|p| profile.is_focus(p)).map(|p| p.weight).sum();
-        if total <= 0.0 {
-            return HashMap::new();
+    /// The new items among the best `n / 4` by `scores` (their quota's candidates, which the
+    /// best by score alone may not hold).
+    fn best_new(&self, scores: &[f32], n: usize) -> Vec<u32> {
+        if self.knobs.new_share <= 0.0 {
+            return Vec::new();
         }
-        sources
-            .indices()
-            .filter_map(|i| {
-                let p = &profile.pins[i];
-                let share = (self.knobs.pin_quota * k as f32 * p.weight / total).round() as usize;
-                let n = if p.text { share.max(1) } else { share };
-                (n > 0).then_some((i, n))
-            })
-            .collect()
+        let only_new: Vec<f32> =
+            scores.iter().zip(&self.prior.new).map(|(&s, &new)| if new { s } else { f32::NEG_INFINITY }).collect();
+        top_n(&only_new, (n / 4).max(1))
+    }
+
+    /// Slots owed: one to every free-text pin; one each to the focus board's `pin_quota` × `k`
+    /// (rounded) heaviest catalog pins, so that as many pins as there are slots are heard; and
+    /// `new_share` × `k` to the new items.
+    fn quotas(&self, profile: &Profile, sources: &reason::Sources, k: usize) -> HashMap<Slot, usize> {
+        let mut need = HashMap::new();
+        let new = (self.knobs.new_share * k as f32).round() as usize;
+        if new > 0 {
+            need.insert(Slot::New, new);
+        }
+        let slots = (self.knobs.pin_quota * k as f32).round() as usize;
+        let mut pins: Vec<usize> = sources.indices().collect();
+        pins.sort_by(|&a, &b| profile.pins[b].weight.total_cmp(&profile.pins[a].weight).then(a.cmp(&b)));
+        let (text, catalog): (Vec<usize>, Vec<usize>) = pins.into_iter().partition(|&i| profile.pins[i].text);
+        for i in text.into_iter().chain(catalog.into_iter().take(slots)) {
+            need.insert(Slot::Pin(i), 1);
+        }
+        need
     }
 
     /// The shortlist of a request with every candidate's features, plus `extra` items (for the
@@ -293,7 +309,7 @@ impl Ranker {
         let per = (self.knobs.shortlist / 4).max(1);
         let alone = |kn: Knobs, only_new: bool| {
             let mut s = vec![0f32; self.catalog.len()];
-            sig.add_coarse(&self.catalog, &kn, &mut s);
+            sig.add_coarse(&self.catalog, &kn, &self.prior.new, &mut s);
             for (j, x) in s.iter_mut().enumerate() {
                 if scores[j] == f32::NEG_INFINITY || (only_new && !self.prior.new[j]) {
                     *x = f32::NEG_INFINITY;
@@ -307,6 +323,8 @@ impl Ranker {
             w_cosaved: 0.0,
             w_similar: 0.0,
             w_similar_mean: 0.0,
+            w_new_similar: 0.0,
+            w_new_similar_mean: 0.0,
             w_board_name: 0.0,
             w_popular: 0.0,
             ..self.knobs.clone()
@@ -314,15 +332,16 @@ impl Ranker {
         let mut by_signal = Vec::new();
         for kn in [
             Knobs { w_cosaved: 1.0, ..off.clone() },
-            Knobs { w_similar: 1.0, ..off.clone() },
-            Knobs { w_similar_mean: 1.0, ..off.clone() },
+            Knobs { w_similar: 1.0, w_new_similar: 1.0, ..off.clone() },
+            Knobs { w_similar_mean: 1.0, w_new_similar_mean: 1.0, ..off.clone() },
             Knobs { w_board_name: 1.0, ..off.clone() },
             Knobs { w_popular: 1.0, ..off.clone() },
         ] {
             by_signal.extend(alone(kn, false));
         }
         // and the new items most similar to the pins.
-        by_signal.extend(alone(Knobs { w_similar: 1.0, ..off.clone() }, true));
+        by_signal.extend(alone(Knobs { w_new_similar: 1.0, ..off.clone() }, true));
+        by_signal.extend(alone(Knobs { w_new_similar_mean: 1.0, ..off.clone() }, true));
         let mut seen: HashSet<u32> = HashSet::new();
         let candidates = shortlist
             .into_iter()

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::profile::Profile;
-use super::signals::{Features, Prior, Signals};
+use super::signals::{Features, Prior, Signals, Weights};
 use crate::catalog::Catalog;
 use crate::vector::{dot_i8, quantize_i8};
 
@@ -92,9 +92,10 @@ pub fn explain(
     prior: &Prior,
     sources: &Sources,
     j: u32,
-    w: &Features,
+    w: &Weights,
     f: &Features,
 ) -> (Signal, Option<usize>, Option<usize>) {
+    let w = w.of(f);
     let mut parts =
         vec![(Signal::CoSaved, w[0] * f[0]), (Signal::Similar, w[1] * f[1] + w[2] * f[2]), (Signal::BoardName, w[3] * f[3])];
     // An item nobody saved is never "popular".

@@ -16,6 +16,27 @@ pub struct Candidate {
     pub score: f32,
     /// Index into `Profile::pins` of the pin that explains it best.
     pub source: Option<usize>,
+    /// Nobody has saved it yet.
+    pub new: bool,
+}
+
+/// Whom a quota of slots is kept for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Slot {
+    /// A pin (index into `Profile::pins`): candidates it explains.
+    Pin(usize),
+    /// New items.
+    New,
+}
+
+impl Candidate {
+    /// Whether this candidate fills a slot kept for `slot`.
+    pub fn fills(&self, slot: Slot) -> bool {
+        match slot {
+            Slot::Pin(s) => self.source == Some(s),
+            Slot::New => self.new,
+        }
+    }
 }
 
 /// The `n` best finite scores, best first (ties: lower index).
@@ -48,15 +69,15 @@ pub fn top_n(scores: &[f32], n: usize) -> Vec<u32> {
 
 /// Picks up to `k` of `cands` (best score first): near-duplicates of a pick (cosine ≥
 /// `duplicate_cosine`) are skipped; with `diversity > 0`, greedy MMR; and every source `s` in
-/// `need` gets at least `need[s]` slots when it has that many candidates, the rest going to the
-/// best of all. Returns indices into `cands`, in pick order.
+/// `need` (a pin, or the new items) gets at least `need[s]` slots when it has that many
+/// candidates, the rest going to the best of all. Returns indices into `cands`, in pick order.
 pub fn select(
     catalog: &Catalog,
     cands: &[Candidate],
     k: usize,
     diversity: f32,
     duplicate_cosine: f32,
-    need: &HashMap<usize, usize>,
+    need: &HashMap<Slot, usize>,
 ) -> Vec<usize> {
     let (lo, hi) = (cands.last().map_or(0.0, |c| c.score), cands.first().map_or(0.0, |c| c.score));
     let span = (hi - lo).max(1e-6);
@@ -65,9 +86,9 @@ pub fn select(
         dot_i8(va, vb) as f32 * sa * sb
     };
     // A quota can only be met from the candidates a source has.
-    let mut owed: HashMap<usize, usize> = HashMap::new();
+    let mut owed: HashMap<Slot, usize> = HashMap::new();
     for (&s, &n) in need {
-        let have = cands.iter().filter(|c| c.source == Some(s)).count();
+        let have = cands.iter().filter(|c| c.fills(s)).count();
         if n.min(have) > 0 {
             owed.insert(s, n.min(have));
         }
@@ -84,7 +105,7 @@ pub fn select(
             if used[c] || max_sim[c] >= duplicate_cosine {
                 continue;
             }
-            if only_owed && !cand.source.is_some_and(|s| owed.contains_key(&s)) {
+            if only_owed && !owed.keys().any(|&s| cand.fills(s)) {
                 continue;
             }
             let rel = (cand.score - lo) / span;
@@ -103,14 +124,13 @@ pub fn select(
         };
         used[c] = true;
         picked.push(c);
-        if let Some(s) = cands[c].source {
-            if let Some(n) = owed.get_mut(&s) {
+        // One pick may fill two quotas (a new item its pin explains).
+        owed.retain(|&s, n| {
+            if cands[c].fills(s) {
                 *n -= 1;
-                if *n == 0 {
-                    owed.remove(&s);
-                }
             }
-        }
+            *n > 0
+        });
         let j = cands[c].item;
         for (o, cand) in cands.iter().enumerate() {
             if !used[o] {

@@ -137,13 +137,16 @@ impl Similarity {
 
     /// Adds `w × z(coarse similarity)` to every item's score: the hot loop over the catalog.
     /// Items go in blocks: each query's bits stay in registers while a block streams past.
-    fn add_coarse(&self, catalog: &Catalog, w: f32, scores: &mut [f32]) {
+    /// New items (`is_new`) weigh it `w_new` instead.
+    fn add_coarse(&self, catalog: &Catalog, (w, w_new): (f32, f32), is_new: &[bool], scores: &mut [f32]) {
         const BLOCK: usize = 256;
         let words = catalog.dim().div_ceil(64);
-        let (a, b) = (w * self.inv_std, -w * self.mean * self.inv_std);
+        let ab = |w: f32| (w * self.inv_std, -w * self.mean * self.inv_std);
+        let (warm, new) = (ab(w), ab(w_new));
         let mut best = [0f32; BLOCK];
         let mut dist = [0u32; BLOCK];
-        for (block, bits) in scores.chunks_mut(BLOCK).zip(catalog.all_bits().chunks(BLOCK * words)) {
+        let blocks = scores.chunks_mut(BLOCK).zip(catalog.all_bits().chunks(BLOCK * words)).zip(is_new.chunks(BLOCK));
+        for ((block, bits), is_new) in blocks {
             let best = &mut best[..block.len()];
             let dist = &mut dist[..block.len()];
             best.fill(-1.0);
@@ -157,7 +160,8 @@ impl Similarity {
                     }
                 }
             }
-            for (s, &bst) in block.iter_mut().zip(best.iter()) {
+            for ((s, &bst), &nw) in block.iter_mut().zip(best.iter()).zip(is_new) {
+                let (a, b) = if nw { new } else { warm };
                 *s += a * bst + b;
             }
         }
@@ -210,13 +214,13 @@ impl Signals {
         Signals {
             // The z-scaling cancels any factor inside the name signal, so the decay with the focus
             // board's pin count applies to its weight.
-            name_weight: weights(kn, profile.focus_pin_count())[3],
+            name_weight: weights(kn, profile.focus_pin_count()).warm[3],
             cosaved: Sparse::new(cosaved, n),
             cosaved_pin,
             names: Sparse::new(names, n),
             names_board,
-            similar: (kn.w_similar != 0.0).then(|| Similarity::new(catalog, &interests)).flatten(),
-            similar_mean: (kn.w_similar_mean != 0.0)
+            similar: (kn.w_similar != 0.0 || kn.w_new_similar != 0.0).then(|| Similarity::new(catalog, &interests)).flatten(),
+            similar_mean: (kn.w_similar_mean != 0.0 || kn.w_new_similar_mean != 0.0)
                 .then(|| profile.centroid.as_ref().and_then(|c| Similarity::new(catalog, &[(c.as_slice(), 1.0)])))
                 .flatten(),
         }
@@ -228,10 +232,13 @@ impl Signals {
     }
 
     /// Adds every signal to `scores` (one per catalog item; similarity from sign bits).
-    pub fn add_coarse(&self, catalog: &Catalog, kn: &Knobs, scores: &mut [f32]) {
-        for (sim, w) in [(&self.similar, kn.w_similar), (&self.similar_mean, kn.w_similar_mean)] {
+    /// New items (`is_new`) weigh similarity by the knobs' new-item weights.
+    pub fn add_coarse(&self, catalog: &Catalog, kn: &Knobs, is_new: &[bool], scores: &mut [f32]) {
+        let pairs =
+            [(&self.similar, (kn.w_similar, kn.w_new_similar)), (&self.similar_mean, (kn.w_similar_mean, kn.w_new_similar_mean))];
+        for (sim, w) in pairs {
             if let Some(sim) = sim {
-                sim.add_coarse(catalog, w, scores);
+                sim.add_coarse(catalog, w, is_new, scores);
             }
         }
         for (&j, &v) in &self.cosaved.values {
@@ -259,15 +266,39 @@ impl Signals {
     }
 }
 
-/// The knobs' weights in [`FEATURES`] order, the board name decayed for `focus_pins`.
-pub fn weights(kn: &Knobs, focus_pins: f32) -> Features {
+/// The blend's weights in [`FEATURES`] order: one set for items with interaction data and one
+/// for new items, which have only content to be ranked by (and `w_new` against the others).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Weights {
+    /// For items somebody saved.
+    pub warm: Features,
+    /// For new items (feature `new` is 1).
+    pub new: Features,
+}
+
+impl Weights {
+    /// The weights that apply to a candidate with features `f`.
+    pub fn of(&self, f: &Features) -> &Features {
+        if f[5] > 0.5 {
+            &self.new
+        } else {
+            &self.warm
+        }
+    }
+}
+
+/// The knobs' weights, the board name decayed for `focus_pins`.
+pub fn weights(kn: &Knobs, focus_pins: f32) -> Weights {
     let name = kn.w_board_name / (1.0 + focus_pins / kn.name_half_pins);
-    [kn.w_cosaved, kn.w_similar, kn.w_similar_mean, name, kn.w_popular, kn.w_new]
+    Weights {
+        warm: [kn.w_cosaved, kn.w_similar, kn.w_similar_mean, name, kn.w_popular, 0.0],
+        new: [kn.w_cosaved, kn.w_new_similar, kn.w_new_similar_mean, name, kn.w_popular, kn.w_new],
+    }
 }
 
 /// The blended score of a candidate.
-pub fn blend(w: &Features, f: &Features) -> f32 {
-    w.iter().zip(f).map(|(a, b)| a * b).sum()
+pub fn blend(w: &Weights, f: &Features) -> f32 {
+    w.of(f).iter().zip(f).map(|(a, b)| a * b).sum()
 }
 
 /// Co-saved values `(Σ_pins (w·W)^p)^(1/p)` and, per item, the pin that gave it the most.

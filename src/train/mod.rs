@@ -7,13 +7,17 @@
 //! - **cold**: a seeded 15% of the items is removed from every board (as if added this morning);
 //!   each sampled user's largest board that held one must find its last such item again.
 //!
-//! For every example the ranker's shortlist is scored with every signal ([`Ranker::scored`]); the
-//! blend's weights are then fitted by coordinate ascent on `Recall@10 + ¼·Recall@50` (a step
-//! function: the second term breaks ties between weights that move the target within the top 50),
-//! warm and cold examples counting alike, and the scalar knobs (recency half-life, other boards'
-//! weight) by re-scoring the examples for each candidate value. A fifth of the users is held out:
-//! the fit is kept only if it beats the defaults there, and a weight whose removal does not lower
-//! the held-out score is dropped.
+//! For every example the ranker's shortlist is scored with every signal ([`Ranker::scored`]). The
+//! blend is fitted by coordinate ascent on `Recall@10 + ¼·Recall@50` (a step function: the second
+//! term breaks ties between weights that move the target within the top 50) in three steps, so
+//! that the cold examples cannot pull the warm weights about: the weights of items with data on
+//! the warm examples among such items; the new items' content weights on the cold examples among
+//! new items; then how the two meet — the new items' offset, the scale of their weights and their
+//! share of the slots — on all examples, warm and cold counting alike, with the slots simulated as
+//! a request would fill them. The scalar knobs (recency half-life, other boards' weight) are
+//! chosen by re-scoring the examples for each candidate value. A fifth of the users is held out:
+//! the fit is kept only if it beats the defaults there, and a weight whose removal raises the
+//! held-out score is dropped.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
@@ -92,21 +96,27 @@ pub fn cold_items(items: &[ItemRecord], seed: u64, share: f64) -> HashSet<String
     items.iter().filter(|it| unit_hash(seed, &it.id) < share).map(|it| it.id.clone()).collect()
 }
 
-/// One training example: a request, and where its target is.
+/// Items held out of one example's board: each is a target of its own (the others do not count
+/// against it). Three where one would do: a catalog has few users, and the fit's choices are
+/// differences of a few hits.
+const TARGETS: usize = 3;
+
+/// One training example: a request, and what it must find again.
 struct Example {
     user: String,
     board: String,
-    target: String,
+    /// The held-out items to find again (up to [`TARGETS`]), newest first.
+    targets: Vec<String>,
     validation: bool,
     cold: bool,
 }
 
-/// Warm examples: per sampled user, the largest board's last item, removed from all of the
+/// Warm examples: per sampled user, the largest board's last items, removed from all of the
 /// user's boards. Returns the boards without them.
 fn warm_examples(boards: &[BoardRecord], opts: &FitOptions) -> (Vec<BoardRecord>, Vec<Example>) {
     let mut users: Vec<&str> = boards.iter().map(|b| b.user.as_str()).collect::<HashSet<_>>().into_iter().collect();
     users.sort_by(|a, b| unit_hash(opts.seed, a).total_cmp(&unit_hash(opts.seed, b)).then(a.cmp(b)));
-    let mut held: HashMap<&str, String> = HashMap::new();
+    let mut held: HashMap<&str, HashSet<String>> = HashMap::new();
     let mut examples = Vec::new();
     for user in users {
         if examples.len() >= opts.max_examples {
@@ -115,12 +125,15 @@ fn warm_examples(boards: &[BoardRecord], opts: &FitOptions) -> (Vec<BoardRecord>
         let Some(b) = boards.iter().filter(|b| b.user == user && b.items.len() >= 2).max_by_key(|b| b.items.len()) else {
             continue;
         };
-        let target = b.items[b.items.len() - 1].clone();
-        held.insert(user, target.clone());
+        // A small board keeps two thirds of its items as context: holding out all but one would
+        // teach the fit boards it never sees at ranking time.
+        let take = TARGETS.min((b.items.len() / 3).max(1));
+        let targets: Vec<String> = b.items.iter().rev().take(take).cloned().collect();
+        held.insert(user, targets.iter().cloned().collect());
         examples.push(Example {
             user: user.to_string(),
             board: b.board.clone(),
-            target,
+            targets,
             validation: unit_hash(opts.seed ^ 1, user) < 0.2,
             cold: false,
         });
@@ -130,7 +143,7 @@ fn warm_examples(boards: &[BoardRecord], opts: &FitOptions) -> (Vec<BoardRecord>
         .map(|b| {
             let mut b = b.clone();
             if let Some(t) = held.get(b.user.as_str()) {
-                b.items.retain(|x| x != t);
+                b.items.retain(|x| !t.contains(x));
             }
             b
         })
@@ -179,12 +192,11 @@ fn cold_examples(items: &[ItemRecord], boards: &[BoardRecord], opts: &FitOptions
     let (kept, targets) = cold_split(boards, &cold, None);
     let mut examples: Vec<Example> = targets
         .into_iter()
-        .map(|(user, board, target)| Example {
-            validation: unit_hash(opts.seed ^ 1, &user) < 0.2,
-            user,
-            board,
-            target,
-            cold: true,
+        .map(|(user, board, _)| {
+            // The split's target and the board's cold items before it.
+            let held = boards.iter().find(|b| b.user == user && b.board == board).expect("the split's board");
+            let targets = held.items.iter().rev().filter(|x| cold.contains(*x)).take(TARGETS).cloned().collect();
+            Example { validation: unit_hash(opts.seed ^ 1, &user) < 0.2, user, board, targets, cold: true }
         })
         .collect();
     examples.sort_by(|a, b| unit_hash(opts.seed, &a.user).total_cmp(&unit_hash(opts.seed, &b.user)));
@@ -195,7 +207,8 @@ fn cold_examples(items: &[ItemRecord], boards: &[BoardRecord], opts: &FitOptions
 /// One example's scored shortlist.
 struct Scored {
     features: Vec<Features>,
-    target: usize,
+    /// Indices into `features`.
+    targets: Vec<usize>,
     focus_pins: f32,
     validation: bool,
     cold: bool,
@@ -208,6 +221,8 @@ fn extraction_knobs(k: &Knobs) -> Knobs {
         w_cosaved: on(k.w_cosaved),
         w_similar: on(k.w_similar),
         w_similar_mean: on(k.w_similar_mean),
+        w_new_similar: on(k.w_new_similar),
+        w_new_similar_mean: on(k.w_new_similar_mean),
         w_board_name: on(k.w_board_name),
         ..k.clone()
     }
@@ -222,16 +237,19 @@ fn score_examples(set: &[TrainingSet], knobs: &Knobs) -> Result<Vec<Scored>> {
     for (catalog, boards, examples) in set {
         let ranker = Ranker::with_knobs(catalog.clone(), kn.clone());
         for ex in examples {
-            let Some(t) = catalog.index_of(&ex.target) else { continue };
+            let ts: Vec<u32> = ex.targets.iter().filter_map(|t| catalog.index_of(t)).map(|t| t as u32).collect();
             let req = request_for(boards, &ex.user, &ex.board, 10);
-            if req.boards.is_empty() {
+            if ts.is_empty() || req.boards.is_empty() {
                 continue; // the user's boards held only held-out items
             }
-            let s = ranker.scored(&req, &[t as u32])?;
-            let Some(target) = s.candidates.iter().position(|c| c.0 == t as u32) else { continue };
+            let s = ranker.scored(&req, &ts)?;
+            let targets: Vec<usize> = ts.iter().filter_map(|&t| s.candidates.iter().position(|c| c.0 == t)).collect();
+            if targets.is_empty() {
+                continue;
+            }
             out.push(Scored {
                 features: s.candidates.into_iter().map(|c| c.1).collect(),
-                target,
+                targets,
                 focus_pins: s.focus_pins,
                 validation: ex.validation,
                 cold: ex.cold,
@@ -241,20 +259,68 @@ fn score_examples(set: &[TrainingSet], knobs: &Knobs) -> Result<Vec<Scored>> {
     Ok(out)
 }
 
+/// Which examples and candidates an objective counts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Pool {
+    /// Every example and candidate, with the new items' slots: what a request gets.
+    All,
+    /// Warm examples among the candidates with interaction data: the warm weights' own fit.
+    Warm,
+    /// Cold examples among the new candidates: the new items' weights' own fit.
+    New,
+}
+
 /// Held-out or fit-set objective: mean over warm and cold of `R@10 + ¼·R@50`, and the R@10s.
-fn objective(scored: &[Scored], kn: &Knobs, validation: bool) -> (f64, [f64; 2]) {
+fn objective(scored: &[Scored], kn: &Knobs, validation: bool, pool: Pool) -> (f64, [f64; 2]) {
     let mut hits = [[0f64; 2]; 2]; // [cold][@10, @50]
     let mut n = [0usize; 2];
+    let is_new = |f: &Features| f[5] > 0.5;
     for s in scored.iter().filter(|s| s.validation == validation) {
+        let counted = match pool {
+            Pool::All => true,
+            Pool::Warm => !s.cold,
+            Pool::New => s.cold,
+        };
+        if !counted {
+            continue;
+        }
         let w = crate::rank::signals::weights(kn, s.focus_pins);
-        let score = |f: &Features| crate::rank::signals::blend(&w, f);
-        let t = score(&s.features[s.target]);
-        // Ties count against the target: a blend that scores everything alike finds nothing.
-        let above = s.features.iter().enumerate().filter(|&(i, f)| i != s.target && score(f) >= t).count();
-        let c = s.cold as usize;
-        n[c] += 1;
-        hits[c][0] += (above < 10) as u8 as f64;
-        hits[c][1] += (above < 50) as u8 as f64;
+        let scores: Vec<f32> = s.features.iter().map(|f| crate::rank::signals::blend(&w, f)).collect();
+        let in_pool = |f: &Features| match pool {
+            Pool::All => true,
+            Pool::Warm => !is_new(f),
+            Pool::New => is_new(f),
+        };
+        for &target in &s.targets {
+            let target_new = is_new(&s.features[target]);
+            let t = scores[target];
+            let (mut above, mut new_above, mut new_below) = (0usize, 0usize, 0usize);
+            for (i, (f, &x)) in s.features.iter().zip(&scores).enumerate() {
+                if s.targets.contains(&i) || !in_pool(f) {
+                    continue;
+                }
+                let new = is_new(f);
+                // Ties count against the target: a blend that scores everything alike finds nothing.
+                if x >= t {
+                    above += 1;
+                    new_above += new as usize;
+                } else {
+                    new_below += new as usize;
+                }
+            }
+            let c = s.cold as usize;
+            n[c] += 1;
+            for (i, cut) in [10usize, 50].into_iter().enumerate() {
+                // The new items' slots: the best `q` new items are in, whatever their score.
+                let q = if pool == Pool::All { (kn.new_share * cut as f32).round() as usize } else { 0 };
+                let hit = if target_new {
+                    above < cut || new_above < q
+                } else {
+                    above + q.saturating_sub(new_above).min(new_below) < cut
+                };
+                hits[c][i] += hit as u8 as f64;
+            }
+        }
     }
     let r = |c: usize, i: usize| if n[c] == 0 { 0.0 } else { hits[c][i] / n[c] as f64 };
     let kinds = (n[0] > 0) as usize + (n[1] > 0) as usize;
@@ -262,53 +328,52 @@ fn objective(scored: &[Scored], kn: &Knobs, validation: bool) -> (f64, [f64; 2])
     (obj, [r(0, 0), r(1, 0)])
 }
 
-/// The weights coordinate ascent moves, as accessors into [`Knobs`]. The co-saved weight is not
-/// among them while it is on: it anchors the blend's scale (only ratios between weights rank).
 /// A knob, as a place to read and write.
 type Field = fn(&mut Knobs) -> &mut f32;
 
-const WEIGHTS: [(&str, Field); 7] = [
+/// The weights of items with interaction data, fitted on the warm examples. The co-saved weight
+/// anchors the blend's scale while it is on (only ratios between weights rank).
+const WARM_WEIGHTS: [(&str, Field); 6] = [
     ("similar", |k| &mut k.w_similar),
     ("similar_mean", |k| &mut k.w_similar_mean),
     ("board_name", |k| &mut k.w_board_name),
     ("popular", |k| &mut k.w_popular),
-    ("new", |k| &mut k.w_new),
     ("name_half_pins", |k| &mut k.name_half_pins),
     ("co_saved", |k| &mut k.w_cosaved),
 ];
 
+/// The new items' weights, fitted on the cold examples among new items.
+const NEW_WEIGHTS: [(&str, Field); 2] =
+    [("new_similar", |k| &mut k.w_new_similar), ("new_similar_mean", |k| &mut k.w_new_similar_mean)];
+
 fn grid(name: &str) -> &'static [f32] {
     match name {
-        // New items must outweigh the co-saved z-scores of items with data to be seen at all.
-        "new" => &[-4.0, -2.0, -1.0, -0.5, 0.0, 1.0, 2.0, 4.0, 6.0, 8.0, 10.0, 12.0, 16.0],
         "name_half_pins" => &[0.25, 1.0, 4.0, 16.0, 64.0],
         "co_saved" => &[0.0, 1.0],
         _ => &[0.0, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0],
     }
 }
 
-/// Coordinate ascent of the weights on the fit set, from `start`.
-fn ascend(scored: &[Scored], start: &Knobs) -> (Knobs, f64) {
-    let mut best = start.clone();
-    let mut best_obj = objective(scored, &best, false).0;
+/// How new items meet the others: their offset (against the co-saved z-scores of items with
+/// data, which reach tens), the scale of their content weights, and their share of the slots —
+/// never below one in ten: that an item added this morning can be seen at all is the product's
+/// promise, not a choice of the fit (on a catalog with weak text it costs the warm items' tenth
+/// slot: see the README's numbers).
+const NEW_OFFSETS: [f32; 17] = [-8.0, -4.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0, 24.0, 32.0, 48.0, 64.0];
+const NEW_SCALES: [f32; 4] = [0.5, 1.0, 2.0, 4.0];
+const NEW_SHARES: [f32; 4] = [0.1, 0.2, 0.3, 0.5];
+
+/// Coordinate ascent of `fields` on `pool` of the fit set, from `start`.
+fn ascend(scored: &[Scored], start: Knobs, fields: &[(&str, Field)], pool: Pool) -> Knobs {
+    let mut best = start;
+    let mut best_obj = objective(scored, &best, false, pool).0;
     for _ in 0..3 {
         let before = best_obj;
-        // New items are found only by content: their score and the similarity weight move together.
-        for &wn in grid("new") {
-            for &ws in grid("similar") {
-                let k = Knobs { w_new: wn, w_similar: ws, ..best.clone() };
-                let o = objective(scored, &k, false).0;
-                if o > best_obj + 1e-9 {
-                    best_obj = o;
-                    best = k;
-                }
-            }
-        }
-        for (name, field) in WEIGHTS {
+        for (name, field) in fields {
             for &v in grid(name) {
                 let mut k = best.clone();
                 *field(&mut k) = v;
-                let o = objective(scored, &k, false).0;
+                let o = objective(scored, &k, false, pool).0;
                 if o > best_obj + 1e-9 {
                     best_obj = o;
                     best = k;
@@ -319,8 +384,49 @@ fn ascend(scored: &[Scored], start: &Knobs) -> (Knobs, f64) {
             break;
         }
     }
+    best
+}
+
+/// Fits the blend in three steps: the warm weights on the warm examples, the new items' weights
+/// on the cold ones, then how the two meet (offset, scale, share of slots) on all of them.
+fn fit_blend(scored: &[Scored], start: &Knobs) -> (Knobs, f64) {
+    let warm = ascend(scored, start.clone(), &WARM_WEIGHTS, Pool::Warm);
+    let new = ascend(scored, warm, &NEW_WEIGHTS, Pool::New);
+    let mut best = new.clone();
+    let mut best_obj = objective(scored, &best, false, Pool::All).0;
+    for &offset in &NEW_OFFSETS {
+        for &scale in &NEW_SCALES {
+            for &share in &NEW_SHARES {
+                let k = Knobs {
+                    w_new: offset,
+                    w_new_similar: new.w_new_similar * scale,
+                    w_new_similar_mean: new.w_new_similar_mean * scale,
+                    new_share: share,
+                    ..new.clone()
+                };
+                let o = objective(scored, &k, false, Pool::All).0;
+                if o > best_obj + 1e-9 {
+                    best_obj = o;
+                    best = k;
+                }
+            }
+        }
+    }
     (best, best_obj)
 }
+
+/// Every weight the fit may drop, as a place in [`Knobs`] (the new items' share of slots has a
+/// floor instead: see [`NEW_SHARES`]).
+const DROPPABLE: [(&str, Field); 8] = [
+    ("co_saved", |k| &mut k.w_cosaved),
+    ("similar", |k| &mut k.w_similar),
+    ("similar_mean", |k| &mut k.w_similar_mean),
+    ("board_name", |k| &mut k.w_board_name),
+    ("popular", |k| &mut k.w_popular),
+    ("new", |k| &mut k.w_new),
+    ("new_similar", |k| &mut k.w_new_similar),
+    ("new_similar_mean", |k| &mut k.w_new_similar_mean),
+];
 
 /// Fits the ranker's knobs to a catalog's boards. `vectors` are the items' unit vectors.
 pub fn fit(
@@ -359,31 +465,31 @@ pub fn fit(
 
     // The scalar knobs that change the signals themselves: re-score the examples for each value.
     let base = score_examples(&set, &defaults)?;
-    let (val_default, vr_default) = objective(&base, &defaults, true);
-    let (mut best, mut best_fit) = ascend(&base, &defaults);
+    let (val_default, vr_default) = objective(&base, &defaults, true, Pool::All);
+    let (mut best, mut best_fit) = fit_blend(&base, &defaults);
     let mut best_scored = base;
     for (half, other) in [(0.02, 0.0), (0.15, 0.0), (0.5, 0.0), (0.05, 0.3)] {
         let scalars = Knobs { recency_half_life: half, other_boards: other, ..best.clone() };
         let scored = score_examples(&set, &scalars)?;
-        let (k, o) = ascend(&scored, &scalars);
+        let (k, o) = fit_blend(&scored, &scalars);
         if o > best_fit + 1e-9 {
             (best, best_fit, best_scored) = (k, o, scored);
         }
     }
     // Drop what does not pay on the held-out users.
     let mut dropped = Vec::new();
-    for (name, field) in WEIGHTS.iter().filter(|(n, _)| *n != "name_half_pins") {
+    for (name, field) in DROPPABLE {
         let mut k = best.clone();
         if *field(&mut k) == 0.0 {
             continue;
         }
         *field(&mut k) = 0.0;
-        if objective(&best_scored, &k, true).0 > objective(&best_scored, &best, true).0 {
+        if objective(&best_scored, &k, true, Pool::All).0 > objective(&best_scored, &best, true, Pool::All).0 {
             best = k;
             dropped.push(name.to_string());
         }
     }
-    let (val_fit, vr_fit) = objective(&best_scored, &best, true);
+    let (val_fit, vr_fit) = objective(&best_scored, &best, true, Pool::All);
     let vr = [(vr_default[0], vr_fit[0]), (vr_default[1], vr_fit[1])];
     if val_fit <= val_default {
         return Ok(refuse(
@@ -438,7 +544,11 @@ pub fn index(
 /// The fitted weights as `name = value` pairs, for people.
 pub fn describe(k: &Knobs) -> String {
     let w = crate::rank::signals::weights(k, 0.0);
-    let mut parts: Vec<String> = FEATURES.iter().zip(w).map(|(n, v)| format!("{n} {v:.2}")).collect();
+    let mut parts: Vec<String> = FEATURES.iter().zip(w.warm).take(5).map(|(n, v)| format!("{n} {v:.2}")).collect();
+    parts.push(format!(
+        "new items: offset {:.2}, similar {:.2}, similar_mean {:.2}, share of slots {:.2}",
+        k.w_new, k.w_new_similar, k.w_new_similar_mean, k.new_share
+    ));
     parts.push(format!("recency half-life {:.2} of a board", k.recency_half_life));
     parts.push(format!("other boards {:.2}", k.other_boards));
     parts.push(format!("name half-pins {:.2}", k.name_half_pins));

