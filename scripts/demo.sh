@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The main job on the default model: fetch it, quantize it into the int8 edge model, index the
 # movielens catalog beside the repository (embedding ~9,700 items the first time, cached after),
-# recommend for two boards — one of catalog movies, one of free text — and print the results with
-# their reasons; then build the wasm package and the browser demo and serve it on
-# http://127.0.0.1:8080/ (PORT=... to change; Ctrl-C stops it).
+# recommend for a board of catalog movies (in a context that also holds a free-text board: other
+# boards weigh only what the catalog's ranker learned for them, often nothing) and then for the
+# free-text board alone, and print the results with their reasons; then build the wasm package and
+# the browser demo and serve it on http://127.0.0.1:8080/ (PORT=... to change; Ctrl-C stops it).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -17,7 +18,7 @@ echo "== embedding a few board-like texts with the int8 edge model ($model)"
 printf '%s\n' "Cozy reading nook ideas" "Small apartment living room with a reading corner" \
   "Easy weeknight vegetarian pasta" "Creamy tomato and basil penne" | $bin embed --model "$model" --preview
 
-echo "== recommendations for the board \"Pixar night\" (catalog pins) with a free-text board beside it"
+echo "== recommendations for the board \"Pixar night\" (catalog pins; the free-text board beside it weighs what the ranker learned for other boards)"
 $bin recommend --catalog "$catalog" --model "$model" --table <<'JSON'
 {
   "boards": [

@@ -48,10 +48,19 @@ pub enum Error {
     /// Memory could not be allocated (wasm memory is full, or the request needs too much).
     #[error("resource exhausted: {0}")]
     ResourceExhausted(String),
+    /// A fine-tuning checkpoint is missing, corrupt, or of another run (`edgerec finetune --resume`).
+    #[error("invalid checkpoint: {0}")]
+    InvalidCheckpoint(String),
+    /// The output path exists and overwriting it was not asked for (`--force`).
+    #[error("output exists: {0}")]
+    OutputExists(String),
+    /// A fine-tuned model did not beat its base on held-out users, so it was not kept.
+    #[error("gate refused: {0}")]
+    GateRefused(String),
 }
 
 /// Every code [`Error::code`] can return, for bindings that check their own lists against it.
-pub const ERROR_CODES: [&str; 10] = [
+pub const ERROR_CODES: [&str; 13] = [
     "invalid_model",
     "invalid_tokenizer",
     "invalid_input",
@@ -62,6 +71,9 @@ pub const ERROR_CODES: [&str; 10] = [
     "inference_failed",
     "encoder_unavailable",
     "resource_exhausted",
+    "invalid_checkpoint",
+    "output_exists",
+    "gate_refused",
 ];
 
 impl Error {
@@ -78,6 +90,9 @@ impl Error {
             Error::Inference(_) => "inference_failed",
             Error::EncoderUnavailable(_) => "encoder_unavailable",
             Error::ResourceExhausted(_) => "resource_exhausted",
+            Error::InvalidCheckpoint(_) => "invalid_checkpoint",
+            Error::OutputExists(_) => "output_exists",
+            Error::GateRefused(_) => "gate_refused",
         }
     }
 }
@@ -108,6 +123,9 @@ mod tests {
             Error::Inference(String::new()),
             Error::EncoderUnavailable(String::new()),
             Error::ResourceExhausted(String::new()),
+            Error::InvalidCheckpoint(String::new()),
+            Error::OutputExists(String::new()),
+            Error::GateRefused(String::new()),
         ];
         let codes: Vec<&str> = all.iter().map(Error::code).collect();
         assert_eq!(codes, ERROR_CODES);

@@ -11,6 +11,8 @@ pub mod encoder;
 pub mod error;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod eval;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod finetune;
 pub mod rank;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod train;

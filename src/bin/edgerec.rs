@@ -1,6 +1,6 @@
 //! The `edgerec` command line: embed texts, build catalog bundles, evaluate on a dataset.
 
-use std::io::{BufRead, Write};
+use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -8,11 +8,17 @@ use clap::{Parser, Subcommand, ValueEnum};
 use edgerec::catalog::{self, BuildOptions};
 use edgerec::encoder::edge::{self, QuantizeOptions};
 use edgerec::eval::{self, Dataset, Methods, Scores, Split};
+use edgerec::finetune::{self, FinetuneOptions};
 use edgerec::rank::Knobs;
 use edgerec::train::{self, FitOptions};
 use edgerec::vector_cache::VectorCache;
 use edgerec::{BertEncoder, EdgeEncoder, Encoder, Error, ModelFiles, Result};
 use indicatif::{ProgressBar, ProgressStyle};
+
+// candle allocates a fresh buffer for every tensor op; glibc hands large ones back to the kernel
+// on free, and zeroing the new pages cost a fifth of a training step. mimalloc keeps them.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
 #[command(name = "edgerec", version, about = "On-device recommendations from a small open text-embedding model")]
@@ -96,6 +102,49 @@ enum Command {
         /// Print a table for people instead of JSON.
         #[arg(long)]
         table: bool,
+    },
+    /// Fine-tune the model on the catalog's own boards (items saved one after the other embed
+    /// close together); the tuned model folder is kept only if it ranks held-out users better.
+    Finetune {
+        /// items.jsonl: one {id, title, description, tags} per line.
+        #[arg(long)]
+        items: PathBuf,
+        /// boards.jsonl: one {user, board, items: [ids]} per line.
+        #[arg(long)]
+        boards: PathBuf,
+        /// The base model folder (as for `embed`; an f32 folder, not an edge bundle).
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Where to write the tuned model folder (refused if it exists, unless --force).
+        #[arg(long)]
+        out: PathBuf,
+        /// Replace --out if it exists.
+        #[arg(long)]
+        force: bool,
+        /// Continue from the checkpoint in OUT.partial (same boards and options).
+        #[arg(long)]
+        resume: bool,
+        /// At most this many training pairs (one pass over them).
+        #[arg(long, default_value_t = FinetuneOptions::default().max_pairs)]
+        max_pairs: usize,
+        /// Pairs per step.
+        #[arg(long, default_value_t = FinetuneOptions::default().batch_size)]
+        batch_size: usize,
+        /// Peak learning rate.
+        #[arg(long, default_value_t = FinetuneOptions::default().learning_rate)]
+        learning_rate: f64,
+        /// Stop the schedule after this many steps.
+        #[arg(long)]
+        max_steps: Option<usize>,
+        /// Write a checkpoint every this many steps.
+        #[arg(long, default_value_t = FinetuneOptions::default().checkpoint_every)]
+        checkpoint_every: usize,
+        /// Seed of the pairs, the batches and the held-out users.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Vector cache folder (as for `index`).
+        #[arg(long)]
+        cache: Option<PathBuf>,
     },
     /// Evaluate on a dataset folder (items.jsonl, boards.jsonl, split.json): Recall@k and NDCG@k
     /// for popularity, the mean-embedding baseline and edgerec, in one run.
@@ -396,6 +445,112 @@ fn evaluate(
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
+fn finetune_cmd(
+    items: &Path,
+    boards: &Path,
+    model: Option<PathBuf>,
+    out: &Path,
+    force: bool,
+    resume: bool,
+    opts: &FinetuneOptions,
+    cache: Option<PathBuf>,
+) -> Result<()> {
+    if out.exists() && !force {
+        return Err(Error::OutputExists(format!("{} exists (pass --force to replace it)", out.display())));
+    }
+    let base_dir = model_dir(model);
+    let items = catalog::read_items_jsonl(&read_text(items)?)?;
+    let boards = catalog::read_boards_jsonl(&read_text(boards)?)?;
+    // Held-out users first: training never sees their targets.
+    let (context, targets) = finetune::gate_split(&boards, opts.seed);
+    let pairs = finetune::mine_pairs(&items, &context, opts.seed)?;
+    let texts: Vec<String> = items.iter().map(|it| it.text()).collect();
+    let work = finetune::work_dir(out);
+    if !resume && work.exists() {
+        std::fs::remove_dir_all(&work).map_err(|e| Error::Io(format!("{}: {e}", work.display())))?;
+    }
+    eprintln!(
+        "finetune: {} pairs from the boards (training on at most {}), {} held-out targets for the gate{}",
+        pairs.pairs.len(),
+        pairs.pairs.len().min(opts.max_pairs),
+        targets.len(),
+        if pairs.unknown_ids > 0 {
+            format!("; skipped {} entries with ids not in items.jsonl", pairs.unknown_ids)
+        } else {
+            String::new()
+        }
+    );
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("training {bar:40} {pos}/{len} steps, loss {msg}, {elapsed} elapsed, eta {eta}")
+            .expect("valid template"),
+    );
+    let t0 = std::time::Instant::now();
+    // The bar draws only on a terminal; a captured log gets a line per tenth of the run instead.
+    let logged = !std::io::stderr().is_terminal();
+    let mut first_step = None;
+    let report = finetune::train(&base_dir, &texts, &pairs.pairs, &work, opts, resume, &mut |done, total, loss| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+        bar.set_message(format!("{loss:.4}"));
+        first_step.get_or_insert(done);
+        if logged && (done == 1 || done == total || done % (total / 10).max(1) == 0) {
+            let secs = t0.elapsed().as_secs_f64();
+            let run = done + 1 - *first_step.get_or_insert(done);
+            let left = secs / run as f64 * (total - done) as f64;
+            eprintln!("training step {done}/{total}, loss {loss:.4}, {secs:.0} s elapsed, eta {left:.0} s");
+        }
+    })?;
+    bar.finish_and_clear();
+    let mean = |l: &[f32]| l.iter().sum::<f32>() / l.len().max(1) as f32;
+    let tenth = (report.losses.len() / 10).max(1);
+    eprintln!(
+        "trained steps {}..{} of {} in {:.1} s ({:.2} s/step): loss {:.4} → {:.4} (mean of the first and last tenth)",
+        report.resumed_at,
+        report.resumed_at + report.losses.len(),
+        report.total_steps,
+        t0.elapsed().as_secs_f64(),
+        t0.elapsed().as_secs_f64() / report.losses.len().max(1) as f64,
+        mean(&report.losses[..tenth.min(report.losses.len())]),
+        mean(&report.losses[report.losses.len().saturating_sub(tenth)..]),
+    );
+    let tuned_dir = work.join("model");
+    let base = BertEncoder::from_dir(&base_dir)?;
+    let tuned = BertEncoder::from_dir(&tuned_dir)?;
+    let cache = cache_dir(cache);
+    let base_vectors = item_vectors(&base, &items, &cache)?;
+    let tuned_vectors = item_vectors(&tuned, &items, &cache)?;
+    let g = finetune::gate(
+        &items,
+        &context,
+        &targets,
+        (&base_vectors, base.space_id()),
+        (&tuned_vectors, tuned.space_id()),
+        base.dim(),
+    )?;
+    let numbers = format!(
+        "held-out targets ({}): content-only R@10 base {:.4}, tuned {:.4}; full ranker (default knobs) R@10 base {:.4}, tuned {:.4}",
+        g.targets, g.content.0, g.content.1, g.ranker.0, g.ranker.1
+    );
+    eprintln!("gate: {numbers}");
+    if !g.keep {
+        std::fs::remove_dir_all(&work).map_err(|e| Error::Io(format!("{}: {e}", work.display())))?;
+        return Err(Error::GateRefused(format!(
+            "the tuned model does not rank better than the base ({numbers}); nothing was written to {}",
+            out.display()
+        )));
+    }
+    if out.exists() {
+        let remove = if out.is_dir() { std::fs::remove_dir_all(out) } else { std::fs::remove_file(out) };
+        remove.map_err(|e| Error::Io(format!("{}: {e}", out.display())))?;
+    }
+    std::fs::rename(&tuned_dir, out).map_err(|e| Error::Io(format!("{}: {e}", out.display())))?;
+    std::fs::remove_dir_all(&work).map_err(|e| Error::Io(format!("{}: {e}", work.display())))?;
+    eprintln!("wrote {}: model {}", out.display(), tuned.model_id());
+    Ok(())
+}
+
 fn recommend(catalog: PathBuf, model: Option<PathBuf>, table: bool) -> Result<()> {
     let bytes = std::fs::read(&catalog).map_err(|e| Error::Io(format!("{}: {e}", catalog.display())))?;
     let ranker = edgerec::rank::Ranker::new(edgerec::catalog::Catalog::from_vec(bytes)?)?;
@@ -425,6 +580,32 @@ fn main() -> ExitCode {
         Command::Quantize { model, out, exact_channels } => quantize(model, out, exact_channels),
         Command::Index { items, boards, out, model, cache, no_fit } => index(items, boards, out, model, cache, no_fit),
         Command::Recommend { catalog, model, table } => recommend(catalog, model, table),
+        Command::Finetune {
+            items,
+            boards,
+            model,
+            out,
+            force,
+            resume,
+            max_pairs,
+            batch_size,
+            learning_rate,
+            max_steps,
+            checkpoint_every,
+            seed,
+            cache,
+        } => {
+            let opts = FinetuneOptions {
+                max_pairs,
+                batch_size,
+                learning_rate,
+                max_steps,
+                checkpoint_every,
+                seed,
+                ..FinetuneOptions::default()
+            };
+            finetune_cmd(&items, &boards, model, &out, force, resume, &opts, cache)
+        }
         Command::Eval { data, run, split, k, ablation, knobs, build, model, cache } => {
             evaluate(data, run, split, k, ablation, knobs, build, model, cache)
         }

@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 
 /// One line of `boards.jsonl`: a user's board and its items in the order they were saved.
 /// Other fields (such as a dataset's `heldout`) are ignored.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
 pub struct BoardRecord {
     /// The board's owner.
     #[serde(default)]

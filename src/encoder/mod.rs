@@ -8,8 +8,10 @@ pub mod edge;
 mod files;
 mod pooling;
 mod settings;
-mod text;
+pub(crate) mod text;
 
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) use bert::validate_config as validate_bert_config;
 pub use bert::BertEncoder;
 pub use edge::EdgeEncoder;
 pub use files::ModelFiles;

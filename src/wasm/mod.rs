@@ -152,10 +152,11 @@ export interface ModelFiles {
   pooling?: Uint8Array;
   sentenceConfig?: Uint8Array;
 }
-/** Errors thrown by edgerec carry a stable code (`errorCodes()` lists them; `io` is native only). */
+/** Errors thrown by edgerec carry a stable code (`errorCodes()` lists them; `io`,
+ * `invalid_checkpoint`, `output_exists` and `gate_refused` are native only). */
 export type ErrorCode = "invalid_model" | "invalid_tokenizer" | "invalid_input" | "limit_exceeded"
   | "invalid_catalog" | "model_mismatch" | "io" | "inference_failed" | "encoder_unavailable"
-  | "resource_exhausted";
+  | "resource_exhausted" | "invalid_checkpoint" | "output_exists" | "gate_refused";
 "#;
 
 /// The crate version, for health checks and bug reports.

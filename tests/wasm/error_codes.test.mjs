@@ -3,8 +3,8 @@
 // edgerec.d.ts) and the Worker's HTTP mapping (worker/src/errors.js) must all name the same
 // codes. A code added in Rust and forgotten in JS fails here, not in production as a 500.
 //
-// `io` is excluded from the JS lists: it is native only (reading and writing files); nothing the
-// wasm module does can raise it.
+// `io` and the fine-tuning codes are excluded from the JS lists: they are native only (files,
+// `edgerec finetune`); nothing the wasm module does can raise them.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
@@ -13,7 +13,7 @@ import { loadPkg, repo } from "./helpers.mjs";
 import { ERROR_CODES, HARNESS_ERROR_CODES, WASM_ERROR_CODES } from "../../www/src/errors.js";
 import { WASM_ERROR_HTTP } from "../../worker/src/errors.js";
 
-const NATIVE_ONLY = ["io"];
+const NATIVE_ONLY = ["io", "invalid_checkpoint", "output_exists", "gate_refused"];
 const sorted = (codes) => [...codes].sort();
 
 /** The string literals of `export type <name> = "a" | "b" ...;` in a .d.ts file. */
