@@ -103,7 +103,6 @@ impl TrainableBert {
             let out = linear(&format!("{p}.output.dense"), h, i)?;
             layers.push((p, query, key, value, attn_out, inter, out));
         }
-        drop(linear);
         let mut norm = |name: &str| -> Result<(Tensor, Tensor)> {
             Ok((take(&format!("{name}.weight"), &[h])?, take(&format!("{name}.bias"), &[h])?))
         };
@@ -114,7 +113,6 @@ impl TrainableBert {
             let out_norm = norm(&format!("{p}.output.LayerNorm"))?;
             built.push(Layer { query, key, value, attn_out, attn_norm, inter, out, out_norm });
         }
-        drop(norm);
         let position = take("embeddings.position_embeddings.weight", &[cfg.max_position_embeddings, h])?;
         let token_type = take("embeddings.token_type_embeddings.weight", &[cfg.type_vocab_size, h])?;
         vars.sort_by(|a, b| a.0.cmp(&b.0));
