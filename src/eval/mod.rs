@@ -97,19 +97,7 @@ impl Dataset {
                         targets.push(Target { user: t.user.clone(), board: t.board.clone(), target: b.items[at].clone() });
                     }
                 }
-                let boards = self
-                    .boards
-                    .iter()
-                    .map(|b| {
-                        let mut b = b.clone();
-                        if let Some(h) = held.get(b.user.as_str()) {
-                            b.items.retain(|x| !h.contains(x.as_str()));
-                        }
-                        b
-                    })
-                    .filter(|b| !b.items.is_empty())
-                    .collect();
-                (boards, targets)
+                (train::without_held(&self.boards, &held), targets)
             }
         }
     }

@@ -150,18 +150,7 @@ pub fn gate_split(boards: &[BoardRecord], seed: u64) -> (Vec<BoardRecord>, Vec<T
             }
         }
     }
-    let context = boards
-        .iter()
-        .map(|b| {
-            let mut b = b.clone();
-            if let Some(t) = held.get(b.user.as_str()) {
-                b.items.retain(|x| !t.contains(x.as_str()));
-            }
-            b
-        })
-        .filter(|b| !b.items.is_empty())
-        .collect();
-    (context, targets)
+    (crate::train::without_held(boards, &held), targets)
 }
 
 /// Held-out items per gate user: three, as the fitted ranker's examples hold out, since a small

@@ -138,18 +138,25 @@ fn warm_examples(boards: &[BoardRecord], opts: &FitOptions) -> (Vec<BoardRecord>
             cold: false,
         });
     }
-    let kept = boards
+    let held: HashMap<&str, HashSet<&str>> = held.iter().map(|(u, t)| (*u, t.iter().map(String::as_str).collect())).collect();
+    (without_held(boards, &held), examples)
+}
+
+/// `boards` with each user's held-out items removed from every board of that user (so no other
+/// board leaks a target); boards left empty are dropped. One rule for the fit, `eval` and the
+/// fine-tuning gate.
+pub fn without_held(boards: &[BoardRecord], held: &HashMap<&str, HashSet<&str>>) -> Vec<BoardRecord> {
+    boards
         .iter()
         .map(|b| {
             let mut b = b.clone();
-            if let Some(t) = held.get(b.user.as_str()) {
-                b.items.retain(|x| !t.contains(x));
+            if let Some(h) = held.get(b.user.as_str()) {
+                b.items.retain(|x| !h.contains(x.as_str()));
             }
             b
         })
         .filter(|b| !b.items.is_empty())
-        .collect();
-    (kept, examples)
+        .collect()
 }
 
 /// The cold split's rule (shared with `eval --split cold`): `cold` items leave every board; each
