@@ -164,7 +164,7 @@ fn boards_set_by_their_names_learn_a_high_board_name_weight() {
     // Relative to co-saving (the scale of a blend is free).
     let rel = |w: [f32; 6]| w[3] / w[0].max(1e-3);
     assert!(rel(fitted) > 2.0 * rel(default), "name weight {fitted:?} vs defaults {default:?}");
-    assert!(r.validation.1 > r.validation.0, "{r:?}");
+    assert!(r.validation.objective.1 > r.validation.objective.0, "{r:?}");
 }
 
 #[test]

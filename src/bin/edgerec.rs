@@ -327,29 +327,7 @@ fn index(
     match fitted {
         None if boards.is_empty() => eprintln!("ranker: the built-in defaults (no boards to fit it on)"),
         None => eprintln!("ranker: the built-in defaults (--no-fit)"),
-        Some(r) => {
-            let (warm, cold) = r.examples;
-            eprintln!(
-                "ranker fit on {warm} warm + {cold} cold examples from the boards in {:.1} s; held-out users: \
-                 defaults {:.4} (R@10 warm {:.4}, cold {:.4}), fitted {:.4} (R@10 warm {:.4}, cold {:.4})",
-                r.seconds,
-                r.validation.0,
-                r.validation_recall[0].0,
-                r.validation_recall[1].0,
-                r.validation.1,
-                r.validation_recall[0].1,
-                r.validation_recall[1].1,
-            );
-            match &r.refused {
-                Some(why) => eprintln!("ranker: kept the built-in defaults: {why}"),
-                None => {
-                    eprintln!("ranker: fitted weights stored in the catalog: {}", train::describe(&r.knobs));
-                    if !r.dropped.is_empty() {
-                        eprintln!("ranker: dropped (no gain on held-out users): {}", r.dropped.join(", "));
-                    }
-                }
-            }
-        }
+        Some(r) => eprintln!("{}", r.summary()),
     }
     Ok(())
 }
@@ -390,19 +368,7 @@ fn evaluate(
     for &sp in &splits {
         let r = eval::evaluate_split(&ds, sp, &vectors, encoder.dim(), encoder.space_id(), k, &methods, &build)?;
         if let Some(f) = &r.fit {
-            eprintln!(
-                "fit on this split's context boards ({} warm + {} cold examples, {:.1} s): {}; held-out objective defaults {:.4}, fitted {:.4}; held-out R@10 warm {:.4} → {:.4}, cold {:.4} → {:.4}",
-                f.examples.0,
-                f.examples.1,
-                f.seconds,
-                f.refused.as_deref().map_or_else(|| train::describe(&f.knobs), |w| format!("defaults kept: {w}")),
-                f.validation.0,
-                f.validation.1,
-                f.validation_recall[0].0,
-                f.validation_recall[0].1,
-                f.validation_recall[1].0,
-                f.validation_recall[1].1,
-            );
+            eprintln!("fit on this split's context boards: {}", f.summary());
         }
         for (i, (name, m)) in r.methods.into_iter().enumerate() {
             match pooled.get_mut(i) {
@@ -530,8 +496,10 @@ fn finetune_cmd(
         base.dim(),
     )?;
     let numbers = format!(
-        "held-out targets ({}): content-only R@10 base {:.4}, tuned {:.4}; full ranker (default knobs) R@10 base {:.4}, tuned {:.4}",
-        g.targets, g.content.0, g.content.1, g.ranker.0, g.ranker.1
+        "held-out targets ({}): content-only R@10 base {:.4}, tuned {:.4} (standard error of the paired difference {:.4}); \
+         full ranker (default knobs) R@10 base {:.4}, tuned {:.4} (±{:.4}); kept only if neither is lower and one gains \
+         more than its standard error",
+        g.targets, g.content.0, g.content.1, g.standard_error.0, g.ranker.0, g.ranker.1, g.standard_error.1
     );
     eprintln!("gate: {numbers}");
     if !g.keep {

@@ -29,7 +29,7 @@ use xxhash_rust::xxh3::xxh3_64;
 use crate::catalog::{BoardRecord, ItemRecord};
 use crate::encoder::{EncoderSettings, ModelFiles};
 use crate::error::{Error, Result};
-use crate::eval::{self, Dataset, Methods, Scores, Split, Target};
+use crate::eval::{self, Dataset, Methods, Split, Target};
 use crate::rank::Knobs;
 use crate::train::unit_hash;
 use adam::{AdamSettings, AdamW, Moments};
@@ -164,10 +164,23 @@ pub struct GateReport {
     pub content: (f64, f64),
     /// Recall@10 of the full ranker (built-in default knobs): base, tuned.
     pub ranker: (f64, f64),
+    /// Standard errors of the paired per-target differences (tuned − base): content, ranker.
+    pub standard_error: (f64, f64),
     /// Held-out targets scored.
     pub targets: usize,
-    /// The tuned model wins: better content-only ranking and a full ranker at least as good.
+    /// The tuned model wins: neither ranking is lower, and one of them is higher by more than one
+    /// standard error of the paired difference (a few hits either way are noise on a small
+    /// catalog).
     pub keep: bool,
+}
+
+/// Mean and standard error of the paired differences `tuned[i] − base[i]`.
+fn paired(base: &[(f64, f64)], tuned: &[(f64, f64)]) -> (f64, f64) {
+    let d: Vec<f64> = base.iter().zip(tuned).map(|(b, t)| t.0 - b.0).collect();
+    let n = d.len().max(1) as f64;
+    let mean = d.iter().sum::<f64>() / n;
+    let var = d.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+    (mean, (var / n).sqrt())
 }
 
 /// Scores base and tuned item vectors on the held-out users of [`gate_split`].
@@ -183,12 +196,23 @@ pub fn gate(
     // Default knobs rather than a fit per model: the gate asks which vectors rank better, and
     // the same knobs for both keep the comparison about the vectors.
     let methods = Methods { knobs: Some(Knobs::default()), ablation: false };
-    let score = |(vectors, space): (&[f32], &str)| -> Result<(f64, f64)> {
+    // Per target, in the same order for both: (content-only, full ranker) recall and NDCG.
+    let score = |(vectors, space): (&[f32], &str)| -> Result<[Vec<(f64, f64)>; 2]> {
         let r = eval::evaluate_split(&ds, Split::Test, vectors, dim, space, 10, &methods, &Default::default())?;
-        Ok((Scores::mean(&r.methods[1].1).recall, Scores::mean(&r.methods[2].1).recall))
+        let m = |i: usize| r.methods[i].1.iter().map(|s| (s.0, s.1)).collect();
+        Ok([m(1), m(2)])
     };
     let (b, t) = (score(base)?, score(tuned)?);
-    Ok(GateReport { content: (b.0, t.0), ranker: (b.1, t.1), targets: targets.len(), keep: t.0 > b.0 && t.1 >= b.1 })
+    let mean = |v: &[(f64, f64)]| v.iter().map(|x| x.0).sum::<f64>() / v.len().max(1) as f64;
+    let (dc, sc) = paired(&b[0], &t[0]);
+    let (dr, sr) = paired(&b[1], &t[1]);
+    Ok(GateReport {
+        content: (mean(&b[0]), mean(&t[0])),
+        ranker: (mean(&b[1]), mean(&t[1])),
+        standard_error: (sc, sr),
+        targets: targets.len(),
+        keep: dc >= 0.0 && dr >= 0.0 && (dc > sc || dr > sr),
+    })
 }
 
 /// What a training run did.

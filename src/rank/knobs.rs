@@ -46,6 +46,10 @@ pub struct Knobs {
     /// Share of the `k` slots kept for the best new items (rounded), whatever items with
     /// interaction data score: what a new item needs to be seen at all next to them.
     pub new_share: f32,
+    /// A new item fills a kept slot only when its content score — the new items' similarity
+    /// z-scores averaged by their weights — is at least this: a slot goes to a new item when the
+    /// content says it belongs, not on every request. The default (−10) keeps it always.
+    pub new_slot_min_z: f32,
     /// Share of the `k` slots given one each to the focus board's heaviest catalog pins by weight
     /// (filled by each pin's best candidate, by reason); every free-text pin gets one besides.
     pub pin_quota: f32,
@@ -74,6 +78,7 @@ impl Default for Knobs {
             w_new_similar: 1.5,
             w_new_similar_mean: 0.0,
             new_share: 0.1,
+            new_slot_min_z: -10.0,
             pin_quota: 0.2,
             duplicate_cosine: 0.985,
             shortlist: 500,
@@ -100,6 +105,7 @@ impl Knobs {
             ("w_new_similar", self.w_new_similar),
             ("w_new_similar_mean", self.w_new_similar_mean),
             ("new_share", self.new_share),
+            ("new_slot_min_z", self.new_slot_min_z),
             ("pin_quota", self.pin_quota),
             ("duplicate_cosine", self.duplicate_cosine),
         ];

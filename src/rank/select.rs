@@ -16,7 +16,7 @@ pub struct Candidate {
     pub score: f32,
     /// Index into `Profile::pins` of the pin that explains it best.
     pub source: Option<usize>,
-    /// Nobody has saved it yet.
+    /// A new item (nobody has saved it yet) that may fill the slots kept for new items.
     pub new: bool,
 }
 

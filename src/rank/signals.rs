@@ -296,6 +296,16 @@ pub fn weights(kn: &Knobs, focus_pins: f32) -> Weights {
     }
 }
 
+/// A new item's content score: its similarity z-scores averaged by the new items' weights
+/// (0 when both weights are 0), what [`Knobs::new_slot_min_z`] is compared with.
+pub fn new_content_z(kn: &Knobs, f: &Features) -> f32 {
+    let total = kn.w_new_similar.abs() + kn.w_new_similar_mean.abs();
+    if total == 0.0 {
+        return 0.0;
+    }
+    (kn.w_new_similar * f[1] + kn.w_new_similar_mean * f[2]) / total
+}
+
 /// The blended score of a candidate.
 pub fn blend(w: &Weights, f: &Features) -> f32 {
     w.of(f).iter().zip(f).map(|(a, b)| a * b).sum()
