@@ -202,18 +202,22 @@ fn the_new_items_share_of_slots_holds_even_when_items_with_data_outscore_them() 
         ..Default::default()
     };
     // A new item's offset so low that it loses to every item with data on score alone.
-    let buried = Knobs { w_new: -1e3, ..Knobs::default() };
-    let new_ids = |share: f32| -> Vec<String> {
-        let r = Ranker::with_knobs(s.catalog(), Knobs { new_share: share, ..buried.clone() });
+    // And a slot whatever the new item's content score (the threshold has its own check below).
+    let buried = Knobs { w_new: -1e3, new_slot_min_z: -10.0, ..Knobs::default() };
+    let new_ids_with = |share: f32, min_z: f32| -> Vec<String> {
+        let r = Ranker::with_knobs(s.catalog(), Knobs { new_share: share, new_slot_min_z: min_z, ..buried.clone() });
         let out = r.recommend(None, &ctx).unwrap();
         assert_eq!(out.items.len(), 10);
         out.items.into_iter().filter(|i| i.id.starts_with("new")).map(|i| i.id).collect()
     };
+    let new_ids = |share: f32| new_ids_with(share, -10.0);
     assert!(new_ids(0.0).is_empty(), "without a share, the offset buries new items: {:?}", new_ids(0.0));
     // One slot in ten, and it goes to the new item whose content matches the pins.
     assert_eq!(new_ids(0.1), vec!["new0".to_string()]);
     let more = new_ids(0.3);
     assert!(more.contains(&"new0".to_string()) && !more.is_empty() && more.len() <= 3, "{more:?}");
+    // A slot needs the content to vouch for the item: above any content score, none is given.
+    assert!(new_ids_with(0.3, 1e3).is_empty(), "{:?}", new_ids_with(0.3, 1e3));
 }
 
 /// Embeds a text as the topic direction its first word names ("topic3 ...").

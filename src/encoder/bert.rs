@@ -219,6 +219,5 @@ pub(crate) fn fingerprint(cfg: &Config, pooling: super::Pooling, config: &[u8], 
     }
     let digest = h.finalize();
     let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-    let pooling = format!("{pooling:?}").to_lowercase();
-    format!("bert-{}x{}-{pooling}:{hex}", cfg.num_hidden_layers, cfg.hidden_size)
+    format!("bert-{}x{}-{}:{hex}", cfg.num_hidden_layers, cfg.hidden_size, pooling.as_str())
 }

@@ -3,8 +3,9 @@
 //! Pooling reads only the first `len` rows of a sequence (its real tokens), so the padding rows a
 //! batch adds can never leak into a sentence vector: there is no mask to forget.
 
-/// How token vectors become a sentence vector.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How token vectors become a sentence vector (`"mean"`, `"cls"` or `"max"` in an edge bundle).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Pooling {
     /// The `[CLS]` token's vector (BAAI bge).
     Cls,
@@ -15,6 +16,15 @@ pub enum Pooling {
 }
 
 impl Pooling {
+    /// Its name in bundles and model ids.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Pooling::Cls => "cls",
+            Pooling::Mean => "mean",
+            Pooling::Max => "max",
+        }
+    }
+
     /// Pools `tokens` (`len × dim`, row-major: the real tokens of one text) into `out` (`dim`).
     pub fn pool(self, tokens: &[f32], dim: usize, out: &mut [f32]) {
         debug_assert_eq!(out.len(), dim);

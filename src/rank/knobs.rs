@@ -47,8 +47,10 @@ pub struct Knobs {
     /// interaction data score: what a new item needs to be seen at all next to them.
     pub new_share: f32,
     /// A new item fills a kept slot only when its content score — the new items' similarity
-    /// z-scores averaged by their weights — is at least this: a slot goes to a new item when the
-    /// content says it belongs, not on every request. The default (−10) keeps it always.
+    /// z-scores averaged by their weights, over the catalog — is at least this: a slot goes to a
+    /// new item when the content says it belongs, not on every request. The default, 3 (the
+    /// catalog's far tail), was chosen on movielens' dev split (0.1399 → 0.1465 Recall@10 against
+    /// always, cold recall still above the plain model's); −10 keeps the slot always.
     pub new_slot_min_z: f32,
     /// Share of the `k` slots given one each to the focus board's heaviest catalog pins by weight
     /// (filled by each pin's best candidate, by reason); every free-text pin gets one besides.
@@ -78,7 +80,7 @@ impl Default for Knobs {
             w_new_similar: 1.5,
             w_new_similar_mean: 0.0,
             new_share: 0.1,
-            new_slot_min_z: -10.0,
+            new_slot_min_z: 3.0,
             pin_quota: 0.2,
             duplicate_cosine: 0.985,
             shortlist: 500,

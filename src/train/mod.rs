@@ -492,7 +492,7 @@ fn ascend(scored: &[Scored], start: Knobs, fields: &[(&str, Field)], pool: Pool)
     best
 }
 
-/// The content-score thresholds a kept slot may require: "always", and quantiles of the best new
+/// The content-score thresholds a kept slot may require: "always", the default, and quantiles of the best new
 /// candidate's content score per fit example.
 fn slot_thresholds(scored: &[Scored], kn: &Knobs) -> Vec<f32> {
     let mut best: Vec<f32> = scored
@@ -503,7 +503,7 @@ fn slot_thresholds(scored: &[Scored], kn: &Knobs) -> Vec<f32> {
         })
         .collect();
     best.sort_by(f32::total_cmp);
-    let mut out = vec![Knobs::default().new_slot_min_z];
+    let mut out = vec![-10.0, Knobs::default().new_slot_min_z];
     if !best.is_empty() {
         out.extend(NEW_SLOT_QUANTILES.iter().map(|q| best[((best.len() - 1) as f64 * q).round() as usize]));
     }

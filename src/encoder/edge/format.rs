@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_128;
 
 use crate::bundle::{self, Envelope, Kind, Writer};
+use crate::encoder::Pooling;
 use crate::error::{Error, Result};
 /// The edge bundle format this build reads and writes.
 pub const FORMAT_VERSION: u32 = 1;
@@ -32,12 +33,63 @@ pub struct EdgeConfig {
     pub max_positions: usize,
     /// LayerNorm epsilon.
     pub layer_norm_eps: f32,
-    /// Feed-forward activation: `gelu` (erf) or `gelu_tanh`.
-    pub activation: String,
-    /// Sentence pooling: `mean`, `cls` or `max`.
-    pub pooling: String,
+    /// Feed-forward activation.
+    pub activation: Activation,
+    /// Sentence pooling.
+    pub pooling: Pooling,
     /// Texts are truncated to this many tokens.
     pub max_seq_length: usize,
+}
+
+/// A feed-forward activation (`"gelu"` or `"gelu_tanh"` in a bundle).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Activation {
+    /// GELU with erf.
+    Gelu,
+    /// GELU's tanh approximation.
+    GeluTanh,
+}
+
+impl Activation {
+    /// Its name in bundles.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Activation::Gelu => "gelu",
+            Activation::GeluTanh => "gelu_tanh",
+        }
+    }
+}
+
+/// What a tensor's elements are (little-endian; `"i8"`, `"f32"` or `"u32"` in a bundle).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DType {
+    /// Signed bytes.
+    I8,
+    /// 32-bit floats.
+    F32,
+    /// 32-bit unsigned integers.
+    U32,
+}
+
+impl DType {
+    /// Its name in bundles.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DType::I8 => "i8",
+            DType::F32 => "f32",
+            DType::U32 => "u32",
+        }
+    }
+
+    /// Bytes per element.
+    pub fn width(self) -> usize {
+        match self {
+            DType::I8 => 1,
+            DType::F32 | DType::U32 => 4,
+        }
+    }
 }
 
 /// Where a tensor lives in the data region and what it holds.
@@ -45,8 +97,8 @@ pub struct EdgeConfig {
 pub struct TensorEntry {
     /// `embeddings.word.weight`, `layers.3.ffn_in.scale`, ...
     pub name: String,
-    /// `i8`, `f32` or `u32` (little-endian).
-    pub dtype: String,
+    /// Its elements.
+    pub dtype: DType,
     /// Dimensions, outermost first.
     pub shape: Vec<usize>,
     /// Byte offset from the start of the data region.
@@ -79,14 +131,6 @@ fn bad(msg: impl std::fmt::Display) -> Error {
     Error::InvalidModel(format!("edge model bundle: {msg}"))
 }
 
-fn dtype_width(dtype: &str) -> Option<usize> {
-    match dtype {
-        "i8" => Some(1),
-        "f32" | "u32" => Some(4),
-        _ => None,
-    }
-}
-
 /// Collects tensors for [`BundleWriter::finish`].
 #[derive(Default)]
 pub struct BundleWriter {
@@ -95,25 +139,25 @@ pub struct BundleWriter {
 }
 
 impl BundleWriter {
-    fn push(&mut self, name: &str, dtype: &str, shape: &[usize], bytes: &[u8]) {
-        debug_assert_eq!(shape.iter().product::<usize>() * dtype_width(dtype).unwrap_or(0), bytes.len());
+    fn push(&mut self, name: &str, dtype: DType, shape: &[usize], bytes: &[u8]) {
+        debug_assert_eq!(shape.iter().product::<usize>() * dtype.width(), bytes.len());
         let offset = self.data.add(bytes).offset;
-        self.tensors.push(TensorEntry { name: name.into(), dtype: dtype.into(), shape: shape.to_vec(), offset });
+        self.tensors.push(TensorEntry { name: name.into(), dtype, shape: shape.to_vec(), offset });
     }
 
     /// Adds an int8 tensor.
     pub fn i8(&mut self, name: &str, shape: &[usize], values: &[i8]) {
-        self.push(name, "i8", shape, &values.iter().map(|&v| v as u8).collect::<Vec<u8>>());
+        self.push(name, DType::I8, shape, &values.iter().map(|&v| v as u8).collect::<Vec<u8>>());
     }
 
     /// Adds a u32 tensor.
     pub fn u32(&mut self, name: &str, shape: &[usize], values: &[u32]) {
-        self.push(name, "u32", shape, &values.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>());
+        self.push(name, DType::U32, shape, &values.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>());
     }
 
     /// Adds an f32 tensor.
     pub fn f32(&mut self, name: &str, shape: &[usize], values: &[f32]) {
-        self.push(name, "f32", shape, &values.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>());
+        self.push(name, DType::F32, shape, &values.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>());
     }
 
     /// Writes the file: `header` gets the tokenizer's place, the tensor table and its model id
@@ -154,15 +198,19 @@ impl Bundle {
     }
 
     /// The byte range of tensor `name`, checked to be `dtype` with exactly `shape`.
-    pub fn tensor(&self, name: &str, dtype: &str, shape: &[usize]) -> Result<Range<usize>> {
+    pub fn tensor(&self, name: &str, dtype: DType, shape: &[usize]) -> Result<Range<usize>> {
         let t = self.header.tensors.iter().find(|t| t.name == name).ok_or_else(|| bad(format!("tensor {name} is missing")))?;
         if t.dtype != dtype || t.shape != shape {
-            return Err(bad(format!("tensor {name} is {} {:?}, the config needs {dtype} {shape:?}", t.dtype, t.shape)));
+            return Err(bad(format!(
+                "tensor {name} is {} {:?}, the config needs {} {shape:?}",
+                t.dtype.as_str(),
+                t.shape,
+                dtype.as_str()
+            )));
         }
-        let width = dtype_width(dtype).ok_or_else(|| bad(format!("tensor {name}: unknown dtype {dtype}")))?;
         let len = shape
             .iter()
-            .try_fold(width, |a, &d| a.checked_mul(d))
+            .try_fold(dtype.width(), |a, &d| a.checked_mul(d))
             .ok_or_else(|| bad(format!("tensor {name}: size overflows")))?;
         self.range(t.offset, len, name)
     }

@@ -38,12 +38,7 @@ impl EdgeEncoder {
     pub fn from_bytes(bytes: Vec<u8>) -> Result<Self> {
         let bundle = format::Bundle::parse(&bytes)?;
         let cfg = &bundle.header.config;
-        let pooling = match cfg.pooling.as_str() {
-            "mean" => Pooling::Mean,
-            "cls" => Pooling::Cls,
-            "max" => Pooling::Max,
-            other => return Err(Error::InvalidModel(format!("edge model bundle: unknown pooling {other:?}"))),
-        };
+        let pooling = cfg.pooling;
         let tokenizer = TextTokenizer::from_bytes(&bytes[bundle.tokenizer()], cfg.max_seq_length, cfg.vocab_size)?;
         let header = bundle.header.clone();
         let model = EdgeModel::new(bytes, &bundle)?;

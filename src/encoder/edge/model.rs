@@ -7,7 +7,7 @@
 
 use std::ops::Range;
 
-use super::format::{f32s, u32s, Bundle, EdgeConfig};
+use super::format::{f32s, u32s, Activation, Bundle, DType, EdgeConfig};
 use super::kernels::{gelu, layer_norm, matmul, softmax, QLinear, QuantRows};
 use crate::bundle::as_i8;
 use crate::error::{Error, Result};
@@ -93,21 +93,17 @@ impl EdgeModel {
         if cfg.max_seq_length < 2 || cfg.max_seq_length > p {
             return Err(bad(format!("config: max_seq_length {} must be in 2..={p}", cfg.max_seq_length)));
         }
-        let tanh_gelu = match cfg.activation.as_str() {
-            "gelu" => false,
-            "gelu_tanh" => true,
-            other => return Err(bad(format!("config: activation {other:?} is not supported"))),
-        };
+        let tanh_gelu = cfg.activation == Activation::GeluTanh;
         if !(cfg.layer_norm_eps.is_finite() && cfg.layer_norm_eps > 0.0) {
             return Err(bad("config: layer_norm_eps must be a positive number"));
         }
-        let f = |name: &str, shape: &[usize]| -> Result<Vec<f32>> { f32s(&bytes[bundle.tensor(name, "f32", shape)?], name) };
+        let f = |name: &str, shape: &[usize]| -> Result<Vec<f32>> { f32s(&bytes[bundle.tensor(name, DType::F32, shape)?], name) };
         let norm = |name: &str| -> Result<Norm> {
             Ok(Norm { gamma: f(&format!("{name}.gamma"), &[h])?, beta: f(&format!("{name}.beta"), &[h])? })
         };
         let linear = |l: usize, kind: usize, n: usize, k: usize| -> Result<Linear> {
             let name = &format!("layers.{l}.{}", LINEAR_KINDS[kind]);
-            let weight = bundle.tensor(&format!("{name}.weight"), "i8", &[n, k])?;
+            let weight = bundle.tensor(&format!("{name}.weight"), DType::I8, &[n, k])?;
             let wsum = as_i8(&bytes[weight.clone()]).chunks_exact(k).map(|r| r.iter().map(|&x| x as i32).sum()).collect();
             let scale = f(&format!("{name}.scale"), &[n])?;
             if scale.iter().any(|&s| s <= 0.0) {
@@ -121,7 +117,7 @@ impl EdgeModel {
                     .find(|t| t.name == format!("{name}.exact"))
                     .and_then(|t| t.shape.first().copied())
                     .unwrap_or(0);
-                let exact = u32s(&bytes[bundle.tensor(&format!("{name}.exact"), "u32", &[m])?]);
+                let exact = u32s(&bytes[bundle.tensor(&format!("{name}.exact"), DType::U32, &[m])?]);
                 if exact.iter().any(|&c| c as usize >= k) {
                     return Err(bad(format!("{name}.exact names a channel beyond {k}")));
                 }
@@ -132,7 +128,7 @@ impl EdgeModel {
             let bias = f(&format!("{name}.bias"), &[n])?;
             Ok(Linear { weight, scale, wsum, bias, exact, exact_weight, id: l * 4 + kind })
         };
-        let word = bundle.tensor("embeddings.word.weight", "i8", &[v, h])?;
+        let word = bundle.tensor("embeddings.word.weight", DType::I8, &[v, h])?;
         let word_scale = f("embeddings.word.scale", &[v])?;
         let position = f("embeddings.position", &[p, h])?;
         let token_type = f("embeddings.token_type", &[h])?;

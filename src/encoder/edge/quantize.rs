@@ -6,10 +6,10 @@ use candle_core::{DType, Device, Tensor};
 use candle_transformers::models::bert::{Config, HiddenAct};
 use sha2::{Digest, Sha256};
 
-use super::format::{BundleWriter, EdgeConfig, EdgeHeader};
+use super::format::{Activation, BundleWriter, EdgeConfig, EdgeHeader};
 use crate::encoder::bert::{fingerprint, validate_config};
 use crate::encoder::text::TextTokenizer;
-use crate::encoder::{EncoderSettings, ModelFiles, Pooling};
+use crate::encoder::{EncoderSettings, ModelFiles};
 use crate::error::{Error, Result};
 
 /// Choices of [`quantize`].
@@ -174,8 +174,8 @@ fn build(files: &ModelFiles, opts: &QuantizeOptions, exact: &[Vec<u32>]) -> Resu
         EncoderSettings::parse(files.pooling.as_deref(), files.sentence_config.as_deref(), cfg.max_position_embeddings)?;
     TextTokenizer::from_bytes(&files.tokenizer, settings.max_seq_length, cfg.vocab_size)?;
     let activation = match cfg.hidden_act {
-        HiddenAct::Gelu => "gelu",
-        HiddenAct::GeluApproximate => "gelu_tanh",
+        HiddenAct::Gelu => Activation::Gelu,
+        HiddenAct::GeluApproximate => Activation::GeluTanh,
         _ => return Err(model_err("only GELU BERT models can be quantized")),
     };
     let weights = Weights(
@@ -215,11 +215,6 @@ fn build(files: &ModelFiles, opts: &QuantizeOptions, exact: &[Vec<u32>]) -> Resu
         weights.add_norm(&mut out, &format!("{name}.ln2"), &format!("{pre}.output.LayerNorm"), h)?;
     }
 
-    let pooling = match settings.pooling {
-        Pooling::Mean => "mean",
-        Pooling::Cls => "cls",
-        Pooling::Max => "max",
-    };
     let source_model_id = fingerprint(&cfg, settings.pooling, &files.config, &files.tokenizer, &files.weights);
     let source_sha256: String = Sha256::digest(&files.weights).iter().map(|b| format!("{b:02x}")).collect();
     let header = EdgeHeader {
@@ -239,13 +234,13 @@ fn build(files: &ModelFiles, opts: &QuantizeOptions, exact: &[Vec<u32>]) -> Resu
             intermediate_size: i,
             max_positions: p,
             layer_norm_eps: cfg.layer_norm_eps as f32,
-            activation: activation.into(),
-            pooling: pooling.into(),
+            activation,
+            pooling: settings.pooling,
             max_seq_length: settings.max_seq_length,
         },
         tokenizer: (0, 0),
         tensors: Vec::new(),
     };
-    let family = format!("bert-{}x{h}-{pooling}-int8", cfg.num_hidden_layers);
+    let family = format!("bert-{}x{h}-{}-int8", cfg.num_hidden_layers, settings.pooling.as_str());
     Ok(out.finish(header, &files.tokenizer, &family))
 }
