@@ -17,7 +17,7 @@ use model::{EdgeModel, Scratch};
 
 use super::text::{longest_first, TextTokenizer};
 use super::{l2_normalize, Encoder, Pooling};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// Texts per forward pass, at most.
 pub const BATCH_TEXTS: usize = 32;
@@ -48,7 +48,8 @@ impl EdgeEncoder {
     /// Reads a bundle file (native only).
     #[cfg(not(target_arch = "wasm32"))]
     pub fn from_file(path: &std::path::Path) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|e| Error::InvalidModel(format!("cannot read {}: {e}", path.display())))?;
+        let bytes =
+            std::fs::read(path).map_err(|e| crate::error::Error::InvalidModel(format!("cannot read {}: {e}", path.display())))?;
         Self::from_bytes(bytes)
     }
 
