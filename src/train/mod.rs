@@ -380,7 +380,8 @@ fn objective(scored: &[Scored], kn: &Knobs, validation: bool, pool: Pool) -> Mea
                     if s.targets.contains(&i) {
                         continue;
                     }
-                    plain_above += (f[2] >= s.features[target][2]) as usize;
+                    // The plain model's rank matters on cold examples only.
+                    plain_above += (s.cold && f[2] >= s.features[target][2]) as usize;
                     if !in_pool(f) {
                         continue;
                     }
