@@ -29,6 +29,7 @@ pub const MAX_EXCLUDE: usize = 10_000;
 pub const MAX_K: usize = 500;
 
 /// One saved item: a catalog item (`id`) or free text (title, description, tags), or both.
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify), tsify(missing_as_null))]
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Pin {
@@ -51,6 +52,7 @@ pub struct Pin {
 }
 
 /// A named collection of pins.
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Board {
@@ -63,6 +65,7 @@ pub struct Board {
 }
 
 /// A recommendation request.
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify), tsify(missing_as_null))]
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct BoardContext {
@@ -73,7 +76,7 @@ pub struct BoardContext {
     /// boards weigh the same.
     #[serde(default)]
     pub target_board: Option<String>,
-    /// How many results (default 10).
+    /// How many results, 1..=500 (default 10).
     #[serde(default)]
     pub k: Option<usize>,
     /// Catalog ids never to return (pins already saved are never returned anyway).

@@ -31,6 +31,7 @@ use select::{select, top_n, Candidate, Slot};
 use signals::{blend, weights, Prior, Signals};
 
 /// One ranked item.
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Recommendation {
     /// Catalog id.
@@ -44,6 +45,7 @@ pub struct Recommendation {
 }
 
 /// The answer to a request.
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Recommendations {
     /// Ranked items, best first.

@@ -8,6 +8,7 @@ use crate::catalog::Catalog;
 use crate::vector::{dot_i8, quantize_i8};
 
 /// Which signal carried a result.
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Signal {
@@ -22,6 +23,7 @@ pub enum Signal {
 }
 
 /// Why an item was recommended.
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Reason {
     /// The signal that contributed most.

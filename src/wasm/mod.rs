@@ -94,56 +94,6 @@ pub fn error_codes() -> Array {
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_TYPES: &str = r#"
-/** One saved item: a catalog item (`id`) or free text, or both. */
-export interface Pin {
-  id?: string | null;
-  title?: string | null;
-  description?: string | null;
-  tags?: string[];
-  /** When it was saved (any monotonic unit); newer pins weigh more. */
-  saved_at?: number | null;
-}
-/** A named collection of pins, oldest first unless `saved_at` says otherwise. Names are unique. */
-export interface Board {
-  name?: string;
-  pins?: Pin[];
-}
-/** A recommendation request. */
-export interface BoardContext {
-  boards: Board[];
-  /** The board to recommend for; the others weigh less. */
-  target_board?: string | null;
-  /** How many results, 1..500 (default 10). */
-  k?: number | null;
-  /** Catalog ids never to return. */
-  exclude?: string[];
-  /** 0 (pure relevance, default) to 1 (most diverse). */
-  diversity?: number | null;
-  /** Recency half-life in pins (overrides the catalog's fitted recency). */
-  recency_half_life?: number | null;
-}
-export type Signal = "co_saved" | "similar" | "board_name" | "popular";
-export interface Reason {
-  signal: Signal;
-  board?: string;
-  pin?: string;
-  text: string;
-}
-export interface Recommendation {
-  id: string;
-  title: string;
-  score: number;
-  reason: Reason;
-}
-export interface Recommendations {
-  items: Recommendation[];
-  /** Texts embedded on the fly for this request. */
-  embedded_texts: number;
-  /** Pins with an unknown id and no text (ignored). */
-  unknown_pins: number;
-  model_id: string;
-  catalog_id: string;
-}
 /** The files of a sentence-transformers model folder. */
 export interface ModelFiles {
   config: Uint8Array;
