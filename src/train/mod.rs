@@ -629,13 +629,7 @@ pub fn fit(
         recall: [(val_default.recall[0], val_fit.recall[0]), (val_default.recall[1], val_fit.recall[1])],
         plain_cold: val_fit.plain_cold,
     };
-    // The gate: on the held-out users the fit must rank warm items better than the defaults and
-    // new items not clearly worse than the plain model (the fit set already asked for a clear
-    // win: here a standard error of slack, the held-out users being few), or, where the defaults
-    // lose to the plain model, warm items no worse.
-    let cold_ok = |m: &Measured| m.targets[1] == 0 || m.recall[1] >= 2.0 * m.plain_cold - m.cold_bar();
-    let warm_gain = val_fit.objective[0] - val_default.objective[0];
-    let kept = cold_ok(&val_fit) && (warm_gain > 0.0 || (!cold_ok(&val_default) && warm_gain >= 0.0));
+    let kept = gate(&val_default, &val_fit);
     Ok(FitReport {
         knobs: if kept { best.clone() } else { defaults.clone() },
         fitted: best,
@@ -651,6 +645,17 @@ pub fn fit(
         dropped: if kept { dropped } else { Vec::new() },
         seconds: t0.elapsed().as_secs_f64(),
     })
+}
+
+/// The validation gate, on the held-out users: the fit is kept when it ranks warm items better
+/// than the defaults and new items not clearly worse than the plain model (the fit set already
+/// asked for a clear win: here a standard error of slack, the held-out users being few). Where
+/// the defaults are the ones that bury new items, a fit that does not is kept whatever it costs
+/// on warm items: the fit is already the best warm ranking that finds new items (its
+/// criterion), and an item added this morning must be found.
+fn gate(defaults: &Measured, fit: &Measured) -> bool {
+    let cold_ok = |m: &Measured| m.targets[1] == 0 || m.recall[1] >= 2.0 * m.plain_cold - m.cold_bar();
+    cold_ok(fit) && (fit.objective[0] > defaults.objective[0] || !cold_ok(defaults))
 }
 
 /// `edgerec index`: the catalog bundle, with the ranker fitted to its boards when they are given
@@ -728,4 +733,27 @@ pub fn describe(k: &Knobs) -> String {
     parts.push(format!("other boards {:.2}", k.other_boards));
     parts.push(format!("name half-pins {:.2}", k.name_half_pins));
     parts.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn measured(warm: f64, cold: f64, plain: f64) -> Measured {
+        Measured { objective: [warm, cold], recall: [warm, cold], targets: [400, 400], plain_cold: plain }
+    }
+
+    #[test]
+    fn the_gate_wants_better_warm_ranking_without_burying_new_items() {
+        // Both find new items: only a warm gain is kept.
+        assert!(gate(&measured(0.20, 0.10, 0.08), &measured(0.21, 0.10, 0.08)));
+        assert!(!gate(&measured(0.20, 0.10, 0.08), &measured(0.20, 0.10, 0.08)));
+        assert!(!gate(&measured(0.20, 0.10, 0.08), &measured(0.19, 0.12, 0.08)));
+        // A warm gain that buries new items is refused (bar: plain minus one standard error).
+        assert!(!gate(&measured(0.20, 0.10, 0.10), &measured(0.25, 0.05, 0.10)));
+        // The defaults bury new items and the fit does not: kept, even at a warm cost.
+        assert!(gate(&measured(0.20, 0.01, 0.10), &measured(0.18, 0.10, 0.10)));
+        // Neither finds them: the fit still needs to clear the bar.
+        assert!(!gate(&measured(0.20, 0.01, 0.10), &measured(0.25, 0.02, 0.10)));
+    }
 }
