@@ -160,7 +160,13 @@ fn pins_embedded_on_the_fly_are_limited_whether_or_not_they_carry_an_id() {
         .collect();
     let e = r.recommend(Some(encoder()), &ctx(vec![Board { name: "b".into(), pins: many }])).unwrap_err();
     assert_eq!(e.code(), "limit_exceeded");
-    assert!(e.to_string().contains("pins embedded on the fly"), "{e}");
+    // Refused at the first pin over the limit, which the message names.
+    assert!(
+        e.to_string().contains(
+            "pins embedded on the fly (text pins that are not catalog items) up to boards[0].pins[256] is 257, the limit is 256"
+        ),
+        "{e}"
+    );
     // A deployment can lower it (never raise it); catalog pins never count.
     r.set_max_text_pins(1);
     let two = vec![

@@ -124,24 +124,9 @@ enum Command {
         /// Continue from the checkpoint in OUT.partial (same boards and options).
         #[arg(long)]
         resume: bool,
-        /// At most this many training pairs (one pass over them).
-        #[arg(long, default_value_t = FinetuneOptions::default().max_pairs)]
-        max_pairs: usize,
-        /// Pairs per step.
-        #[arg(long, default_value_t = FinetuneOptions::default().batch_size)]
-        batch_size: usize,
-        /// Peak learning rate.
-        #[arg(long, default_value_t = FinetuneOptions::default().learning_rate)]
-        learning_rate: f64,
-        /// Stop the schedule after this many steps.
-        #[arg(long)]
-        max_steps: Option<usize>,
-        /// Write a checkpoint every this many steps.
-        #[arg(long, default_value_t = FinetuneOptions::default().checkpoint_every)]
-        checkpoint_every: usize,
-        /// Seed of the pairs, the batches and the held-out users.
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
+        /// How it trains.
+        #[command(flatten)]
+        options: FinetuneOptions,
         /// Vector cache folder (as for `index`).
         #[arg(long)]
         cache: Option<PathBuf>,
@@ -548,31 +533,8 @@ fn main() -> ExitCode {
         Command::Quantize { model, out, exact_channels } => quantize(model, out, exact_channels),
         Command::Index { items, boards, out, model, cache, no_fit } => index(items, boards, out, model, cache, no_fit),
         Command::Recommend { catalog, model, table } => recommend(catalog, model, table),
-        Command::Finetune {
-            items,
-            boards,
-            model,
-            out,
-            force,
-            resume,
-            max_pairs,
-            batch_size,
-            learning_rate,
-            max_steps,
-            checkpoint_every,
-            seed,
-            cache,
-        } => {
-            let opts = FinetuneOptions {
-                max_pairs,
-                batch_size,
-                learning_rate,
-                max_steps,
-                checkpoint_every,
-                seed,
-                ..FinetuneOptions::default()
-            };
-            finetune_cmd(&items, &boards, model, &out, force, resume, &opts, cache)
+        Command::Finetune { items, boards, model, out, force, resume, options, cache } => {
+            finetune_cmd(&items, &boards, model, &out, force, resume, &options, cache)
         }
         Command::Eval { data, run, split, k, ablation, knobs, build, model, cache } => {
             evaluate(data, run, split, k, ablation, knobs, build, model, cache)

@@ -36,31 +36,43 @@ use adam::{AdamSettings, AdamW, Moments};
 use model::{train_err, PackedBatch, Tensors, TrainableBert};
 
 /// How a fine-tuning run trains.
-#[derive(Debug, Clone)]
+/// Also the `edgerec finetune` flags (clap reads the doc comments as their help).
+#[derive(Debug, Clone, clap::Args)]
 pub struct FinetuneOptions {
     /// At most this many pairs, a seeded sample of the boards' (one pass over them).
+    #[arg(long, default_value_t = FinetuneOptions::default().max_pairs)]
     pub max_pairs: usize,
     /// Pairs per step: the in-batch negatives of each pair are the other pairs' items.
+    #[arg(long, default_value_t = FinetuneOptions::default().batch_size)]
     pub batch_size: usize,
     /// Peak learning rate (sentence-transformers' default), reached after the warm-up.
+    #[arg(long, default_value_t = FinetuneOptions::default().learning_rate)]
     pub learning_rate: f64,
     /// Share of the steps spent warming the learning rate up from 0; it then falls linearly to 0.
+    #[arg(long, default_value_t = FinetuneOptions::default().warmup_share)]
     pub warmup_share: f64,
     /// Cosine similarities are multiplied by this before the softmax (MNRL's scale).
+    #[arg(long, default_value_t = FinetuneOptions::default().scale)]
     pub scale: f64,
     /// Texts are truncated to this many tokens while training (and to the model's own limit).
+    #[arg(long, default_value_t = FinetuneOptions::default().max_tokens)]
     pub max_tokens: usize,
     /// At most this many tokens (both sides of every pair, summed over the steps) are trained
     /// on: the cost of a step grows with the length of the texts, and this bounds a run's time
     /// whatever the catalog's texts (20,000 pairs of 37-token texts; on 2 cores ~20 minutes).
+    #[arg(long, default_value_t = FinetuneOptions::default().token_budget)]
     pub token_budget: usize,
     /// Seed of the pair sample, the batches and the held-out users.
+    #[arg(long, default_value_t = FinetuneOptions::default().seed)]
     pub seed: u64,
     /// A checkpoint is written every this many steps.
+    #[arg(long, default_value_t = FinetuneOptions::default().checkpoint_every)]
     pub checkpoint_every: usize,
     /// Caps the number of steps (the schedule is laid out over the capped count).
+    #[arg(long)]
     pub max_steps: Option<usize>,
     /// Stops after this many steps with a checkpoint, as an interrupted run would (tests).
+    #[arg(skip)]
     pub stop_after: Option<usize>,
 }
 

@@ -164,6 +164,18 @@ pub fn build_profile(
             } else if pin.has_text() {
                 let text = item_text(pin.title.as_deref().unwrap_or(""), pin.description.as_deref().unwrap_or(""), &pin.tags);
                 let label = pin.title.clone().filter(|t| !t.trim().is_empty()).unwrap_or_else(|| text.clone());
+                // Counted here, not in BoardContext::validate: whether a pin needs the encoder
+                // depends on the catalog (an unknown id with text is embedded too). Refused at the
+                // first pin over the limit, which the error names.
+                if texts.len() == max_text_pins {
+                    return Err(Error::LimitExceeded {
+                        what: format!(
+                            "pins embedded on the fly (text pins that are not catalog items) up to boards[{b}].pins[{p}]"
+                        ),
+                        actual: texts.len() + 1,
+                        limit: max_text_pins,
+                    });
+                }
                 texts.push((pins.len(), text));
                 pins.push(ProfilePin { board: b, item: None, text: true, vector: Vec::new(), weight, label });
             } else {
@@ -173,15 +185,6 @@ pub fn build_profile(
     }
 
     let embedded_texts = texts.len();
-    // Counted here, not in BoardContext::validate: whether a pin needs the encoder depends on the
-    // catalog (an unknown id with text is embedded too).
-    if texts.len() > max_text_pins {
-        return Err(Error::LimitExceeded {
-            what: "pins embedded on the fly (text pins that are not catalog items)".into(),
-            actual: texts.len(),
-            limit: max_text_pins,
-        });
-    }
     if !texts.is_empty() {
         let enc = encoder.ok_or_else(|| {
             Error::EncoderUnavailable(format!(

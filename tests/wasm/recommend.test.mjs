@@ -60,7 +60,7 @@ test("maxTextPins bounds the pins embedded on the fly, unknown ids with text inc
   try {
     const pins = [{ title: "a heist" }, { id: "no-such-id", title: "a robbery" }, { id: null, title: "a caper" }];
     assert.throws(() => rec.recommend({ boards: [{ name: "b", pins }] }),
-      (e) => e.code === "limit_exceeded" && /embedded on the fly \(text pins that are not catalog items\) is 3, the limit is 2/.test(e.message));
+      (e) => e.code === "limit_exceeded" && /embedded on the fly \(text pins that are not catalog items\) up to boards\[0\]\.pins\[2\] is 3, the limit is 2/.test(e.message));
     assert.equal(rec.recommend({ boards: [{ name: "b", pins: pins.slice(0, 2) }] }).embedded_texts, 2);
     rec.maxTextPins = 10_000; // never above the built-in limit
     assert.equal(rec.maxTextPins, 256);
