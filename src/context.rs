@@ -28,6 +28,41 @@ pub const MAX_EXCLUDE: usize = 10_000;
 /// Largest `k`.
 pub const MAX_K: usize = 500;
 
+/// Every limit of a request in one value, for bindings to check input before sending it (a page
+/// can refuse an over-long text as the user types it rather than fail every later request).
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Limits {
+    /// [`MAX_BOARDS`].
+    pub boards: usize,
+    /// [`MAX_PINS_PER_BOARD`].
+    pub pins_per_board: usize,
+    /// [`MAX_PINS_TOTAL`].
+    pub pins_total: usize,
+    /// [`MAX_TEXT_PINS`] (a deployment may set its recommender's lower).
+    pub text_pins: usize,
+    /// [`MAX_FIELD_BYTES`]: a board name, pin title, description or tag, in UTF-8 bytes.
+    pub field_bytes: usize,
+    /// [`MAX_TAGS_PER_PIN`].
+    pub tags_per_pin: usize,
+    /// [`MAX_EXCLUDE`].
+    pub exclude: usize,
+    /// [`MAX_K`].
+    pub k: usize,
+}
+
+/// The request limits.
+pub const LIMITS: Limits = Limits {
+    boards: MAX_BOARDS,
+    pins_per_board: MAX_PINS_PER_BOARD,
+    pins_total: MAX_PINS_TOTAL,
+    text_pins: MAX_TEXT_PINS,
+    field_bytes: MAX_FIELD_BYTES,
+    tags_per_pin: MAX_TAGS_PER_PIN,
+    exclude: MAX_EXCLUDE,
+    k: MAX_K,
+};
+
 /// One saved item: a catalog item (`id`) or free text (title, description, tags), or both.
 #[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify), tsify(missing_as_null))]
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

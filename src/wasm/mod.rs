@@ -85,6 +85,16 @@ pub fn isa() -> String {
     crate::encoder::edge::Isa::current().name().to_string()
 }
 
+/// The request limits (board counts, pins, text field bytes, `k`), to check input against before
+/// sending it.
+#[wasm_bindgen(unchecked_return_type = "Limits")]
+pub fn limits() -> Result<JsValue, JsValue> {
+    use serde::Serialize;
+    crate::context::LIMITS
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(|e| js_error(Error::Inference(format!("cannot encode the limits: {e}"))))
+}
+
 /// Every error code the module can throw (the `code` of its errors), for bindings to check
 /// their own tables against.
 #[wasm_bindgen(js_name = errorCodes, unchecked_return_type = "ErrorCode[]")]

@@ -69,6 +69,18 @@ test("maxTextPins bounds the pins embedded on the fly, unknown ids with text inc
   }
 });
 
+test("limits() states the limits the decoder enforces", () => {
+  const limits = pkg.limits();
+  assert.equal(typeof limits.field_bytes, "number");
+  assert.equal(limits.text_pins, 256);
+  // A title of exactly field_bytes UTF-8 bytes is taken; one byte more is refused by that name.
+  const exact = "é".repeat(limits.field_bytes / 2);
+  assert.equal(rec.recommend({ boards: [{ name: "b", pins: [{ id: "1" }, { title: exact }] }], k: 1 }).items.length, 1);
+  assert.throws(() => rec.recommend({ boards: [{ name: "b", pins: [{ title: exact + "x" }] }] }),
+    (e) => e.code === "limit_exceeded" && new RegExp(`the limit is ${limits.field_bytes}`).test(e.message));
+  assert.throws(() => rec.recommend({ boards: [], k: limits.k + 1 }), (e) => e.code === "limit_exceeded" || e.code === "invalid_input");
+});
+
 test("a board named like other users' boards draws on them", () => {
   const out = rec.recommend({ boards: [{ name: "Space", pins: [] }], k: 3 });
   assert.equal(out.items[0].reason.signal, "board_name");

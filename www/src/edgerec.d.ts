@@ -2,9 +2,9 @@
 // package's own (generated from the Rust types into pkg/edgerec.d.ts; www/dist/pkg/ beside this
 // file once built), so the harness, the Worker and the wasm API share one definition.
 
-import type { BoardContext, Recommendations } from "../pkg/edgerec";
+import type { BoardContext, Limits, Recommendations } from "../pkg/edgerec";
 
-export type { BoardContext, Board, Pin, Recommendations, Recommendation, Reason, Signal } from "../pkg/edgerec";
+export type { BoardContext, Board, Pin, Limits, Recommendations, Recommendation, Reason, Signal } from "../pkg/edgerec";
 
 /**
  * The codes the wasm module throws: pkg/edgerec.d.ts `ErrorCode` without the native-only `io`
@@ -144,6 +144,8 @@ export interface RecommenderInfo {
   /** Whether a model is loaded (free-text pins and `embed` need one). */
   encoder: boolean;
   encoderModelId: string | null;
+  /** The request limits (e.g. `field_bytes` for a pin's text), to check input before sending it. */
+  limits: Limits;
   sources: { catalog: "network" | "cache" | "memory"; model: "network" | "cache" | "memory" | null };
   /** `unavailable` outside secure contexts or when storage is disabled. */
   cache: "on" | "off" | "unavailable";

@@ -132,6 +132,7 @@ async function init(o) {
         modelId: recommender.modelId,
         encoder: Boolean(encoder),
         encoderModelId,
+        limits: glue.limits(),
         sources,
         cache: cache ? "on" : o.cache === false ? "off" : "unavailable",
         streaming: true,
