@@ -147,6 +147,55 @@ fn recommend_reads_a_context_and_rejects_bad_json() {
 }
 
 #[test]
+fn recommend_table_aligns_long_and_wide_titles_and_names_ignored_pins() {
+    let d = tmp("table");
+    let items = r#"{"id":"a","title":"Creamy tomato penne","tags":["pasta"]}
+{"id":"b","title":"The Extraordinarily Long-Titled Garlic Butter Spaghetti of the Old Harbour Town (1999)","tags":["pasta"]}
+{"id":"c","title":"千と千尋の神隠し 特別なパスタ","tags":["pasta"]}
+{"id":"d","title":"Pasta al limone","tags":["pasta"]}
+"#;
+    std::fs::write(d.join("items.jsonl"), items).unwrap();
+    std::fs::write(d.join("boards.jsonl"), "{\"user\":\"u\",\"board\":\"dinner\",\"items\":[\"a\",\"b\",\"c\",\"d\"]}\n")
+        .unwrap();
+    let cat = d.join("catalog.bin");
+    let paths = [d.join("items.jsonl"), d.join("boards.jsonl")];
+    let (items_path, boards_path) = (paths[0].to_str().unwrap(), paths[1].to_str().unwrap());
+    let o = edgerec(&["index", "--items", items_path, "--boards", boards_path, "--out", cat.to_str().unwrap()], &d.join("cache"));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stdin = r#"{"boards":[{"name":"dinner","pins":[{"id":"a"},{"id":"no-such-id"},{"id":"gone"}]}],"k":3}"#;
+    let o = edgerec_with_stdin(&["recommend", "--catalog", cat.to_str().unwrap(), "--table"], &d.join("cache"), stdin);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let table = String::from_utf8(o.stdout).unwrap();
+    assert!(table.contains("2 pins ignored: an id that is not in the catalog, and no text"), "{table}");
+    assert!(table.contains("score: the blended signals"), "{table}");
+    assert!(table.contains("The Extraordinarily Long-Titled Garlic Butt…"), "{table}");
+    // Every row's score column ends at the same terminal column as the header's, whatever the
+    // title's script (CJK characters take two columns).
+    use unicode_width::UnicodeWidthChar;
+    let header = table.lines().find(|l| l.trim_start().starts_with('#')).expect("a header row");
+    let end = header.find("score").unwrap() + "score".len();
+    let head_at = |l: &str| -> Option<(String, String)> {
+        let mut w = 0;
+        for (i, c) in l.char_indices() {
+            if w == end {
+                return Some((l[..i].to_string(), l[i..].to_string()));
+            }
+            w += c.width().unwrap_or(0);
+        }
+        None
+    };
+    let rows: Vec<&str> =
+        table.lines().filter(|l| l.trim_start().starts_with(|c: char| c.is_ascii_digit()) && l.contains("  ")).collect();
+    assert_eq!(rows.len(), 3, "{table}");
+    for row in rows {
+        let (head, rest) = head_at(row).unwrap_or_else(|| panic!("row too short or split inside a character: {row}\n{table}"));
+        assert!(rest.starts_with("  "), "misaligned: {row}\n{table}");
+        let score: String = head.chars().rev().take(6).collect::<Vec<_>>().into_iter().rev().collect();
+        assert!(score.trim().parse::<f32>().is_ok(), "no score where the header says: {row}\n{table}");
+    }
+}
+
+#[test]
 fn quantize_writes_an_edge_bundle_that_embed_and_index_take_as_model() {
     let d = tmp("quantize");
     let bundle = d.join("model.edgerec");

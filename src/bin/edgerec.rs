@@ -515,15 +515,63 @@ fn recommend(catalog: PathBuf, model: Option<PathBuf>, table: bool) -> Result<()
     let encoder = encoder.as_deref();
     let out = ranker.recommend(encoder, &ctx)?;
     if table {
-        let plural = if out.embedded_texts == 1 { "" } else { "s" };
-        println!("{} results ({} text{plural} embedded on the fly)", out.items.len(), out.embedded_texts);
-        for (i, it) in out.items.iter().enumerate() {
-            println!("{:>2}. {:<50} {:>7.3}  {}", i + 1, it.title, it.score, it.reason.text);
-        }
+        print!("{}", results_table(&out));
     } else {
         println!("{}", serde_json::to_string_pretty(&out).map_err(|e| Error::Io(e.to_string()))?);
     }
     Ok(())
+}
+
+/// Widest title column of `recommend --table`, in terminal columns (longer titles end in "…").
+const TITLE_COLUMNS: usize = 44;
+
+/// `recommend --table`: one aligned row per result (titles cut to [`TITLE_COLUMNS`] terminal
+/// columns, whatever their script), what the score means, and the pins that were ignored.
+fn results_table(out: &edgerec::rank::Recommendations) -> String {
+    use std::fmt::Write;
+    use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
+    let cut = |title: &str| -> String {
+        if title.width() <= TITLE_COLUMNS {
+            return title.to_string();
+        }
+        let mut s = String::new();
+        let mut w = 0;
+        for c in title.chars() {
+            let cw = c.width().unwrap_or(0);
+            if w + cw > TITLE_COLUMNS - 1 {
+                break;
+            }
+            s.push(c);
+            w += cw;
+        }
+        s + "…"
+    };
+    let titles: Vec<String> = out.items.iter().map(|it| cut(&it.title)).collect();
+    let col = titles.iter().map(|t| t.width()).max().unwrap_or(0).max("title".len());
+    let mut t = String::new();
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
+    let _ = writeln!(
+        t,
+        "{} result{} ({} text pin{} embedded on the fly)",
+        out.items.len(),
+        plural(out.items.len()),
+        out.embedded_texts,
+        plural(out.embedded_texts)
+    );
+    if out.unknown_pins > 0 {
+        let n = out.unknown_pins;
+        let _ = writeln!(t, "{n} pin{} ignored: an id that is not in the catalog, and no text", plural(n));
+    }
+    if out.items.is_empty() {
+        return t;
+    }
+    let pad = |s: &str| format!("{s}{}", " ".repeat(col - s.width()));
+    let _ = writeln!(t, "{:>3}  {}  {:>6}  why", "#", pad("title"), "score");
+    for (i, (it, title)) in out.items.iter().zip(&titles).enumerate() {
+        let _ = writeln!(t, "{:>3}  {}  {:>6.2}  {}", i + 1, pad(title), it.score, it.reason.text);
+    }
+    let _ = writeln!(t, "score: the blended signals (z-scores); higher is better, comparable within this answer only");
+    t
 }
 
 fn main() -> ExitCode {
