@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 export const workerDir = join(dirname(fileURLToPath(import.meta.url)), "..");
 export const distDir = join(workerDir, "dist");
 export const COMPATIBILITY_DATE = "2026-04-01";
-export const DEFAULT_VARS = Object.freeze({ EDGEREC_MODEL: "on", LOAD_WAIT_MS: "5000" });
+export const DEFAULT_VARS = Object.freeze({ EDGEREC_MODEL: "on", LOAD_WAIT_MS: "5000", CORS_ORIGINS: "*" });
 
 /** Keeps wrangler and Miniflare from reaching the network (and wrangler from printing its banner). */
 export const OFFLINE_ENV = Object.freeze({

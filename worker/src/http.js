@@ -11,12 +11,33 @@ export class HttpError extends Error {
   }
 }
 
-export const CORS = Object.freeze({
-  "access-control-allow-origin": "*",
+const CORS_COMMON = Object.freeze({
   "access-control-allow-methods": "GET, POST, OPTIONS",
   "access-control-allow-headers": "content-type",
   "access-control-max-age": "86400",
 });
+
+/**
+ * The CORS headers for `request` under the `CORS_ORIGINS` variable: `*` (the default) lets
+ * pages of any origin call the Worker; a comma-separated list of origins
+ * (`https://shop.example, https://www.shop.example`) lets those only (the caller's origin is
+ * echoed, with `Vary: Origin`); `none` sends no CORS headers (same-origin pages and servers only).
+ */
+export function corsHeaders(request, env) {
+  const setting = String(env?.CORS_ORIGINS ?? "*").trim();
+  if (setting === "*") return { "access-control-allow-origin": "*", ...CORS_COMMON };
+  if (setting === "" || setting.toLowerCase() === "none") return {};
+  const allowed = setting.split(",").map((o) => o.trim().replace(/\/+$/, "")).filter(Boolean);
+  const origin = request.headers.get("origin");
+  if (origin && allowed.includes(origin)) return { "access-control-allow-origin": origin, vary: "Origin", ...CORS_COMMON };
+  return { vary: "Origin" };
+}
+
+/** `response` with the CORS headers for `request` (a Response the Worker made: its headers are mutable). */
+export function withCors(response, request, env) {
+  for (const [name, value] of Object.entries(corsHeaders(request, env))) response.headers.set(name, value);
+  return response;
+}
 
 /** How much of an oversized body is read and dropped before answering 413. */
 const DRAIN_BYTES = 4 * 1024 * 1024;
@@ -24,7 +45,7 @@ const DRAIN_BYTES = 4 * 1024 * 1024;
 export function respond(status, bodyText, headers = {}) {
   return new Response(bodyText, {
     status,
-    headers: { "content-type": "application/json; charset=utf-8", "cache-control": "no-store", ...CORS, ...headers },
+    headers: { "content-type": "application/json; charset=utf-8", "cache-control": "no-store", ...headers },
   });
 }
 

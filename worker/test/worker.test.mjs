@@ -198,6 +198,33 @@ test("CORS: preflight and headers", async () => {
   assert.match(res.headers.get("access-control-allow-methods"), /POST/);
 });
 
+test("CORS_ORIGINS: a list of origins lets those pages only; none sends no CORS headers", async () => {
+  const listed = await startWorker({ vars: { ...PATIENT, CORS_ORIGINS: "https://shop.example, https://www.shop.example/" } });
+  const none = await startWorker({ vars: { ...PATIENT, CORS_ORIGINS: "none" } });
+  try {
+    const from = (origin, method = "GET", path = "/v1/nope") => get(listed.url, path, { method, headers: { origin } });
+    for (const origin of ["https://shop.example", "https://www.shop.example"]) {
+      const pre = await from(origin, "OPTIONS", "/v1/recommend");
+      assert.equal(pre.status, 204);
+      assert.equal(pre.headers.get("access-control-allow-origin"), origin);
+      assert.match(pre.headers.get("vary") ?? "", /Origin/);
+      // Errors carry them too (a page must be able to read why).
+      const err = await from(origin);
+      assert.equal(err.status, 404);
+      assert.equal(err.headers.get("access-control-allow-origin"), origin);
+    }
+    const other = await from("https://evil.example", "OPTIONS", "/v1/recommend");
+    assert.equal(other.headers.get("access-control-allow-origin"), null);
+    assert.match(other.headers.get("vary") ?? "", /Origin/);
+    const off = await get(none.url, "/v1/recommend", { method: "OPTIONS", headers: { origin: "https://shop.example" } });
+    assert.equal(off.headers.get("access-control-allow-origin"), null);
+    assert.equal(off.headers.get("access-control-allow-methods"), null);
+  } finally {
+    await listed.mf.dispose();
+    await none.mf.dispose();
+  }
+});
+
 test("a concurrent burst of 48 requests (8 different contexts) each gets its own right answer", async () => {
   const contexts = FIVE_BOARDS.boards.map((b, i) => ({ boards: [b], k: 5 + i }));
   contexts.push(FIVE_BOARDS, { ...FIVE_BOARDS, target_board: "Space", k: 20 }, { ...FIVE_BOARDS, diversity: 0.5 });
