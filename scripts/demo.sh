@@ -36,5 +36,6 @@ JSON
 
 echo "== building the browser demo (wasm package, harness, demo page)"
 scripts/build-wasm.sh
-node www/build.mjs --no-rust
+EDGEREC_DEMO_SERVES=1 node www/build.mjs --no-rust
+echo "== serving the demo (Ctrl-C stops it)"
 exec node www/serve.mjs "${PORT:-8080}"

@@ -12,6 +12,7 @@
 import { existsSync, promises as fs, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { displayTitle } from "./demo/titles.js";
 import { BuildError, WASM_FILES, buildOptions, describeFile, locateInputs, runRustBuilds, shardFile, writeManifest } from "../scripts/assets.mjs";
 
 const www = dirname(fileURLToPath(import.meta.url));
@@ -43,14 +44,16 @@ async function build() {
   await copyDir(join(www, "demo"), join(dist, "demo"), (name) => name !== "index.html");
   await copyDir(join(www, "bench", "page"), join(dist, "bench"));
 
-  // The demo's title search: [[id, title, "tag, tag, tag"], ...] from the catalog's items.jsonl.
+  // The demo's title search: [[id, title as people write it, "tag, tag, tag", catalog title],
+  // ...] from the catalog's items.jsonl (the catalog's form is searched too, and named in reasons).
   const assets = join(dist, "assets");
   await fs.mkdir(assets, { recursive: true });
   const titles = [];
   for (const line of readFileSync(itemsJsonl, "utf8").split("\n")) {
     if (!line.trim()) continue;
     const it = JSON.parse(line);
-    titles.push([String(it.id), String(it.title), (it.tags ?? []).slice(0, 4).join(", ")]);
+    const title = String(it.title);
+    titles.push([String(it.id), displayTitle(title), (it.tags ?? []).slice(0, 4).join(", "), title]);
   }
   await fs.writeFile(join(assets, "titles.json"), JSON.stringify(titles));
 
@@ -72,7 +75,8 @@ async function build() {
   console.log(`  catalog  ${line(manifest.catalog, inputs.catalog)}`);
   console.log(`  model    ${line(manifest.model, inputs.model)}`);
   console.log(`  titles   ${titles.length} movies`);
-  console.log("serve it:  node www/serve.mjs   (or npm --prefix www run serve)");
+  // scripts/demo.sh serves it right after, on its own port: it says so itself.
+  if (!process.env.EDGEREC_DEMO_SERVES) console.log("serve it:  node www/serve.mjs   (or npm --prefix www run serve)");
 }
 
 try {

@@ -2,6 +2,8 @@
 // that follow every change, ranked on this device by the harness's Web Worker.
 
 import { createRecommender } from "../src/edgerec.js";
+import { displayTitle, fold, matchRank } from "./titles.js";
+import { looksNonEnglish } from "./language.js";
 
 const STORAGE_KEY = "edgerec-demo-v1";
 const K = 12;
@@ -15,8 +17,9 @@ const $ = (id) => document.getElementById(id);
 const state = {
   boards: [], // { key, name, pins: [{ id?, title }] }
   target: null, // key of the board recommended for
-  titles: new Map(), // id -> { title, tags }
-  index: [], // [{ id, title, lower, tags }] for search
+  titles: new Map(), // id -> { title, tags }: the title as people write it
+  display: new Map(), // catalog title -> title as people write it (for reasons)
+  index: [], // [{ id, title, forms, tags }] for search: forms are the folded titles, both orders
   rec: null,
   running: false,
   dirty: false,
@@ -103,14 +106,15 @@ async function start() {
 async function loadTitles() {
   const res = await fetch("assets/titles.json");
   if (!res.ok) throw Object.assign(new Error(`titles.json: HTTP ${res.status}`), { code: "load_failed" });
-  const rows = await res.json(); // [[id, title, tags], ...]
-  for (const [id, title, tags] of rows) {
+  const rows = await res.json(); // [[id, title, tags, catalog title], ...]
+  for (const [id, title, tags, catalogTitle = title] of rows) {
     state.titles.set(id, { title, tags });
-    state.index.push({ id, title, lower: fold(title), tags });
+    state.display.set(catalogTitle, title);
+    state.index.push({ id, title, forms: [fold(title), fold(catalogTitle)], tags });
   }
+  state.titlesLoaded = true;
+  renderBoards(); // the pins get their titles as soon as they are known
 }
-
-const fold = (s) => s.normalize("NFKD").replace(/[\u0300-\u036f]/g, "").toLowerCase();
 
 // ----------------------------------------------------------------------------------- boards
 
@@ -183,8 +187,12 @@ function changed() {
   refresh();
 }
 
+/** A pin's title; while the titles load, "Loading…" (never a bare catalog id). */
 function pinTitle(p) {
-  return p.id ? state.titles.get(p.id)?.title ?? `#${p.id}` : p.title;
+  if (!p.id) return p.title;
+  const known = state.titles.get(p.id)?.title;
+  if (known) return known;
+  return state.titlesLoaded ? `Unknown movie (catalog id ${p.id})` : "Loading…";
 }
 
 function renderBoards() {
@@ -237,6 +245,7 @@ function renderBoards() {
       const t = document.createElement("span");
       t.className = "pin-title";
       t.textContent = pinTitle(p);
+      t.classList.toggle("pending", Boolean(p.id) && !state.titlesLoaded);
       const x = document.createElement("button");
       x.type = "button";
       x.className = "icon";
@@ -273,9 +282,24 @@ function setupSearch(li, board) {
   if (!state.rec) input.placeholder = "Loading…";
   let options = [];
   let active = 0;
-  const close = () => { box.hidden = true; box.replaceChildren(); options = []; };
+  const close = () => { box.hidden = true; box.replaceChildren(); options = []; notEnglish.hidden = true; };
+  const tooLong = li.querySelector(".too-long");
+  const notEnglish = li.querySelector(".not-english");
+  // The request's limit on a text field, in UTF-8 bytes (what the wasm counts), checked here
+  // so that an over-long text is never pinned (then every later update would fail on it).
+  const textBytes = (t) => new TextEncoder().encode(t).length;
+  const overLimit = (t) => {
+    const limit = state.rec?.info.limits.field_bytes ?? Infinity;
+    const n = textBytes(t);
+    tooLong.hidden = n <= limit;
+    if (n > limit) {
+      tooLong.textContent = `This text is too long to pin: ${n.toLocaleString()} bytes, and a pin's text can hold up to ${limit.toLocaleString()} (about ${limit.toLocaleString()} letters in English). Shorten it to pin it.`;
+    }
+    return n > limit;
+  };
   const choose = (o) => {
     if (!o) return;
+    if (!o.id && overLimit(o.text)) return;
     if (o.id && !board.pins.some((p) => p.id === o.id)) board.pins.push({ id: o.id });
     if (!o.id) board.pins.push({ title: o.text });
     input.value = "";
@@ -288,8 +312,11 @@ function setupSearch(li, board) {
   const show = () => {
     const q = fold(input.value.trim());
     box.replaceChildren();
-    options = q ? search(q, board) : [];
-    if (q && state.rec?.info.encoder) options.push({ text: input.value.trim() });
+    const long = overLimit(input.value.trim());
+    options = q && !long ? search(q, board) : [];
+    const asText = q && !long && state.rec?.info.encoder;
+    if (asText) options.push({ text: input.value.trim() });
+    notEnglish.hidden = !(asText && looksNonEnglish(input.value));
     if (!options.length) { box.hidden = true; return; }
     active = 0;
     options.forEach((o, i) => {
@@ -329,18 +356,17 @@ function setupSearch(li, board) {
   });
 }
 
+/** Titles matching `q` (folded), prefixes first, then word starts, then anywhere inside. */
 function search(q, board) {
   const have = new Set(board.pins.map((p) => p.id));
-  const starts = [], words = [], inside = [];
+  const byRank = [[], [], []];
   for (const it of state.index) {
     if (have.has(it.id)) continue;
-    const at = it.lower.indexOf(q);
-    if (at === 0) starts.push(it);
-    else if (at > 0 && /[\s(:'"-]/.test(it.lower[at - 1])) words.push(it);
-    else if (at > 0) inside.push(it);
-    if (starts.length >= 8) break;
+    const rank = matchRank(q, it.forms);
+    if (rank >= 0) byRank[rank].push(it);
+    if (byRank[0].length >= 8) break;
   }
-  return [...starts, ...words, ...inside].slice(0, 8).map(({ id, title, tags }) => ({ id, title, tags }));
+  return byRank.flat().slice(0, 8).map(({ id, title, tags }) => ({ id, title, tags }));
 }
 
 $("add-board").addEventListener("click", () => {
@@ -360,6 +386,9 @@ $("variety").addEventListener("input", () => {
 });
 
 $("reset").addEventListener("click", () => {
+  const pins = state.boards.reduce((n, b) => n + b.pins.length, 0);
+  const what = `${state.boards.length} board${state.boards.length === 1 ? "" : "s"} and ${pins} pin${pins === 1 ? "" : "s"}`;
+  if (!confirm(`Replace your ${what} with the example boards? This cannot be undone.`)) return;
   try { localStorage.removeItem(STORAGE_KEY); } catch { /* ignore */ }
   restore();
   changed();
@@ -403,6 +432,7 @@ async function rankOnce() {
     render([]);
     $("recs-empty").textContent = "Add a board to see recommendations.";
     error.hidden = true;
+    $("timing").textContent = ""; // no ranking ran: an earlier timing would be stale
     return;
   }
   try {
@@ -414,6 +444,10 @@ async function rankOnce() {
   } catch (err) {
     error.hidden = false;
     error.textContent = `${err.code ?? "error"}: ${err.message}`;
+    // The results on screen are not the answer to these boards any more.
+    render([]);
+    $("recs-empty").textContent = "No recommendations for these boards (see the message above).";
+    $("timing").textContent = "";
   }
 }
 
@@ -431,7 +465,7 @@ function render(items) {
     main.className = "rec-main";
     const title = document.createElement("span");
     title.className = "rec-title";
-    title.textContent = it.title;
+    title.textContent = state.titles.get(it.id)?.title ?? displayTitle(it.title);
     const reason = document.createElement("p");
     reason.className = "reason";
     const badge = document.createElement("span");
@@ -439,7 +473,9 @@ function render(items) {
     badge.textContent = SIGNAL_LABEL[it.reason.signal] ?? it.reason.signal;
     const text = document.createElement("span");
     text.className = "reason-text";
-    text.textContent = it.reason.text;
+    // Reasons name pins by their catalog title: shown as people write it, like everything else.
+    const pinTitle = it.reason.pin;
+    text.textContent = pinTitle ? it.reason.text.replace(pinTitle, state.display.get(pinTitle) ?? displayTitle(pinTitle)) : it.reason.text;
     reason.append(badge, text);
     const score = document.createElement("span");
     score.className = "score";
@@ -463,6 +499,24 @@ function render(items) {
   $("recs-empty").hidden = items.length > 0;
   $("recs-empty").textContent = "Pin a few movies to a board to see recommendations.";
   list.dataset.generation = String(++state.generation);
+  updateStrip(items);
+}
+
+// Phones: a strip at the bottom with the first results, until the first result is in full view.
+addEventListener("scroll", () => updateStrip(), { passive: true });
+addEventListener("resize", () => updateStrip(), { passive: true });
+
+function updateStrip(items) {
+  const strip = $("recs-strip");
+  if (items) {
+    const target = state.boards.find((b) => b.key === state.target);
+    $("strip-label").textContent = `${items.length} for “${target?.name || "untitled"}”`;
+    $("strip-top").textContent = items.slice(0, 3).map((it) => state.titles.get(it.id)?.title ?? displayTitle(it.title)).join(" · ");
+    strip.dataset.count = String(items.length);
+  }
+  const first = $("recs").firstElementChild?.getBoundingClientRect();
+  const firstInView = first && first.top >= 0 && first.bottom <= innerHeight;
+  strip.hidden = !first || firstInView;
 }
 
 start();

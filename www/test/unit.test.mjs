@@ -1,5 +1,5 @@
 // Node-only checks of the pieces that do not need a browser: the streaming SHA-256, the SIMD
-// probes, the static server.
+// probes, the static server, the demo's titles.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
@@ -11,6 +11,8 @@ import { Sha256 } from "../src/sha256.js";
 import { RELAXED_SIMD_PROBE, SIMD128_PROBE } from "../src/simd.js";
 import { ERROR_CODES, EdgerecError, fromWire, toWire } from "../src/errors.js";
 import { startServer } from "../serve.mjs";
+import { displayTitle, fold, matchRank } from "../demo/titles.js";
+import { looksNonEnglish } from "../demo/language.js";
 import { www } from "./helpers.mjs";
 
 test("streaming SHA-256 matches node:crypto for every split of the input", () => {
@@ -173,3 +175,33 @@ async function rawGet(port, path) {
     s.on("error", fail);
   });
 }
+
+test("catalogue titles read in natural order, and search finds either form", () => {
+  const cases = {
+    "Matrix, The (1999)": "The Matrix (1999)",
+    "Usual Suspects, The": "The Usual Suspects",
+    "Jetée, La (1962)": "La Jetée (1962)",
+    "Good, the Bad and the Ugly, The (Buono, il brutto, il cattivo, Il) (1966)": "The Good, the Bad and the Ugly (Buono, il brutto, il cattivo, Il) (1966)",
+    "Toy Story (1995)": "Toy Story (1995)",
+    "Hellboy II: The Golden Army (2008)": "Hellboy II: The Golden Army (2008)",
+    "Crouching Tiger, Hidden Dragon (Wo hu cang long) (2000)": "Crouching Tiger, Hidden Dragon (Wo hu cang long) (2000)",
+  };
+  for (const [catalog, natural] of Object.entries(cases)) assert.equal(displayTitle(catalog), natural, catalog);
+  const forms = (t) => [fold(displayTitle(t)), fold(t)];
+  for (const q of ["the matrix", "matrix", "Matrix (1999)", "The Matrix 1999", "MATRIX, the"]) {
+    assert.ok(matchRank(fold(q), forms("Matrix, The (1999)")) >= 0, q);
+  }
+  assert.equal(matchRank(fold("matrix"), forms("Matrix, The (1999)")), 0, "a prefix of the catalogue form");
+  assert.equal(matchRank(fold("jetee"), forms("Jetée, La (1962)")), 0, "accents do not matter");
+  assert.equal(matchRank(fold("atrix"), forms("Matrix, The (1999)")), 2, "inside a word ranks last");
+  assert.equal(matchRank(fold("toy story"), forms("Matrix, The (1999)")), -1);
+});
+
+test("text pins that do not look English are noticed, English ones are not", () => {
+  for (const t of ["une comédie de cambriolage à Paris", "eine gemütliche Komödie über einen Raub", "una comedia de atracos en París", "宇宙で迷子になった宇宙飛行士", "Космическая одиссея"]) {
+    assert.equal(looksNonEnglish(t), true, t);
+  }
+  for (const t of ["a cozy heist comedy in Paris", "Astronauts stranded on Mars", "Die Hard with a vengeance", "Tour de France documentary", "Amélie", "heist", "la dolce vita"]) {
+    assert.equal(looksNonEnglish(t), false, t);
+  }
+});
