@@ -10,6 +10,17 @@ cd "$root"
 # Cargo's output folder, wherever CARGO_TARGET_DIR (or a config) puts it: a fixed target/ path
 # would hand wasm-bindgen a stale module from an earlier build.
 target_dir=$(cargo metadata --format-version 1 --no-deps | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).target_directory))')
+# Nothing to do when pkg/ was built from exactly these inputs (sources, manifests, toolchain):
+# the two variants differ in cargo features, so cargo itself would recompile the crate for each.
+inputs_hash=$( { find src -type f | LC_ALL=C sort | xargs sha256sum; sha256sum Cargo.toml Cargo.lock .cargo/config.toml scripts/build-wasm.sh;
+  rustc -V; wasm-bindgen --version; node_modules/.bin/wasm-opt --version; } | sha256sum | cut -d' ' -f1)
+stamp=pkg/.inputs-sha256
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$inputs_hash" ] \
+  && [ -f pkg/edgerec.js ] && [ -f pkg/edgerec_bg.wasm ] && [ -f pkg/edgerec_relaxed_bg.wasm ] && [ -f pkg/package.json ]; then
+  echo "pkg/: up to date (built from these sources and toolchain), nothing to build" >&2
+  exit 0
+fi
+rm -f "$stamp"
 flags=(--enable-simd --enable-bulk-memory --enable-sign-ext --enable-mutable-globals
   --enable-nontrapping-float-to-int --enable-reference-types --enable-multivalue)
 out=target/wasm-bindgen
@@ -73,3 +84,4 @@ JSON
 for f in pkg/edgerec_bg.wasm pkg/edgerec_relaxed_bg.wasm; do
   echo "$f: $(stat -c %s "$f") bytes raw, $(gzip -9 -c "$f" | wc -c) bytes gzip -9" >&2
 done
+echo "$inputs_hash" > "$stamp"
