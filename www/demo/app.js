@@ -91,9 +91,12 @@ async function start() {
   }
   state.rec = rec.value;
   const info = state.rec.info;
+  const cached = [["engine", info.sources.wasm], ["catalog", info.sources.catalog], ["model", info.sources.model], ["titles", state.titlesSource]]
+    .filter(([, source]) => source === "cache").map(([name]) => name);
   $("engine").textContent =
     `${info.items.toLocaleString()} movies · wasm ${info.simd === "relaxed" ? "relaxed-SIMD" : "SIMD128"} · ` +
-    (info.encoder ? "text model loaded" : "no text model");
+    (info.encoder ? "text model loaded" : "no text model") +
+    (cached.length ? ` · from cache: ${cached.join(", ")}` : "");
   $("mode-hint").textContent = info.encoder
     ? "Add movies from the catalog, or any text (“cozy heist comedy”) as a pin."
     : "Add movies from the catalog. (This build has no text model, so pins must be catalog movies.)";
@@ -103,10 +106,44 @@ async function start() {
   refresh();
 }
 
+const TITLES_CACHE = "edgerec-demo-v1";
+
+/**
+ * titles.json by its SHA-256 in the manifest, as the harness keeps the model and the catalog:
+ * from the Cache API when kept, else downloaded, checked and kept (replacing older versions).
+ */
+async function fetchTitles() {
+  const fail = (code, message) => Object.assign(new Error(message), { code });
+  const manifestUrl = new URL("assets/manifest.json", location.href);
+  const res = await fetch(manifestUrl, { cache: "no-cache" });
+  if (!res.ok) throw fail("load_failed", `manifest.json: HTTP ${res.status}`);
+  const entry = (await res.json()).titles;
+  if (!entry?.sha256 || entry.shards?.length !== 1) throw fail("load_failed", "manifest.json lists no titles");
+  const key = new URL(`/.edgerec-demo/sha256/${entry.sha256}`, location.origin).href;
+  const cache = typeof caches === "undefined" ? null : await caches.open(TITLES_CACHE).catch(() => null);
+  const hit = cache ? await cache.match(key).catch(() => null) : null;
+  if (hit) {
+    state.titlesSource = "cache";
+    return hit.json();
+  }
+  const file = await fetch(new URL(entry.shards[0].url, manifestUrl));
+  if (!file.ok) throw fail("load_failed", `titles.json: HTTP ${file.status}`);
+  const bytes = new Uint8Array(await file.arrayBuffer());
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+  const hex = [...digest].map((b) => b.toString(16).padStart(2, "0")).join("");
+  if (hex !== entry.sha256) throw fail("integrity_error", `titles.json has SHA-256 ${hex}, the manifest says ${entry.sha256}`);
+  if (cache) {
+    try {
+      await cache.put(key, new Response(bytes, { headers: { "content-type": "application/json" } }));
+      for (const req of await cache.keys()) if (req.url !== key) await cache.delete(req);
+    } catch { /* the cache is best effort */ }
+  }
+  state.titlesSource = "network";
+  return JSON.parse(new TextDecoder().decode(bytes));
+}
+
 async function loadTitles() {
-  const res = await fetch("assets/titles.json");
-  if (!res.ok) throw Object.assign(new Error(`titles.json: HTTP ${res.status}`), { code: "load_failed" });
-  const rows = await res.json(); // [[id, title, tags, catalog title], ...]
+  const rows = await fetchTitles(); // [[id, title, tags, catalog title], ...]
   for (const [id, title, tags, catalogTitle = title] of rows) {
     state.titles.set(id, { title, tags });
     state.display.set(catalogTitle, title);

@@ -62,8 +62,8 @@ export async function openCache(name) {
   }
 }
 
-const finalKey = (sha) => new URL(`${CACHE_PREFIX}sha256/${sha}`, self.location.origin).href;
-const tmpKey = (sha) =>
+export const finalKey = (sha) => new URL(`${CACHE_PREFIX}sha256/${sha}`, self.location.origin).href;
+export const tmpKey = (sha) =>
   new URL(`${CACHE_PREFIX}tmp/${Date.now()}/${sha}/${Math.random().toString(36).slice(2)}`, self.location.origin).href;
 
 /** Drops half-written downloads left by a tab that closed mid-way (older than an hour). */
@@ -78,7 +78,7 @@ async function sweepTemporaries(cache) {
 
 /** Moves a verified download from its temporary entry to its hash key, and forgets older
  *  versions of the same file (same id). Best effort: the cache never fails a load. */
-async function keep(cache, tmp, sha, id) {
+export async function keep(cache, tmp, sha, id) {
   try {
     const key = finalKey(sha);
     const sha256Prefix = new URL(`${CACHE_PREFIX}sha256/`, self.location.origin).href;

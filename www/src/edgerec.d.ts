@@ -146,7 +146,8 @@ export interface RecommenderInfo {
   encoderModelId: string | null;
   /** The request limits (e.g. `field_bytes` for a pin's text), to check input before sending it. */
   limits: Limits;
-  sources: { catalog: "network" | "cache" | "memory"; model: "network" | "cache" | "memory" | null };
+  /** Where each file came from (`wasm`: "cache" when the manifest gave its hash and it was kept). */
+  sources: { wasm: "network" | "cache"; catalog: "network" | "cache" | "memory"; model: "network" | "cache" | "memory" | null };
   /** `unavailable` outside secure contexts or when storage is disabled. */
   cache: "on" | "off" | "unavailable";
   /** Always true: files stream straight into wasm memory (`WasmBytes`). */

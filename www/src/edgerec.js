@@ -99,9 +99,15 @@ export async function createRecommender(options) {
       simd128: url(wasm?.simd128 ?? fromManifest.wasm?.simd128 ?? new URL("edgerec_bg.wasm", pkgBase), base, "wasm.simd128"),
       relaxed: url(relaxed, base, "wasm.relaxed"),
     };
+    // A build's hash only when it comes from the manifest (an explicit URL has none to key by).
+    const wasmSha256 = {
+      simd128: wasm?.simd128 == null ? fromManifest.wasmSha256?.simd128 ?? null : null,
+      relaxed: wasm && "relaxed" in wasm ? null : fromManifest.wasmSha256?.relaxed ?? null,
+    };
     await rec._init({
       pkg: glueUrl,
       wasm: wasmUrls,
+      wasmSha256,
       simd,
       catalog: catalogSpec,
       model: modelSpec,

@@ -45,6 +45,8 @@ export async function loadManifest(manifestUrl, signal) {
       simd128: wasmUrl("wasm.simd128", json.wasm.simd128) ?? undefined,
       relaxed: wasmUrl("wasm.relaxed", json.wasm.relaxed), // null: the build made none
     } : undefined,
+    // The builds' hashes: the worker keeps them in the Cache API under these, like the files.
+    wasmSha256: json.wasm ? { simd128: json.wasm.simd128?.sha256 ?? null, relaxed: json.wasm.relaxed?.sha256 ?? null } : null,
   };
 }
 

@@ -79,6 +79,7 @@ function stats() {
  * @param {{
  *   pkg: string,
  *   wasm: { simd128: string, relaxed?: string | null },
+ *   wasmSha256?: { simd128?: string | null, relaxed?: string | null } | null,
  *   simd: "auto" | "relaxed" | "simd128",
  *   catalog: import("./assets.js").AssetSpec,
  *   model: import("./assets.js").AssetSpec | null,
@@ -86,10 +87,10 @@ function stats() {
  * }} o  (URLs are absolute: the page resolved them)
  */
 async function init(o) {
-  const loaded = await loadWasm(o);
+  const cache = await openCache(o.cache);
+  const loaded = await loadWasm(o, cache);
   glue = loaded.glue;
   wasmExports = loaded.exports;
-  const cache = await openCache(o.cache);
 
   // Load both files (concurrently); if a file read from the cache turns out corrupt when the
   // wasm parses it, drop that cache entry and load it again from the network, once.
@@ -98,7 +99,7 @@ async function init(o) {
       loadAsset("catalog", o.catalog, cache, glue),
       o.model ? loadAsset("model", o.model, cache, glue) : null,
     ]);
-    const sources = { catalog: cat.source, model: mod ? mod.source : null };
+    const sources = { wasm: loaded.source, catalog: cat.source, model: mod ? mod.source : null };
     // Bytes passed in (structured-cloned into this worker) are in wasm memory now: drop this
     // worker's copy before the wasm parses them, unless the other file came from the cache (a
     // corrupt entry there means loading both again, once): then once the wasm accepted both.

@@ -187,20 +187,28 @@ test("after loading, recommending makes zero network requests", async () => {
   assert.deepEqual(browser.requests.slice(browser0), [], "Chromium reported no request");
 });
 
-test("a reload is served from the Cache API: no request for the model or the catalog", async () => {
+test("a reload is served from the Cache API: no request for the model, the catalog, the wasm or the titles", async () => {
   const pinsBefore = await pinTitles("Pixar night");
+  const first = await page.evaluate(() => window.edgerecDemo.rec.info);
+  const info0 = () => first;
+  // The first visit downloaded them (the cache starts empty).
+  assert.equal(first.sources.wasm, "network");
+  assert.doesNotMatch(await page.locator("#engine").innerText(), /from cache/);
   const server0 = srv.log.length, browser0 = browser.requests.length;
   await page.reload();
   await ready();
   const paths = srv.log.slice(server0).map((r) => r.path);
   assert.ok(paths.includes("/assets/manifest.json"), "the page did load (the server saw it)");
-  for (const p of assetPaths()) {
+  const wasmPath = `/pkg/${info0().simd === "relaxed" ? "edgerec_relaxed_bg.wasm" : "edgerec_bg.wasm"}`;
+  for (const p of [...assetPaths(), wasmPath, "/assets/titles.json"]) {
     assert.ok(!paths.includes(p), `${p} was requested again`);
     assert.ok(!browser.requests.slice(browser0).some((u) => new URL(u).pathname === p), `${p} in Chromium's requests`);
   }
   const info = await page.evaluate(() => window.edgerecDemo.rec.info);
   assert.equal(info.sources.catalog, "cache");
   assert.equal(info.sources.model, "cache");
+  assert.equal(info.sources.wasm, "cache");
+  assert.match(await page.locator("#engine").innerText(), /from cache: engine, catalog, model, titles/);
   const keys = await page.evaluate(async () => (await (await caches.open("edgerec-v1")).keys()).map((r) => new URL(r.url).pathname));
   assert.ok(keys.includes(`/.edgerec-cache/sha256/${m.catalog.sha256}`), `cache keys: ${keys}`);
   assert.deepEqual(await pinTitles("Pixar night"), pinsBefore, "the boards survive the reload");

@@ -48,6 +48,9 @@ function assertProgress(events, total, source) {
   for (let i = 1; i < events.length; i++) assert.ok(events[i].loaded >= events[i - 1].loaded, "progress never goes back");
   assert.equal(events[0].loaded, 0);
 }
+/** Cache keys other than the wasm builds' (which are kept once compiled, whatever happens to the files after). */
+const notWasm = (keys) => keys.filter((k) => !Object.values(m.wasm).some((e) => k === `/.edgerec-cache/sha256/${e.sha256}`));
+
 /** An entry's one shard, which is the whole file at one URL (the build shards only files over 24 MiB). */
 function wholeFile(entry) {
   assert.equal(entry.shards.length, 1, `${entry.name} is in one shard`);
@@ -82,7 +85,7 @@ test("loads with byte-level progress from the network, then from the Cache API w
   // Downloads stream straight into wasm memory.
   assert.equal(first.info.streaming, true);
   // Kept under their hashes, and nothing half-written left over.
-  const expectedKeys = [m.catalog, m.model].map((e) => `/.edgerec-cache/sha256/${e.sha256}`).sort();
+  const expectedKeys = [m.catalog, m.model, m.wasm[first.info.simd]].map((e) => `/.edgerec-cache/sha256/${e.sha256}`).sort();
   assert.deepEqual(first.keys.sort(), expectedKeys);
   assert.equal(first.info.sources.model, "network");
   const mod = first.events.filter((e) => e.phase === "model");
@@ -98,9 +101,19 @@ test("loads with byte-level progress from the network, then from the Cache API w
     rec.close();
     return { events, info: rec.info, ids: out.items.map((i) => i.id) };
   }, CTX);
+  assert.equal(first.info.sources.wasm, "network");
   assert.equal(second.info.sources.catalog, "cache");
   assert.equal(second.info.sources.model, "cache");
+  // The wasm build too: the manifest gives its hash, so it is compiled from the Cache API.
+  assert.equal(second.info.sources.wasm, "cache");
+  assert.equal(second.info.simd, first.info.simd);
+  const wasm2 = second.events.filter((e) => e.phase === "wasm");
+  assert.ok(wasm2.length > 0 && wasm2.every((e) => e.source === "cache"), JSON.stringify(wasm2));
+  assert.equal(wasm2.at(-1).loaded, m.wasm[second.info.simd].bytes);
   const newPaths = srv.log.slice(logBefore).map((r) => r.path);
+  const wasmPath = new URL(m.wasm[second.info.simd].shards[0].url, `${srv.url}assets/manifest.json`).pathname;
+  assert.ok(srv.log.slice(0, logBefore).some((r) => r.path === wasmPath), `the first load fetched ${wasmPath}`);
+  assert.ok(!newPaths.includes(wasmPath), `the server saw ${wasmPath} again`);
   for (const shard of [m.catalog, m.model].flatMap((e) => e.shards)) {
     assert.ok(!newPaths.includes(`/assets/${shard.url}`), `server saw ${newPaths}`);
     assert.ok(!browser.requests.slice(requestsBefore).some((u) => u.includes(shard.url)), `Chromium made no request for ${shard.url}`);
@@ -169,7 +182,7 @@ test("a wrong SHA-256 or size is an integrity_error, and nothing is cached", asy
   assert.match(s.short.message, new RegExp(`got ${m.catalog.bytes} bytes, expected ${m.catalog.bytes + 1}`));
   assert.equal(s.long.code, "integrity_error", JSON.stringify(s.long));
   assert.match(s.long.message, /more than the expected/);
-  assert.ok(!s.keys.some((k) => k.includes("/sha256/")), `nothing kept under a hash: ${s.keys}`);
+  assert.ok(!notWasm(s.keys).some((k) => k.includes("/sha256/")), `nothing kept under a hash: ${s.keys}`);
 });
 
 test("failed loads and bad options reject with typed errors", async () => {
@@ -307,7 +320,7 @@ test("bytes passed in are reused when a corrupt cached model forces a second loa
     rec.close();
     return { sources: rec.info.sources, items: rec.info.items, dim };
   }, { catalogUrl: catalogPath(), model: { url: modelPath(), sha256: m.model.sha256, bytes: m.model.bytes } });
-  assert.deepEqual(r.sources, { catalog: "memory", model: "network" });
+  assert.deepEqual(r.sources, { wasm: "network", catalog: "memory", model: "network" }); // no manifest: no wasm hash to key by
   assert.equal(r.items, 9742);
   assert.equal(r.dim, 384);
   assert.equal(served(modelPath()) - before, 1);
@@ -406,7 +419,7 @@ test("close() rejects pending and later calls with `closed`; abort stops a load"
   assert.equal(r.closed, true);
   assert.equal(r.aborted.code, "aborted");
   assert.equal(r.preAborted.code, "aborted");
-  assert.ok(!r.keysAfterAbort.some((k) => k.includes("/sha256/")), "an aborted download is not kept under its hash");
+  assert.ok(!notWasm(r.keysAfterAbort).some((k) => k.includes("/sha256/")), "an aborted download is not kept under its hash");
 });
 
 test("the page stays responsive: the wasm runs in the worker (and the check can see a blocked page)", async (t) => {
@@ -683,7 +696,8 @@ test("a manifest entry in several shards is streamed shard after shard into one 
   assertProgress(r.catalogEvents, whole.length, "network");
   assert.equal(r.catalogEvents.at(-1).loaded, whole.length);
   assert.deepEqual(requested.slice(0, 4), ["cat.0", "cat.1", "cat.2", "cat.3"], "in order, each once");
-  assert.deepEqual(r.keysAfterFirst, [`/.edgerec-cache/sha256/${m.catalog.sha256}`], "kept whole, under the file's hash");
+  const wasmKey = `/.edgerec-cache/sha256/${m.wasm[r.info.simd].sha256}`;
+  assert.deepEqual(r.keysAfterFirst.filter((k) => k !== wasmKey), [`/.edgerec-cache/sha256/${m.catalog.sha256}`], "kept whole, under the file's hash");
   assert.equal(r.source2, "cache");
   assert.equal(r.wrongSize.code, "integrity_error", JSON.stringify(r.wrongSize));
   assert.match(r.wrongSize.message, /cat\.2/);
@@ -691,7 +705,7 @@ test("a manifest entry in several shards is streamed shard after shard into one 
   assert.match(r.missing.message, /cat\.nope: HTTP 404/);
   assert.equal(r.badSum.code, "load_failed", JSON.stringify(r.badSum));
   assert.match(r.badSum.message, /add up/);
-  assert.ok(!r.badKeys.some((k) => k.includes("/sha256/")), `nothing kept: ${r.badKeys}`);
+  assert.ok(!notWasm(r.badKeys).some((k) => k.includes("/sha256/")), `nothing kept: ${r.badKeys}`);
 });
 
 test("recycling: past recycleAboveBytes a fresh worker takes over from the Cache API; no pending call is lost, answers stay the same", async (t) => {
@@ -747,7 +761,7 @@ test("recycling: past recycleAboveBytes a fresh worker takes over from the Cache
   assert.ok(r.stats.wasmMemoryBytes <= r.refStats.wasmMemoryBytes * 2, `${r.stats.wasmMemoryBytes} vs ${r.refStats.wasmMemoryBytes}`);
 });
 
-test("recycling reads the model and the catalog from the Cache API: no request for them", async () => {
+test("recycling reads the model, the catalog and the wasm from the Cache API: no request for them", async () => {
   await page.evaluate(async () => (await E.createRecommender({ manifest: "/assets/manifest.json", cache: "t-recycle-cached" })).close());
   const logBefore = srv.log.length;
   const requestsBefore = browser.requests.length;
@@ -766,7 +780,7 @@ test("recycling reads the model and the catalog from the Cache API: no request f
   }, CTX);
   assert.equal(r.recycles, 1);
   assert.ok(r.same);
-  assert.deepEqual(r.sources, { catalog: "cache", model: "cache" });
+  assert.deepEqual(r.sources, { wasm: "cache", catalog: "cache", model: "cache" });
   const paths = srv.log.slice(logBefore).map((e) => e.path);
   for (const p of [m.catalog, m.model].flatMap((e) => e.shards.map((s) => `/assets/${s.url}`))) {
     assert.ok(!paths.includes(p), `${p} was requested`);
