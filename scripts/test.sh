@@ -23,6 +23,9 @@ cargo clippy --all-targets --quiet -- -D warnings
 stage "native tests"
 cargo test --all-targets
 
+stage "the crate packages offline (cargo package: its metadata, include list, and a build of what it ships)"
+cargo package --offline --allow-dirty --quiet
+
 stage "assets: the int8 edge model and the movielens catalog (scripts/build-assets.sh)"
 scripts/build-assets.sh
 
