@@ -23,8 +23,6 @@ cargo clippy --all-targets --quiet -- -D warnings
 stage "native tests"
 cargo test --all-targets
 
-stage "the crate packages offline (cargo package: its metadata, include list, and a build of what it ships)"
-cargo package --offline --allow-dirty --quiet
 
 stage "assets: the int8 edge model and the movielens catalog (scripts/build-assets.sh)"
 scripts/build-assets.sh
@@ -42,5 +40,10 @@ npm --prefix www test
 stage "Cloudflare Worker in workerd (worker/)"
 npm --prefix worker run build -- --no-rust
 npm --prefix worker test
+
+# Last: its verify build shares target/ and leaves target/debug/edgerec built from the packaged
+# copy (the next `cargo build` rebuilds it from the checkout).
+stage "the crate packages offline (cargo package: its metadata, include list, and a build of what it ships)"
+cargo package --offline --allow-dirty --quiet
 
 stage "all tests passed"
