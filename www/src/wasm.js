@@ -54,7 +54,12 @@ export async function loadWasm(o, cache = null) {
       const hasher = new Sha256();
       const hashed = theirs.pipeThrough(new TransformStream({ transform(chunk, ctl) { hasher.update(chunk); ctl.enqueue(chunk); } }));
       const tmp = tmpKey(sha());
-      const headers = { "content-type": "application/wasm", "x-edgerec-url": o.wasm[choice], "x-edgerec-sha256": sha() };
+      const headers = {
+        "content-type": "application/wasm",
+        "x-edgerec-url": o.wasm[choice],
+        "x-edgerec-sha256": sha(),
+        ...(total != null ? { "x-edgerec-bytes": String(total) } : {}),
+      };
       stored = cache.put(tmp, new Response(hashed, { headers })).then(() => ({ tmp, hex: hasher.hex() }), () => null);
     }
     module = await compileCounted(body, total, "network", o.wasm[choice]);
@@ -78,7 +83,7 @@ async function fromCache(cache, sha) {
   }
   if (!hit) return null;
   try {
-    return await compileCounted(hit.body, Number(hit.headers.get("content-length")) || null, "cache", "the cached wasm");
+    return await compileCounted(hit.body, Number(hit.headers.get("x-edgerec-bytes")) || null, "cache", "the cached wasm");
   } catch {
     await cache.delete(finalKey(sha)).catch(() => {}); // unreadable: the network has it
     return null;

@@ -52,6 +52,7 @@ test("pins never show a bare catalog id while the titles load", async () => {
   assert.ok(early.length >= 6, `the example pins are drawn: ${early}`);
   assert.ok(early.every((t) => !/#\d/.test(t)), `no #id placeholders: ${early}`);
   assert.ok(early.every((t) => t === "Loading…"), `a loading label instead: ${early}`);
+  await page.screenshot({ path: join(outputDir(), "demo-loading-pins-desktop.png"), animations: "disabled" });
   released();
   await ready(page);
   await page.unroute("**/assets/titles.json");
@@ -67,6 +68,7 @@ test("titles are searched as people type them and shown in natural order", async
     await first.waitFor();
     const found = await board(page, "Space").locator(".suggestion:not(.as-text) span").allInnerTexts();
     assert.ok(found.includes("The Matrix (1999)"), `"${q}" finds The Matrix (1999): ${found}`);
+    if (q === "the matrix") await page.screenshot({ path: join(outputDir(), "demo-title-search-desktop.png"), animations: "disabled" });
   }
   await search.fill("the matrix");
   await board(page, "Space").locator('.suggestion[data-id="2571"]').waitFor();
@@ -98,6 +100,7 @@ test("a long text pin wraps on desktop and phone; an over-long one is refused wi
   await message.waitFor();
   assert.match(await message.innerText(), new RegExp(`too long to pin: ${(limit + 10).toLocaleString("en-US")} bytes.*up to ${limit.toLocaleString("en-US")}`));
   assert.doesNotMatch(await message.innerText(), /boards\[|pins\[/, "no internal paths");
+  await page.screenshot({ path: join(outputDir(), "demo-text-too-long-desktop.png"), animations: "disabled" });
   const g = await generation(page);
   await search.press("Enter");
   await page.waitForTimeout(300);
@@ -164,6 +167,7 @@ test("a text that does not look English gets a note before it is pinned", async 
   await board(page, "Space").locator(".suggestion.as-text").waitFor();
   assert.equal(await note.isVisible(), true);
   assert.match(await note.innerText(), /reads English/);
+  await page.screenshot({ path: join(outputDir(), "demo-not-english-desktop.png"), animations: "disabled" });
   await search.fill("a cozy heist comedy in Paris");
   await board(page, "Space").locator(".suggestion.as-text").waitFor();
   assert.equal(await note.isVisible(), false);
@@ -177,6 +181,7 @@ test("no stale timing once every board is gone", async () => {
   }
   assert.equal(await page.locator("#timing").innerText(), "");
   assert.match(await page.locator("#recs-empty").innerText(), /Add a board/);
+  await page.screenshot({ path: join(outputDir(), "demo-no-boards-desktop.png"), animations: "disabled" });
 });
 
 test("Reset asks first: dismissed it keeps the boards, accepted it restores the examples", async () => {

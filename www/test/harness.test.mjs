@@ -110,6 +110,7 @@ test("loads with byte-level progress from the network, then from the Cache API w
   const wasm2 = second.events.filter((e) => e.phase === "wasm");
   assert.ok(wasm2.length > 0 && wasm2.every((e) => e.source === "cache"), JSON.stringify(wasm2));
   assert.equal(wasm2.at(-1).loaded, m.wasm[second.info.simd].bytes);
+  assert.equal(wasm2.at(-1).total, m.wasm[second.info.simd].bytes, "the size is known from the cache too");
   const newPaths = srv.log.slice(logBefore).map((r) => r.path);
   const wasmPath = new URL(m.wasm[second.info.simd].shards[0].url, `${srv.url}assets/manifest.json`).pathname;
   assert.ok(srv.log.slice(0, logBefore).some((r) => r.path === wasmPath), `the first load fetched ${wasmPath}`);
