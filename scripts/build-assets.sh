@@ -33,7 +33,7 @@ fresh() { # fresh OUT INPUT...: whether OUT was built from exactly these inputs 
 }
 built() { mv "$1.inputs-sha256.next" "$1.inputs-sha256"; }
 
-model_files=(.cache/models/all-MiniLM-L6-v2/*.json .cache/models/all-MiniLM-L6-v2/*.safetensors)
+mapfile -t model_files < <(find .cache/models/all-MiniLM-L6-v2 -type f | LC_ALL=C sort)
 edge=.cache/assets/all-MiniLM-L6-v2.edgerec
 if ! fresh "$edge" "$bin" "${model_files[@]}"; then
   $bin quantize .cache/models/all-MiniLM-L6-v2 "$edge"

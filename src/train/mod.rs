@@ -739,8 +739,10 @@ pub fn describe(k: &Knobs) -> String {
 mod tests {
     use super::*;
 
+    /// The gate reads the warm objective and the cold Recall@10 (the other two fields are set
+    /// to values that would flip every case, so a gate reading them fails the test).
     fn measured(warm: f64, cold: f64, plain: f64) -> Measured {
-        Measured { objective: [warm, cold], recall: [warm, cold], targets: [400, 400], plain_cold: plain }
+        Measured { objective: [warm, 1.0 - cold], recall: [1.0 - warm, cold], targets: [400, 400], plain_cold: plain }
     }
 
     #[test]
@@ -755,5 +757,9 @@ mod tests {
         assert!(gate(&measured(0.20, 0.01, 0.10), &measured(0.18, 0.10, 0.10)));
         // Neither finds them: the fit still needs to clear the bar.
         assert!(!gate(&measured(0.20, 0.01, 0.10), &measured(0.25, 0.02, 0.10)));
+        // Without cold examples only the warm objective counts.
+        let no_cold = |warm: f64| Measured { targets: [400, 0], ..measured(warm, 0.0, 0.10) };
+        assert!(gate(&no_cold(0.20), &no_cold(0.21)));
+        assert!(!gate(&no_cold(0.20), &no_cold(0.19)));
     }
 }

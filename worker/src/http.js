@@ -27,9 +27,10 @@ export function corsHeaders(request, env) {
   const setting = String(env?.CORS_ORIGINS ?? "*").trim();
   if (setting === "*") return { "access-control-allow-origin": "*", ...CORS_COMMON };
   if (setting === "" || setting.toLowerCase() === "none") return {};
-  const allowed = setting.split(",").map((o) => o.trim().replace(/\/+$/, "")).filter(Boolean);
+  // Origins compare case-insensitively (browsers send them lower-cased).
+  const allowed = setting.split(",").map((o) => o.trim().replace(/\/+$/, "").toLowerCase()).filter(Boolean);
   const origin = request.headers.get("origin");
-  if (origin && allowed.includes(origin)) return { "access-control-allow-origin": origin, vary: "Origin", ...CORS_COMMON };
+  if (origin && allowed.includes(origin.toLowerCase())) return { "access-control-allow-origin": origin, vary: "Origin", ...CORS_COMMON };
   return { vary: "Origin" };
 }
 

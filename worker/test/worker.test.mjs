@@ -199,7 +199,7 @@ test("CORS: preflight and headers", async () => {
 });
 
 test("CORS_ORIGINS: a list of origins lets those pages only; none sends no CORS headers", async () => {
-  const listed = await startWorker({ vars: { ...PATIENT, CORS_ORIGINS: "https://shop.example, https://www.shop.example/" } });
+  const listed = await startWorker({ vars: { ...PATIENT, CORS_ORIGINS: "https://shop.example, https://WWW.shop.example/" } });
   const none = await startWorker({ vars: { ...PATIENT, CORS_ORIGINS: "none" } });
   try {
     const from = (origin, method = "GET", path = "/v1/nope") => get(listed.url, path, { method, headers: { origin } });

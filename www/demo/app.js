@@ -4,6 +4,7 @@
 import { createRecommender } from "../src/edgerec.js";
 import { displayTitle, fold, matchRank } from "./titles.js";
 import { looksNonEnglish } from "./language.js";
+import { Sha256 } from "../src/sha256.js";
 
 const STORAGE_KEY = "edgerec-demo-v1";
 const K = 12;
@@ -123,14 +124,21 @@ async function fetchTitles() {
   const cache = typeof caches === "undefined" ? null : await caches.open(TITLES_CACHE).catch(() => null);
   const hit = cache ? await cache.match(key).catch(() => null) : null;
   if (hit) {
-    state.titlesSource = "cache";
-    return hit.json();
+    try {
+      const rows = await hit.json();
+      state.titlesSource = "cache";
+      return rows;
+    } catch {
+      await cache.delete(key).catch(() => {}); // unreadable: the network has it
+    }
   }
   const file = await fetch(new URL(entry.shards[0].url, manifestUrl));
   if (!file.ok) throw fail("load_failed", `titles.json: HTTP ${file.status}`);
   const bytes = new Uint8Array(await file.arrayBuffer());
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
-  const hex = [...digest].map((b) => b.toString(16).padStart(2, "0")).join("");
+  // The harness's SHA-256 (crypto.subtle exists only in secure contexts; this works anywhere).
+  const hasher = new Sha256();
+  hasher.update(bytes);
+  const hex = hasher.hex();
   if (hex !== entry.sha256) throw fail("integrity_error", `titles.json has SHA-256 ${hex}, the manifest says ${entry.sha256}`);
   if (cache) {
     try {
@@ -512,7 +520,8 @@ function render(items) {
     text.className = "reason-text";
     // Reasons name pins by their catalog title: shown as people write it, like everything else.
     const pinTitle = it.reason.pin;
-    text.textContent = pinTitle ? it.reason.text.replace(pinTitle, state.display.get(pinTitle) ?? displayTitle(pinTitle)) : it.reason.text;
+    const shownTitle = pinTitle ? state.display.get(pinTitle) ?? displayTitle(pinTitle) : null;
+    text.textContent = pinTitle ? it.reason.text.replace(pinTitle, () => shownTitle) : it.reason.text;
     reason.append(badge, text);
     const score = document.createElement("span");
     score.className = "score";

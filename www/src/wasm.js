@@ -34,16 +34,20 @@ export async function loadWasm(o, cache = null) {
   let choice = o.simd === "simd128" || !relaxedOk || !o.wasm.relaxed ? "simd128" : "relaxed";
   const sha = () => (cache && o.wasmSha256?.[choice]) || null;
 
-  let module = null, source = "cache";
+  let module = null, source = "cache", res = null;
   if (sha()) module = await fromCache(cache, sha());
   if (!module) {
-    source = "network";
-    let res = await fetchOk(o.wasm[choice], choice === "relaxed" && o.simd === "auto");
-    if (!res) { // no relaxed build on the server: use simd128
+    res = await fetchOk(o.wasm[choice], choice === "relaxed" && o.simd === "auto");
+    if (!res) { // no relaxed build on the server: use simd128 (from the cache if it is there)
       choice = "simd128";
-      res = await fetchOk(o.wasm.simd128);
+      module = sha() ? await fromCache(cache, sha()) : null;
+      if (!module) res = await fetchOk(o.wasm.simd128);
     }
-    const total = Number(res.headers.get("content-length")) || null;
+  }
+  if (!module) {
+    source = "network";
+    // A compressed response's content-length is not the size of what the stream gives.
+    const total = res.headers.get("content-encoding") ? null : Number(res.headers.get("content-length")) || null;
     let body = res.body;
     let stored = null;
     if (sha()) {
@@ -62,7 +66,12 @@ export async function loadWasm(o, cache = null) {
       };
       stored = cache.put(tmp, new Response(hashed, { headers })).then(() => ({ tmp, hex: hasher.hex() }), () => null);
     }
-    module = await compileCounted(body, total, "network", o.wasm[choice]);
+    try {
+      module = await compileCounted(body, total, "network", o.wasm[choice]);
+    } catch (err) {
+      if (stored) stored.then((put) => put && cache.delete(put.tmp)).catch(() => {});
+      throw err;
+    }
     const put = stored ? await stored : null;
     if (put) {
       if (put.hex === sha().toLowerCase()) await keep(cache, put.tmp, sha(), o.wasm[choice]);

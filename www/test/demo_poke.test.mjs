@@ -42,7 +42,7 @@ async function withBoards(p, boards) {
 }
 
 test("pins never show a bare catalog id while the titles load", async () => {
-  // The titles arrive 1.5 s late: the boards are drawn before them.
+  // The titles are held back until the test has looked: the boards are drawn before them.
   let released;
   const gate = new Promise((r) => { released = r; });
   await page.route("**/assets/titles.json", async (route) => { await gate; await route.continue(); });
