@@ -307,6 +307,32 @@ test("a corrupt cache entry is rejected by the wasm, dropped and downloaded agai
   assert.equal(served(catalogPath()) - before, 2, "one download for each");
 });
 
+test("a cached wasm build that does not compile is dropped and downloaded again; the good one replaces it", async () => {
+  const r = await page.evaluate(async () => {
+    const manifest = await (await fetch("/assets/manifest.json")).json();
+    const probe = await E.createRecommender({ manifest: "/assets/manifest.json", cache: false });
+    const simd = probe.info.simd;
+    probe.close();
+    const sha = manifest.wasm[simd].sha256;
+    const key = `/.edgerec-cache/sha256/${sha}`;
+    const cache = await caches.open("t-bad-wasm");
+    // Garbage under the build's hash: not a wasm module.
+    await cache.put(key, new Response(new Uint8Array(1000).fill(7), { headers: { "content-type": "application/wasm" } }));
+    const rec = await E.createRecommender({ manifest: "/assets/manifest.json", cache: "t-bad-wasm" });
+    const out = await rec.recommend({ boards: [{ name: "b", pins: [{ id: "1" }] }], k: 3 });
+    rec.close();
+    const stored = new Uint8Array(await (await cache.match(key)).arrayBuffer());
+    const digest = Array.from(new Uint8Array(await crypto.subtle.digest("SHA-256", stored)), (b) => b.toString(16).padStart(2, "0")).join("");
+    const again = await E.createRecommender({ manifest: "/assets/manifest.json", cache: "t-bad-wasm" });
+    again.close();
+    return { first: rec.info.sources.wasm, n: out.items.length, digest, sha, second: again.info.sources.wasm };
+  });
+  assert.equal(r.first, "network", "the bad entry was not used");
+  assert.equal(r.n, 3);
+  assert.equal(r.digest, r.sha, "the good build replaced the bad entry");
+  assert.equal(r.second, "cache");
+});
+
 test("bytes passed in are reused when a corrupt cached model forces a second load", async () => {
   await page.evaluate(async ({ url, key }) => {
     const bad = new Uint8Array(await (await fetch(url)).arrayBuffer());
