@@ -195,8 +195,7 @@ impl Ranker {
             let e = explain(j, f);
             let source = e.1.filter(|_| e.0 != Signal::BoardName);
             // Only a new item the content vouches for may take a slot kept for new items.
-            let new = self.prior.new[j as usize] && signals::new_content_z(kn, f) >= kn.new_slot_min_z;
-            let cand = Candidate { item: j, score, source, new };
+            let cand = Candidate { item: j, score, source, new: signals::takes_new_slot(kn, f) };
             let mut owed_here = false;
             owed.retain(|&s, n| {
                 if cand.fills(s) {

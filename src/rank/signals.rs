@@ -306,6 +306,12 @@ pub fn new_content_z(kn: &Knobs, f: &Features) -> f32 {
     (kn.w_new_similar * f[1] + kn.w_new_similar_mean * f[2]) / total
 }
 
+/// Whether a candidate may fill a slot kept for new items: it is new (feature `new`) and its
+/// content score reaches [`Knobs::new_slot_min_z`]. One rule for a request and for the fit.
+pub fn takes_new_slot(kn: &Knobs, f: &Features) -> bool {
+    f[5] > 0.5 && new_content_z(kn, f) >= kn.new_slot_min_z
+}
+
 /// The blended score of a candidate.
 pub fn blend(w: &Weights, f: &Features) -> f32 {
     w.of(f).iter().zip(f).map(|(a, b)| a * b).sum()

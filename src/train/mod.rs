@@ -365,8 +365,7 @@ fn objective(scored: &[Scored], kn: &Knobs, validation: bool, pool: Pool) -> Mea
             let w = crate::rank::signals::weights(kn, s.focus_pins);
             let scores: Vec<f32> = s.features.iter().map(|f| crate::rank::signals::blend(&w, f)).collect();
             // New items that may take a kept slot.
-            let eligible: Vec<bool> =
-                s.features.iter().map(|f| is_new(f) && crate::rank::signals::new_content_z(kn, f) >= kn.new_slot_min_z).collect();
+            let eligible: Vec<bool> = s.features.iter().map(|f| crate::rank::signals::takes_new_slot(kn, f)).collect();
             let in_pool = |f: &Features| match pool {
                 Pool::All => true,
                 Pool::Warm => !is_new(f),
