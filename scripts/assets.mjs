@@ -1,6 +1,7 @@
 // The one asset and manifest contract of www/ and worker/: both builds (www/build.mjs,
 // worker/scripts/build.mjs) find their inputs, shard and hash them, and write manifest.json here,
-// and both readers (www/src/assets.js, worker/src/load.js) read that one schema.
+// and both readers (the npm package's browser/assets.js and cloudflare/load.js) read that one
+// schema, which `edgerec bundle` writes too (src/bundle/manifest.rs: the same entries and names).
 //
 // Inputs: pkg/ (scripts/build-wasm.sh: the glue and both wasm builds), the int8 edge model and
 // the catalog bundle (scripts/build-assets.sh: .cache/assets/). Environment:
@@ -11,7 +12,8 @@
 //
 // manifest.json (format 2), every url relative to the manifest itself:
 //   { "format": 2, "built_at": "…", "shard_max_bytes": 25165824, "edgerec_version": "0.1.0",
-//     "wasm":    { "simd128": Entry, "relaxed": Entry },   // the builds this target ships
+//     "wasm":    { "simd128": Entry, "relaxed": Entry },   // optional: the builds this target
+//                                                          // serves (absent: the package's own)
 //     "catalog": Entry,
 //     "model":   Entry | null,                             // null: catalog pins only
 //     …a target's own fields (www: "titles": Entry; worker: "worker_version") }
@@ -29,7 +31,7 @@ export const repo = join(dirname(fileURLToPath(import.meta.url)), "..");
 export const MIB = 1024 * 1024;
 /** The largest shard written: 1 MiB under the 25 MiB Static Assets limit. */
 export const MAX_SHARD_BYTES = 24 * MIB;
-/** What the readers accept (www/src/edgerec.js, worker/src/load.js check the same number). */
+/** What the readers accept (browser/manifest.js, cloudflare/load.js check the same number). */
 export const MANIFEST_FORMAT = 2;
 
 /** The two wasm builds in pkg/ (scripts/build-wasm.sh makes both, with one JS glue). */
@@ -100,12 +102,12 @@ export function locateInputs(env = process.env) {
   };
 }
 
-/** The crate version pkg/package.json records, or null. */
-export function pkgVersion(pkg = join(repo, "pkg")) {
+/** The npm package's version (the crate's: scripts/build-package.mjs checks), or null. */
+export function pkgVersion(dir = join(repo, "packages", "edgerec")) {
   try {
-    return JSON.parse(readFileSync(join(pkg, "package.json"), "utf8")).version ?? null;
+    return JSON.parse(readFileSync(join(dir, "package.json"), "utf8")).version ?? null;
   } catch {
-    return null; // pkg/package.json is informative only
+    return null; // informative only
   }
 }
 
@@ -181,7 +183,7 @@ export function describeFile(path, url, name = basename(path)) {
   return { name, bytes, sha256, shards: [{ url, bytes, sha256 }] };
 }
 
-/** Writes `dir/manifest.json`: the common fields, then `fields` (wasm, catalog, model, a target's own). */
+/** Writes `dir/manifest.json`: the common fields, then `fields` (catalog, model, optional wasm, a target's own). */
 export function writeManifest(dir, fields) {
   const manifest = {
     format: MANIFEST_FORMAT,
@@ -190,7 +192,7 @@ export function writeManifest(dir, fields) {
     edgerec_version: pkgVersion(),
     ...fields,
   };
-  for (const key of ["wasm", "catalog", "model"]) {
+  for (const key of ["catalog", "model"]) {
     if (!(key in manifest)) throw new BuildError(`the manifest needs "${key}"`);
   }
   mkdirSync(dir, { recursive: true });

@@ -2,7 +2,8 @@
 # Builds pkg/: cargo (wasm32, release + LTO, +simd128 from .cargo/config.toml) → wasm-bindgen
 # (--target web) → wasm-opt, twice: pkg/edgerec_bg.wasm (simd128, runs everywhere) and
 # pkg/edgerec_relaxed_bg.wasm (the int8 kernels on relaxed-simd: Chrome ≥ 114, Node ≥ 22, workerd).
-# Both take the same JS glue (pkg/edgerec.js), checked below. Prints sizes raw and gzipped.
+# Both take the same JS glue (pkg/edgerec.js), checked below. Prints sizes raw and gzipped. Then
+# scripts/build-package.mjs completes the npm package (packages/edgerec/) from pkg/.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -18,6 +19,7 @@ stamp=pkg/.inputs-sha256
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$inputs_hash" ] \
   && [ -f pkg/edgerec.js ] && [ -f pkg/edgerec_bg.wasm ] && [ -f pkg/edgerec_relaxed_bg.wasm ] && [ -f pkg/package.json ]; then
   echo "pkg/: up to date (built from these sources and toolchain), nothing to build" >&2
+  node scripts/build-package.mjs
   exit 0
 fi
 rm -f "$stamp"
@@ -63,25 +65,11 @@ for variant in simd128 relaxed; do
   node_modules/.bin/wasm-opt -O3 "${flags[@]}" "${extra[@]}" "$out/$variant/edgerec_bg.wasm" \
     -o "pkg/${pkg_file[$variant]}"
 done
-version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
-cat > pkg/package.json <<JSON
-{
-  "name": "edgerec",
-  "version": "$version",
-  "type": "module",
-  "main": "./edgerec.js",
-  "types": "./edgerec.d.ts",
-  "exports": {
-    ".": { "types": "./edgerec.d.ts", "default": "./edgerec.js" },
-    "./edgerec_bg.wasm": "./edgerec_bg.wasm",
-    "./edgerec_relaxed_bg.wasm": "./edgerec_relaxed_bg.wasm",
-    "./package.json": "./package.json"
-  },
-  "files": ["edgerec.js", "edgerec.d.ts", "edgerec_bg.wasm", "edgerec_relaxed_bg.wasm", "edgerec_bg.wasm.d.ts"],
-  "sideEffects": false
-}
-JSON
+# pkg/ is the build's output, not a package of its own (the npm package is packages/edgerec/,
+# completed from it below): this only makes node read its .js files as ES modules.
+echo '{ "name": "edgerec-wasm-build", "private": true, "type": "module" }' > pkg/package.json
 for f in pkg/edgerec_bg.wasm pkg/edgerec_relaxed_bg.wasm; do
   echo "$f: $(stat -c %s "$f") bytes raw, $(gzip -9 -c "$f" | wc -c) bytes gzip -9" >&2
 done
 echo "$inputs_hash" > "$stamp"
+node scripts/build-package.mjs

@@ -41,6 +41,9 @@ stage "Cloudflare Worker in workerd (worker/)"
 npm --prefix worker run build -- --no-rust
 npm --prefix worker test
 
+stage "npm package: the tarball in a fresh Vite app (Chromium) and a fresh wrangler project, and its types (tests/package/)"
+node --test --test-reporter=spec tests/package/*.test.mjs
+
 # Last: its verify build shares target/ and leaves target/debug/edgerec built from the packaged
 # copy (the next `cargo build` rebuilds it from the checkout).
 stage "the crate packages offline (cargo package: its metadata, include list, and a build of what it ships)"

@@ -15,6 +15,8 @@ pub mod eval;
 pub mod finetune;
 pub mod rank;
 #[cfg(not(target_arch = "wasm32"))]
+pub mod served;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod train;
 pub mod vector;
 #[cfg(not(target_arch = "wasm32"))]

@@ -229,6 +229,34 @@ fn quantize_writes_an_edge_bundle_that_embed_and_index_take_as_model() {
     );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     Catalog::from_bytes(&std::fs::read(&out).unwrap()).unwrap().check_model(&encoder_for_default()).unwrap();
+    // bundle: the folder a page or Worker serves, in shards that concatenate to the files.
+    let served = d.join("served");
+    let (c, m, o_) = (out.to_str().unwrap(), bundle.to_str().unwrap(), served.to_str().unwrap());
+    let o = edgerec(&["bundle", "--catalog", c, "--model", m, "--out", o_, "--shard-bytes", "5000000"], &d.join("cache"));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(served.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["format"], 2);
+    assert_eq!(manifest["items"], 4);
+    for (key, file) in [("catalog", &out), ("model", &bundle)] {
+        let shards = manifest[key]["shards"].as_array().unwrap();
+        let joined: Vec<u8> =
+            shards.iter().flat_map(|s| std::fs::read(served.join(s["url"].as_str().unwrap())).unwrap()).collect();
+        assert_eq!(joined, std::fs::read(file).unwrap(), "{key}");
+        assert!(shards.iter().all(|s| s["bytes"].as_u64().unwrap() <= 5_000_000));
+    }
+    assert_eq!(manifest["model"]["shards"].as_array().unwrap().len(), size.div_ceil(5_000_000) as usize);
+    // A second bundle into the same folder needs --force; a model file that is not one is refused.
+    let o = edgerec(&["bundle", "--catalog", c, "--out", o_], &d.join("cache"));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("error[output_exists]"), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = edgerec(&["bundle", "--catalog", c, "--model", c, "--out", o_, "--force"], &d.join("cache"));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("error[invalid_model]"), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = edgerec(&["bundle", "--catalog", m, "--out", o_, "--force"], &d.join("cache"));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("error[invalid_catalog]"), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = edgerec(&["bundle", "--catalog", c, "--out", o_, "--force"], &d.join("cache"));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(served.join("manifest.json")).unwrap()).unwrap();
+    assert!(manifest["model"].is_null());
+    assert!(!served.join("model").exists(), "the earlier model shards are gone");
     // A folder that is not a model is a typed error, not a panic.
     let o = edgerec(&["quantize", d.to_str().unwrap(), d.join("x").to_str().unwrap()], &d.join("cache"));
     assert!(!o.status.success());

@@ -1,5 +1,7 @@
 #!/usr/bin/env node
-// Builds www/dist/: the wasm package, the harness, the demo, the benchmark page, and the assets
+// Builds www/dist/: the npm package edgerec (the harness and the wasm, in dist/pkg/ as a page
+// without a bundler serves it; the demo imports it by name through an import map), the demo, the
+// benchmark page, and the assets
 // (model + catalog, in ≤ 24 MiB shards) with manifest.json: the contract of scripts/assets.mjs,
 // which the Worker's build writes too.
 //
@@ -14,6 +16,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { displayTitle } from "./demo/titles.js";
 import { BuildError, WASM_FILES, buildOptions, describeFile, locateInputs, runRustBuilds, shardFile, writeManifest } from "../scripts/assets.mjs";
+import { buildPackage, packageDir } from "../scripts/build-package.mjs";
 
 const www = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(www, "..");
@@ -36,10 +39,10 @@ async function build() {
   const itemsJsonl = join(dataDir, "items.jsonl");
   if (!existsSync(itemsJsonl)) throw new BuildError(`${itemsJsonl} is missing (set EDGEREC_DATA_DIR): the demo's search needs the movie titles`);
 
-  // dist/: pkg, harness, demo, bench.
+  // dist/: the package, demo, bench.
+  buildPackage(); // also after --no-rust: the package's sources may have changed since
   await fs.rm(dist, { recursive: true, force: true });
-  await copyDir(inputs.pkg, join(dist, "pkg"), (name) => /\.(js|d\.ts|wasm|json)$/.test(name));
-  await copyDir(join(www, "src"), join(dist, "src"));
+  await copyDir(packageDir, join(dist, "pkg"), (name) => /\.(js|d\.ts|wasm|json)$/.test(name));
   await fs.copyFile(join(www, "demo", "index.html"), join(dist, "index.html"));
   await copyDir(join(www, "demo"), join(dist, "demo"), (name) => name !== "index.html");
   await copyDir(join(www, "bench", "page"), join(dist, "bench"));

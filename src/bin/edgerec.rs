@@ -90,6 +90,26 @@ enum Command {
         #[arg(long)]
         no_fit: bool,
     },
+    /// Write the folder a page or a Worker serves: manifest.json plus the catalog (and the edge
+    /// model) cut into content-named shards of at most 24 MiB. Point `createRecommender({ manifest })`
+    /// at it, or a Worker's Static Assets directory (`edgerec/cloudflare`).
+    Bundle {
+        /// The catalog bundle (`edgerec index`).
+        #[arg(long)]
+        catalog: PathBuf,
+        /// The int8 edge model (`edgerec quantize`); without it, pins must be catalog items.
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// The folder to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// Replace what an earlier `bundle` wrote in `--out`.
+        #[arg(long)]
+        force: bool,
+        /// Shard size in bytes (at most 24 MiB, the default).
+        #[arg(long, default_value_t = edgerec::served::MAX_SHARD_BYTES)]
+        shard_bytes: usize,
+    },
     /// Recommend: a board context (JSON, as the wasm and Worker APIs take it) on stdin, the
     /// ranked items with scores and reasons (JSON) on stdout.
     Recommend {
@@ -162,6 +182,29 @@ enum Command {
         #[arg(long)]
         cache: Option<PathBuf>,
     },
+}
+
+fn bundle(catalog: &Path, model: Option<&Path>, out: &Path, force: bool, shard_bytes: usize) -> Result<()> {
+    let read = |p: &Path| std::fs::read(p).map_err(|e| Error::Io(format!("{}: {e}", p.display())));
+    let name = |p: &Path| p.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    let catalog_bytes = read(catalog)?;
+    let model_bytes = model.map(read).transpose()?;
+    let (catalog_name, model_name) = (name(catalog), model.map(name).unwrap_or_default());
+    let files = edgerec::served::Files {
+        catalog: (&catalog_bytes, &catalog_name),
+        model: model_bytes.as_deref().map(|b| (b, model_name.as_str())),
+        shard_bytes,
+    };
+    let m = edgerec::served::write(out, &files, force)?;
+    let line =
+        |e: &edgerec::served::Entry| format!("{} bytes in {} shard(s), sha256 {}", e.bytes, e.shards.len(), &e.sha256[..16]);
+    eprintln!("wrote {}/manifest.json: {} items, model {}", out.display(), m.items, m.model_id);
+    eprintln!("  catalog  {}", line(&m.catalog));
+    match &m.model {
+        Some(e) => eprintln!("  model    {}", line(e)),
+        None => eprintln!("  model    none (pins must be catalog items)"),
+    }
+    Ok(())
 }
 
 /// `--model`, else `$EDGEREC_MODEL_DIR`, else the repository's model cache.
@@ -596,6 +639,9 @@ fn main() -> ExitCode {
         Command::Embed { model, out, batch_size, preview } => embed(model, out, batch_size, preview),
         Command::Quantize { model, out, exact_channels } => quantize(model, out, exact_channels),
         Command::Index { items, boards, out, model, cache, no_fit } => index(items, boards, out, model, cache, no_fit),
+        Command::Bundle { catalog, model, out, force, shard_bytes } => {
+            bundle(&catalog, model.as_deref(), &out, force, shard_bytes)
+        }
         Command::Recommend { catalog, model, table } => recommend(catalog, model, table),
         Command::Finetune { items, boards, model, out, force, resume, options, cache } => {
             finetune_cmd(&items, &boards, model, &out, force, resume, &options, cache)

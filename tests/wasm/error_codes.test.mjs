@@ -1,6 +1,6 @@
 // One list of error codes: the Rust enum (the wasm's errorCodes()), the TypeScript type it
-// generates (pkg/edgerec.d.ts `ErrorCode`), the browser harness's codes (www/src/errors.js and its
-// edgerec.d.ts) and the Worker's HTTP mapping (worker/src/errors.js) must all name the same
+// generates (pkg/edgerec.d.ts `ErrorCode`), the browser harness's codes (packages/edgerec/browser/errors.js and its
+// edgerec.d.ts) and the Worker's HTTP mapping (packages/edgerec/cloudflare/errors.js) must all name the same
 // codes. A code added in Rust and forgotten in JS fails here, not in production as a 500.
 //
 // `io` and the fine-tuning codes are excluded from the JS lists: they are native only (files,
@@ -10,8 +10,8 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadPkg, repo } from "./helpers.mjs";
-import { ERROR_CODES, HARNESS_ERROR_CODES, WASM_ERROR_CODES } from "../../www/src/errors.js";
-import { WASM_ERROR_HTTP } from "../../worker/src/errors.js";
+import { ERROR_CODES, HARNESS_ERROR_CODES, WASM_ERROR_CODES } from "../../packages/edgerec/browser/errors.js";
+import { WASM_ERROR_HTTP } from "../../packages/edgerec/cloudflare/errors.js";
 
 const NATIVE_ONLY = ["io", "invalid_checkpoint", "output_exists", "gate_refused"];
 const sorted = (codes) => [...codes].sort();
@@ -47,7 +47,7 @@ test("the browser harness knows every wasm code (errors.js and its edgerec.d.ts)
   rust ??= Array.from((await loadPkg()).errorCodes());
   const wasmCodes = sorted(rust.filter((c) => !NATIVE_ONLY.includes(c)));
   assert.deepEqual(sorted(WASM_ERROR_CODES), wasmCodes);
-  assert.deepEqual(sorted(unionOf(join(repo, "www", "src", "edgerec.d.ts"), "WasmErrorCode")), wasmCodes);
+  assert.deepEqual(sorted(unionOf(join(repo, "packages", "edgerec", "browser", "edgerec.d.ts"), "WasmErrorCode")), wasmCodes);
   // The harness's own codes are not wasm codes, and ERROR_CODES is both lists.
   for (const c of HARNESS_ERROR_CODES) assert.ok(!rust.includes(c), `${c} is the harness's and the wasm's`);
   assert.deepEqual(sorted(ERROR_CODES), sorted([...WASM_ERROR_CODES, ...HARNESS_ERROR_CODES]));

@@ -1,23 +1,24 @@
 // `npm --prefix worker run build`: everything the Worker needs, in worker/dist/ (git-ignored).
 //
-//   1. bash scripts/build-wasm.sh     (pkg/: the wasm-bindgen --target web package)
+//   1. bash scripts/build-wasm.sh     (pkg/, then the npm package packages/edgerec/ completed from it)
 //   2. bash scripts/build-assets.sh   (.cache/assets/: the int8 edge model and the catalog bundle)
-//   3. dist/edgerec.js + dist/edgerec.wasm (the relaxed-simd build)
-//   4. dist/assets/: the model and the catalog cut into ≤ 24 MiB shards, and manifest.json in the
-//      schema of scripts/assets.mjs (the browser harness reads the same). At load the Worker
-//      reads the manifest and checks every shard's size; the SHA-256s are for the build's own
-//      test and for people (the Worker does not hash): corruption of the right size is caught
-//      by the bundles' own XXH3 checksums when the wasm parses them.
+//   3. dist/assets/: the model and the catalog cut into ≤ 24 MiB shards, and manifest.json in the
+//      schema of scripts/assets.mjs (what `edgerec bundle` writes too). At load the Worker reads
+//      the manifest and checks every shard's size; the SHA-256s are for the build's own test and
+//      for people (the Worker does not hash): corruption of the right size is caught by the
+//      bundles' own XXH3 checksums when the wasm parses them.
+//   4. dist/bundle/: what `wrangler deploy` uploads (`wrangler deploy --dry-run --outdir`): src/index.js
+//      with the package `edgerec` (a dependency, like any user's) bundled, and its wasm module.
 //
 // `-- --no-rust` (or EDGEREC_NO_RUST=1) skips steps 1–2; EDGEREC_CATALOG / EDGEREC_EDGE_MODEL
 // point at other inputs (see scripts/assets.mjs).
-import { copyFileSync, mkdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
-import {
-  BuildError, MAX_SHARD_BYTES, MIB, WASM_FILES, buildOptions, describeFile, locateInputs, runRustBuilds, shardFile, writeManifest,
-} from "../../scripts/assets.mjs";
+import { BuildError, MAX_SHARD_BYTES, MIB, buildOptions, locateInputs, runRustBuilds, shardFile, writeManifest } from "../../scripts/assets.mjs";
+import { buildPackage, packageDir } from "../../scripts/build-package.mjs";
+import { bundleWorker } from "./bundle.mjs";
 
 const workerDir = join(dirname(fileURLToPath(import.meta.url)), "..");
 const dist = join(workerDir, "dist");
@@ -28,24 +29,23 @@ function build() {
   runRustBuilds(options, say);
   const inputs = locateInputs();
 
+  buildPackage(); // also after --no-rust: the package's sources may have changed since
   rmSync(dist, { recursive: true, force: true });
   const assets = join(dist, "assets");
   mkdirSync(assets, { recursive: true });
-  copyFileSync(inputs.glue, join(dist, "edgerec.js"));
-  // The Worker runs the relaxed-simd build (workerd has relaxed SIMD); it imports it as a module.
-  copyFileSync(inputs.wasm.relaxed, join(dist, "edgerec.wasm"));
-  const wasmGzip = gzipSync(readFileSync(inputs.wasm.relaxed), { level: 9 }).length;
-
   const workerPkg = JSON.parse(readFileSync(join(workerDir, "package.json"), "utf8"));
+  // No wasm entry: the Worker's wasm is the package's, bundled with it.
   const manifest = writeManifest(assets, {
     worker_version: workerPkg.version ?? "0.0.0",
-    wasm: { relaxed: describeFile(join(dist, "edgerec.wasm"), "../edgerec.wasm", WASM_FILES.relaxed) },
     catalog: shardFile(inputs.catalog, { outDir: assets, prefix: "catalog", stem: "catalog" }),
     model: shardFile(inputs.model, { outDir: assets, prefix: "model", stem: "model" }),
   });
+  const bundle = bundleWorker({ outDir: join(dist, "bundle") });
+  const wasmBytes = readFileSync(bundle.wasm);
+  const wasmGzip = gzipSync(wasmBytes, { level: 9 }).length;
 
   const mib = (n) => `${(n / MIB).toFixed(2)} MiB`;
-  say(`dist/edgerec.wasm  relaxed-simd, ${mib(manifest.wasm.relaxed.bytes)} (${mib(wasmGzip)} gzip -9)`);
+  say(`dist/bundle: ${bundle.script} + ${bundle.wasm.slice(dist.length + 1)} (relaxed-simd, ${mib(wasmBytes.length)}, ${mib(wasmGzip)} gzip -9), from ${packageDir}`);
   for (const entry of [manifest.catalog, manifest.model]) {
     say(`dist/assets: ${entry.name} ${mib(entry.bytes)} in ${entry.shards.length} shard(s): ${entry.shards.map((s) => s.url).join(", ")}`);
   }

@@ -1,9 +1,10 @@
 // Starts the built Worker in workerd through Miniflare's API, configured as wrangler.toml says
 // (test/build.test.mjs checks that the two agree), offline, on 127.0.0.1.
 import { Log, LogLevel, Miniflare } from "miniflare";
-import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { bundleWorker } from "./bundle.mjs";
 
 export const workerDir = join(dirname(fileURLToPath(import.meta.url)), "..");
 export const distDir = join(workerDir, "dist");
@@ -26,53 +27,55 @@ Object.assign(process.env, OFFLINE_ENV);
 export const PATIENT = Object.freeze({ LOAD_WAIT_MS: "600000" });
 
 export function requireDist() {
-  for (const f of ["edgerec.js", "edgerec.wasm", "assets/manifest.json"]) {
+  for (const f of ["bundle/index.js", "assets/manifest.json"]) {
     if (!existsSync(join(distDir, f))) {
       throw new Error(`worker/dist/${f} is missing: run npm --prefix worker run build`);
     }
   }
 }
 
-// The Worker's own modules (every .js under src/), src/index.js first.
-function sourceModules() {
-  const src = join(workerDir, "src");
-  const all = readdirSync(src, { recursive: true }).filter((f) => f.endsWith(".js")).map((f) => join(src, f));
-  const entry = join(src, "index.js");
-  return [entry, ...all.filter((p) => p !== entry).sort()];
-}
-
 /**
- * A Miniflare instance running src/index.js with the assets in `assetsDir` (default
- * dist/assets). `port` 0 picks a free one. Returns { mf, url }.
+ * A Miniflare instance running the built Worker (dist/bundle: src/index.js as wrangler bundles
+ * it) with the assets in `assetsDir` (default dist/assets). `port` 0 picks a free one. Returns
+ * { mf, url }.
  *
- * Tests only: `glue` (module source) stands in for dist/edgerec.js, with the real glue importable
- * beside it as `./edgerec_real.js`; `output(text)` receives workerd's stdout and stderr (the
- * Worker's console) instead of this process's.
+ * Tests only: `glue` (module source) stands in for the package's wasm glue: it can import the
+ * real one as "edgerec/wasm"; a Worker entry handing it to `createHandler({ wasm: { glue } })`
+ * is bundled with it. `output(text)` receives workerd's stdout and stderr (the Worker's console)
+ * instead of this process's.
  */
 export async function startWorker({ assetsDir = join(distDir, "assets"), vars = {}, port = 0, log = false, glue = null, output = null } = {}) {
   requireDist();
-  const code = glue == null
-    ? {
-        modules: true,
-        scriptPath: join(workerDir, "src", "index.js"),
-        modulesRules: [
-          { type: "ESModule", include: ["**/*.js"] },
-          { type: "CompiledWasm", include: ["**/*.wasm"] },
-        ],
-      }
-    : {
-        modules: [
-          // index.js first: Miniflare takes the first module as the entry point.
-          ...sourceModules().map((path) => ({ type: "ESModule", path })),
-          { type: "ESModule", path: join(distDir, "edgerec.js"), contents: glue },
-          { type: "ESModule", path: join(distDir, "edgerec_real.js"), contents: readFileSync(join(distDir, "edgerec.js"), "utf8") },
-          { type: "CompiledWasm", path: join(distDir, "edgerec.wasm") },
-        ],
-      };
+  let bundleDir = join(distDir, "bundle");
+  let cleanup = () => {};
+  if (glue != null) {
+    // Inside worker/, so that "edgerec/..." resolves to worker/node_modules/edgerec.
+    const dir = mkdtempSync(join(workerDir, ".test-entry-"));
+    cleanup = () => rmSync(dir, { recursive: true, force: true });
+    writeFileSync(join(dir, "glue.js"), glue);
+    writeFileSync(
+      join(dir, "index.js"),
+      'import { createHandler } from "edgerec/cloudflare";\nimport * as glue from "./glue.js";\nexport default createHandler({ wasm: { glue } });\n',
+    );
+    try {
+      bundleDir = dirname(bundleWorker({ entry: join(dir, "index.js"), outDir: join(dir, "bundle") }).script);
+    } catch (e) {
+      cleanup();
+      throw e;
+    }
+  }
+  const code = {
+    modules: true,
+    scriptPath: join(bundleDir, "index.js"),
+    modulesRoot: bundleDir,
+    modulesRules: [
+      { type: "ESModule", include: ["**/*.js"] },
+      { type: "CompiledWasm", include: ["**/*.wasm"] },
+    ],
+  };
   const mf = new Miniflare({
     name: "edgerec",
     ...code,
-    modulesRoot: workerDir,
     compatibilityDate: COMPATIBILITY_DATE,
     bindings: { ...DEFAULT_VARS, ...vars },
     assets: {
@@ -94,7 +97,12 @@ export async function startWorker({ assetsDir = join(distDir, "assets"), vars = 
         }
       : {}),
   });
-  const url = await mf.ready;
+  let url;
+  try {
+    url = await mf.ready;
+  } finally {
+    cleanup(); // workerd has read the bundle
+  }
   if (url.hostname !== "127.0.0.1") throw new Error(`Miniflare listens on ${url.hostname}, not 127.0.0.1`);
   return { mf, url: new URL(url.origin) };
 }

@@ -12,6 +12,7 @@ import { unstable_readConfig } from "wrangler";
 import { COMPATIBILITY_DATE, DEFAULT_VARS, OFFLINE_ENV, distDir, requireDist, workerDir } from "../scripts/miniflare.mjs";
 import { MAX_SHARD_BYTES, MIB, buildOptions, locateInputs, sha256File, shardFile, verifyManifest } from "../../scripts/assets.mjs";
 import { fullBuild } from "./gate.mjs";
+import { packageDir } from "../../scripts/build-package.mjs";
 
 requireDist();
 const manifest = fullBuild();
@@ -34,20 +35,27 @@ test("every shard in dist/assets matches the manifest (size, SHA-256, ≤ 24 MiB
     .filter((d) => d.isFile())
     .map((d) => join(d.parentPath ?? d.path, d.name).slice(join(distDir, "assets").length + 1));
   assert.deepEqual(onDisk.sort(), [...listed].sort());
-  assert.equal(sha256File(join(distDir, "edgerec.wasm")), manifest.wasm.relaxed.sha256);
   // The whole files too (the shards together), through the contract's own check.
   assert.doesNotThrow(() => verifyManifest(join(distDir, "assets")));
 });
 
-test("the Worker gets the relaxed-simd wasm build, described in the shared manifest schema", () => {
-  assert.deepEqual(Object.keys(manifest.wasm), ["relaxed"]);
-  assert.equal(manifest.wasm.relaxed.name, "edgerec_relaxed_bg.wasm");
-  assert.deepEqual(manifest.wasm.relaxed.shards.map((s) => s.url), ["../edgerec.wasm"]);
+test("the Worker bundles the package's relaxed-simd build; the manifest lists the assets only, in the shared schema", () => {
+  assert.equal(manifest.wasm, undefined, "the wasm is bundled with the Worker, not an asset");
+  const bundled = readdirSync(join(distDir, "bundle")).filter((f) => f.endsWith(".wasm"));
+  assert.equal(bundled.length, 1, bundled.join(", "));
+  assert.equal(sha256File(join(distDir, "bundle", bundled[0])), sha256File(join(packageDir, "edgerec_relaxed_bg.wasm")));
   assert.equal(manifest.format, 2);
-  for (const entry of [manifest.wasm.relaxed, manifest.catalog, manifest.model]) {
+  for (const entry of [manifest.catalog, manifest.model]) {
     assert.deepEqual(Object.keys(entry).sort(), ["bytes", "name", "sha256", "shards"]);
     for (const shard of entry.shards) assert.deepEqual(Object.keys(shard).sort(), ["bytes", "sha256", "url"]);
   }
+});
+
+test("src/index.js is a user's Worker: the package's handler, imported by its package name", () => {
+  const src = readFileSync(join(workerDir, "src", "index.js"), "utf8");
+  assert.match(src, /from "edgerec\/cloudflare"/);
+  assert.doesNotMatch(src, /from "\.{1,2}\//, "no relative imports: everything comes from the package");
+  assert.equal(JSON.parse(readFileSync(join(workerDir, "package.json"), "utf8")).dependencies.edgerec, "file:../packages/edgerec");
 });
 
 test("sharding: pieces of at most N bytes that concatenate back to the file", () => {

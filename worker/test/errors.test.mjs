@@ -7,11 +7,11 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { PATIENT, startWorker } from "../scripts/miniflare.mjs";
 import { FIVE_BOARDS, post } from "../scripts/client.mjs";
-import { WASM_ERROR_HTTP } from "../src/errors.js";
+import { WASM_ERROR_HTTP } from "../../packages/edgerec/cloudflare/errors.js";
 
 const standIn = `
-export * from "./edgerec_real.js";
-import * as real from "./edgerec_real.js";
+export * from "edgerec/wasm";
+import * as real from "edgerec/wasm";
 class Throwing extends real.Recommender {
   recommendJson(text) {
     const m = /"throw":"(\\w+)"/.exec(text);

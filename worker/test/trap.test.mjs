@@ -9,8 +9,8 @@ import { PATIENT, startWorker } from "../scripts/miniflare.mjs";
 import { FIVE_BOARDS, get, post } from "../scripts/client.mjs";
 
 const standIn = ({ trapInLoad }) => `
-export * from "./edgerec_real.js";
-import * as real from "./edgerec_real.js";
+export * from "edgerec/wasm";
+import * as real from "edgerec/wasm";
 const TRAP_IN_LOAD = ${trapInLoad};
 let built = 0;
 class Trapping extends real.Recommender {

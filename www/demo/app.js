@@ -1,10 +1,9 @@
 // The demo: boards of movies (add, rename, remove; pins added and removed) and recommendations
 // that follow every change, ranked on this device by the harness's Web Worker.
 
-import { createRecommender } from "../src/edgerec.js";
+import { Sha256, createRecommender } from "edgerec";
 import { displayTitle, fold, matchRank } from "./titles.js";
 import { looksNonEnglish } from "./language.js";
-import { Sha256 } from "../src/sha256.js";
 
 const STORAGE_KEY = "edgerec-demo-v1";
 const K = 12;

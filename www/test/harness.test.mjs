@@ -1,4 +1,4 @@
-// The harness API (src/edgerec.js + src/worker.js) in headless Chromium: loading with byte
+// The harness API (the package's browser/edgerec.js + browser/worker.js) in headless Chromium: loading with byte
 // progress, the Cache API keyed by SHA-256, integrity checks, typed errors, close/abort, the
 // Web Worker keeping the page responsive, and the SIMD build choice.
 import { test, before, after } from "node:test";
@@ -21,7 +21,7 @@ before(async () => {
   await page.route(`${srv.url}blank.html`, (r) => r.fulfill({ contentType: "text/html", body: "<!doctype html><title>harness</title>" }));
   await page.goto(`${srv.url}blank.html`);
   await page.evaluate(async () => {
-    window.E = await import("/src/edgerec.js");
+    window.E = await import("/pkg/browser/edgerec.js");
     // Resolves to null, or to what an EdgerecError carries.
     window.failure = async (promise) => {
       try {

@@ -5,6 +5,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync }
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { BUILT_FILES, packageDir } from "../../scripts/build-package.mjs";
 import { chromium } from "playwright-core";
 import { startServer } from "../serve.mjs";
 
@@ -20,12 +21,13 @@ export const CHROMIUM_ARGS = [
   "--enable-precise-memory-info",
 ];
 
-/** Throws unless www/dist is built and its harness and demo match www/src and www/demo. */
+/** Throws unless www/dist is built and its harness and demo match the package and www/demo. */
 export function checkDist() {
   const hint = "run `npm --prefix www run build` (or `node www/build.mjs --no-rust`) first";
   if (!existsSync(join(dist, "assets", "manifest.json"))) throw new Error(`www/dist is not built: ${hint}`);
   const pairs = [
-    ...readdirSync(join(www, "src")).map((f) => [join(www, "src", f), join(dist, "src", f)]),
+    ...readdirSync(join(packageDir, "browser")).map((f) => [join(packageDir, "browser", f), join(dist, "pkg", "browser", f)]),
+    ...BUILT_FILES.map((f) => [join(packageDir, f), join(dist, "pkg", f)]),
     [join(www, "demo", "index.html"), join(dist, "index.html")],
     [join(www, "demo", "app.js"), join(dist, "demo", "app.js")],
     [join(www, "demo", "style.css"), join(dist, "demo", "style.css")],

@@ -7,9 +7,9 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, writeFileSync, mkdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, normalize } from "node:path";
-import { Sha256 } from "../src/sha256.js";
-import { RELAXED_SIMD_PROBE, SIMD128_PROBE } from "../src/simd.js";
-import { ERROR_CODES, EdgerecError, fromWire, toWire } from "../src/errors.js";
+import { Sha256 } from "../../packages/edgerec/browser/sha256.js";
+import { RELAXED_SIMD_PROBE, SIMD128_PROBE } from "../../packages/edgerec/browser/simd.js";
+import { ERROR_CODES, EdgerecError, fromWire, toWire } from "../../packages/edgerec/browser/errors.js";
 import { startServer } from "../serve.mjs";
 import { displayTitle, fold, matchRank } from "../demo/titles.js";
 import { looksNonEnglish } from "../demo/language.js";
@@ -39,7 +39,7 @@ test("the SIMD probes: simd128 validates; relaxed SIMD only where the engine has
   // Node 20's V8 has relaxed SIMD behind a flag (off by default); Node 22's has it always on
   // and no flag. Where the flag exists, the probe must say no without it and yes with it (a
   // probe that always said yes would fail here); where it does not, the probe must say yes.
-  const code = `import("${join(www, "src", "simd.js")}").then(m => console.log(m.relaxedSimdSupported()))`;
+  const code = `import("${join(www, "..", "packages", "edgerec", "browser", "simd.js")}").then(m => console.log(m.relaxedSimdSupported()))`;
   const plain = spawnSync(process.execPath, ["-e", code], { encoding: "utf8" });
   const flags = spawnSync(process.execPath, ["--v8-options"], { encoding: "utf8" }).stdout;
   if (flags.includes("--experimental-wasm-relaxed-simd")) {

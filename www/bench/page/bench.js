@@ -2,7 +2,7 @@
 // Query parameters: n (timed requests, default 300), warmup (default 20), pins (per board, 10).
 // The result is put in `window.benchResult` (and shown) for bench/run.mjs.
 
-import { createRecommender } from "../src/edgerec.js";
+import { createRecommender } from "edgerec";
 
 const params = new URLSearchParams(location.search);
 const N = Number(params.get("n") ?? 300);

@@ -1,10 +1,10 @@
-// Types of the browser harness (src/edgerec.js). The request and response shapes are the wasm
-// package's own (generated from the Rust types into pkg/edgerec.d.ts; www/dist/pkg/ beside this
-// file once built), so the harness, the Worker and the wasm API share one definition.
+// Types of the browser harness (`edgerec`: browser/edgerec.js of the npm package). The request
+// and response shapes are the wasm API's own (`edgerec/wasm`, generated from the Rust types into
+// edgerec.d.ts at the package's root), so the harness, the Worker and the wasm share one definition.
 
-import type { BoardContext, Limits, Recommendations } from "../pkg/edgerec";
+import type { BoardContext, Limits, Recommendations } from "../edgerec";
 
-export type { BoardContext, Board, Pin, Limits, Recommendations, Recommendation, Reason, Signal } from "../pkg/edgerec";
+export type { BoardContext, Board, Pin, Limits, Recommendations, Recommendation, Reason, Signal } from "../edgerec";
 
 /**
  * The codes the wasm module throws: pkg/edgerec.d.ts `ErrorCode` without the native-only `io`
@@ -109,7 +109,7 @@ export interface CreateOptions {
   onProgress?: (p: Progress) => void;
   /** Aborts loading (rejects with code `aborted`). */
   signal?: AbortSignal;
-  /** The folder of the wasm package (default: `../pkg/` next to this file). */
+  /** A folder with another wasm glue (edgerec.js) and builds (default: the package's own). */
   pkg?: string | URL;
   /** The two wasm builds; `relaxed: null` never tries the relaxed-SIMD build. */
   wasm?: { simd128?: string | URL; relaxed?: string | URL | null };
@@ -182,3 +182,11 @@ export declare const DEFAULT_CACHE_NAME: "edgerec-v1";
 export declare const DEFAULT_RECYCLE_ABOVE_BYTES: number;
 export declare function relaxedSimdSupported(): boolean;
 export declare function simd128Supported(): boolean;
+/** Incremental SHA-256 (what the harness keys its cache by: `crypto.subtle` needs a secure context). */
+export declare class Sha256 {
+  constructor();
+  /** Adds bytes; returns this. */
+  update(bytes: Uint8Array): Sha256;
+  /** The digest as 64 lower-case hex digits (once: the hasher is spent after). */
+  hex(): string;
+}

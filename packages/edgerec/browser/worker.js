@@ -1,5 +1,5 @@
 // The dedicated Web Worker that owns the wasm instance. The page talks to it only through
-// src/edgerec.js: messages `{ id, op, ... }` in; `{ id, ok, result | error, wasmMemoryBytes }`
+// edgerec.js: messages `{ id, op, ... }` in; `{ id, ok, result | error, wasmMemoryBytes }`
 // and `{ type: "progress", phase, loaded, total, source }` out. Every reply carries the wasm
 // memory's size, so the page can see it grow and replace this worker (`recycleAboveBytes`).
 //
@@ -77,7 +77,7 @@ function stats() {
 
 /**
  * @param {{
- *   pkg: string,
+ *   pkg: string | null,
  *   wasm: { simd128: string, relaxed?: string | null },
  *   wasmSha256?: { simd128?: string | null, relaxed?: string | null } | null,
  *   simd: "auto" | "relaxed" | "simd128",

@@ -1,7 +1,7 @@
 // edgerec in the browser: the page-side API. The wasm instance lives in a dedicated Web Worker
 // (src/worker.js), so loading a model and ranking never block the page.
 //
-//   import { createRecommender } from "./src/edgerec.js";
+//   import { createRecommender } from "edgerec";
 //   const rec = await createRecommender({ manifest: "assets/manifest.json", onProgress });
 //   const { items } = await rec.recommend({ boards: [{ name: "Pixar night", pins: [{ id: "1" }] }] });
 //   rec.close();
@@ -11,8 +11,10 @@
 import { EdgerecError, ERROR_CODES, fromWire } from "./errors.js";
 import { assetSpec, loadManifest, url } from "./manifest.js";
 import { relaxedSimdSupported, simd128Supported } from "./simd.js";
+import { Sha256 } from "./sha256.js";
 
-export { EdgerecError, ERROR_CODES, relaxedSimdSupported, simd128Supported };
+// Sha256: incremental SHA-256 (what the harness keys its cache by; crypto.subtle needs a secure context).
+export { EdgerecError, ERROR_CODES, Sha256, relaxedSimdSupported, simd128Supported };
 
 /** The Cache API cache the harness keeps model and catalog files in, keyed by SHA-256. */
 export const DEFAULT_CACHE_NAME = "edgerec-v1";
@@ -66,18 +68,27 @@ export async function createRecommender(options) {
   if (typeof WebAssembly !== "object") throw new EdgerecError("unsupported", "this browser has no WebAssembly");
 
   const base = globalThis.document?.baseURI ?? globalThis.location?.href;
-  const pkgBase = new URL(pkg ?? "../pkg/", pkg ? base : import.meta.url);
-  if (!pkgBase.pathname.endsWith("/")) pkgBase.pathname += "/";
-
   if (wasm != null && typeof wasm !== "object") throw new EdgerecError("invalid_input", "wasm must be { simd128?, relaxed? }");
-  const glueUrl = new URL("edgerec.js", pkgBase).href;
+  // The package's own glue, wasm builds and worker are named by literal URLs, so that bundlers
+  // (Vite, webpack, esbuild) see them and emit them with the app; `pkg` (a folder holding
+  // edgerec.js and the builds) and `worker` replace them.
+  let pkgBase = null;
+  if (pkg != null) {
+    pkgBase = url(pkg, base, "pkg");
+    if (!pkgBase.endsWith("/")) pkgBase += "/";
+  }
+  const glueUrl = pkgBase ? new URL("edgerec.js", pkgBase).href : null; // null: the worker's own import
+  const builds = pkgBase
+    ? { simd128: new URL("edgerec_bg.wasm", pkgBase), relaxed: new URL("edgerec_relaxed_bg.wasm", pkgBase) }
+    : { simd128: new URL("../edgerec_bg.wasm", import.meta.url), relaxed: new URL("../edgerec_relaxed_bg.wasm", import.meta.url) };
 
-  // Every worker (the first, and any that replaces it) starts importing the wasm glue at once:
+  // Every worker (the first, and any that replaces it) starts loading the wasm glue at once:
   // the first while the manifest loads.
-  const script = workerUrl ? url(workerUrl, base, "worker") : new URL("./worker.js", import.meta.url);
   const startWorker = () => {
-    const worker = new Worker(script, { type: "module", name: "edgerec" });
-    worker.postMessage({ op: "prepare", pkg: glueUrl });
+    const worker = workerUrl
+      ? new Worker(url(workerUrl, base, "worker"), { type: "module", name: "edgerec" })
+      : new Worker(new URL("./worker.js", import.meta.url), { type: "module", name: "edgerec" });
+    if (glueUrl) worker.postMessage({ op: "prepare", pkg: glueUrl });
     return worker;
   };
   const rec = new BrowserRecommender(startWorker, onProgress, recycleAboveBytes);
@@ -94,9 +105,9 @@ export async function createRecommender(options) {
     let relaxed; // null: do not try a relaxed-simd build
     if (wasm && "relaxed" in wasm) relaxed = wasm.relaxed;
     else if (fromManifest.wasm) relaxed = fromManifest.wasm.relaxed; // the build lists it if it made one
-    else relaxed = new URL("edgerec_relaxed_bg.wasm", pkgBase); // tried, with simd128 on a 404
+    else relaxed = builds.relaxed; // tried, with simd128 on a 404
     const wasmUrls = {
-      simd128: url(wasm?.simd128 ?? fromManifest.wasm?.simd128 ?? new URL("edgerec_bg.wasm", pkgBase), base, "wasm.simd128"),
+      simd128: url(wasm?.simd128 ?? fromManifest.wasm?.simd128 ?? builds.simd128, base, "wasm.simd128"),
       relaxed: url(relaxed, base, "wasm.relaxed"),
     };
     // A build's hash only when it comes from the manifest (an explicit URL has none to key by).
@@ -213,7 +224,7 @@ export class BrowserRecommender {
     lane.worker.onmessage = (ev) => this._message(lane, ev.data);
     lane.worker.onerror = (ev) => {
       ev.preventDefault?.();
-      this._laneFailed(lane, new EdgerecError("worker_failed", `the worker failed: ${ev.message || "it could not start (check the worker and pkg/ URLs)"}`));
+      this._laneFailed(lane, new EdgerecError("worker_failed", `the worker failed: ${ev.message || "it could not start (check the worker and pkg URLs)"}`));
     };
     lane.worker.onmessageerror = () => this._laneFailed(lane, new EdgerecError("worker_failed", "a worker message could not be decoded"));
     return lane;

@@ -1,6 +1,8 @@
-// The Web Worker's wasm module: the wasm-bindgen glue (pkg/edgerec.js) and one of the two
-// builds, relaxed-simd where the browser has it, else simd128, compiled while it streams.
+// The Web Worker's wasm module: the wasm-bindgen glue (the package's edgerec.js, imported
+// statically so that bundlers include it, or another given by the page's `pkg` option) and one of
+// the two builds, relaxed-simd where the browser has it, else simd128, compiled while it streams.
 
+import * as packagedGlue from "../edgerec.js";
 import { EdgerecError } from "./errors.js";
 import { fetchOk, finalKey, keep, throttled, tmpKey } from "./assets.js";
 import { Sha256 } from "./sha256.js";
@@ -8,7 +10,9 @@ import { relaxedSimdSupported, simd128Supported } from "./simd.js";
 
 /** The glue's import, started by the page's `prepare` message (a head start) or by init. */
 let glueImport = null;
+/** @param {string | null} url  another glue than the package's (null: the package's) */
 export function importGlue(url) {
+  if (!url) return (glueImport ??= Promise.resolve(packagedGlue));
   glueImport ??= import(url).catch((err) => {
     throw new EdgerecError("load_failed", `cannot import ${url}: ${err.message}`);
   });
@@ -20,7 +24,7 @@ export function importGlue(url) {
  * Imports the glue and instantiates the build `o.simd` asks for. A build whose SHA-256 the
  * manifest gives (`o.wasmSha256`) is kept in the Cache API under it, as the catalog and the
  * model are: a second load compiles it from there without a request.
- * @param {{ pkg: string, wasm: { simd128: string, relaxed?: string | null }, wasmSha256?: { simd128?: string | null, relaxed?: string | null } | null, simd: "auto" | "relaxed" | "simd128" }} o
+ * @param {{ pkg: string | null, wasm: { simd128: string, relaxed?: string | null }, wasmSha256?: { simd128?: string | null, relaxed?: string | null } | null, simd: "auto" | "relaxed" | "simd128" }} o
  * @param {Cache | null} cache
  * @returns {Promise<{ glue: any, exports: any, choice: "relaxed" | "simd128", source: "cache" | "network" }>}
  */

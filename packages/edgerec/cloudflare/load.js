@@ -1,12 +1,13 @@
 // The isolate's state: the wasm instance, and the model and catalog loaded into it once.
 //
-// The wasm is imported as a compiled module (Workers cannot compile wasm from bytes) and
-// instantiated with the wasm-bindgen `--target web` glue's initSync. The int8 edge model and the
+// The wasm is imported as a compiled module (Workers cannot compile wasm from bytes: wrangler's
+// bundler turns the .wasm import into one) and instantiated with the wasm-bindgen `--target web`
+// glue's initSync. The int8 edge model and the
 // catalog bundle are Static Assets (≤ 24 MiB shards listed in manifest.json, the schema of
 // scripts/assets.mjs); they are loaded once per isolate, streamed shard by shard straight into
 // wasm memory, so the weights are never held twice. Every request shares that one load.
-import * as edgerec from "../dist/edgerec.js"; // the wasm-bindgen glue, copied from pkg/
-import wasmModule from "../dist/edgerec.wasm";
+import * as packagedGlue from "../edgerec.js"; // the wasm-bindgen glue (edgerec/wasm)
+import packagedModule from "../edgerec_relaxed_bg.wasm"; // workerd has relaxed SIMD
 import { LOAD_FAILED, fromWasmError } from "./errors.js";
 import { HttpError } from "./http.js";
 import { LIMITS } from "./limits.js";
@@ -16,6 +17,8 @@ const MANIFEST_FORMAT = 2;
 const MANIFEST_URL = "https://assets.invalid/manifest.json";
 const DEFAULT_LOAD_WAIT_MS = 5000;
 
+let edgerec = packagedGlue;
+let wasmModule = packagedModule;
 let wasm = null; // the instance's exports (for memory.buffer.byteLength)
 let service = null; // { recommender, manifest, model, modelId, catalogId, items, loadMs, loadedAt }
 let loading = null; // the one in-flight load every request awaits
@@ -27,6 +30,16 @@ let loads = 0; // loads started by this isolate (/v1/health `loads`)
 let failed = null;
 
 class LoadError extends Error {}
+
+/**
+ * Runs another glue and module than the package's (createHandler's `wasm` option: tests wrap the
+ * glue to make it fail on purpose). Only before the first load: an isolate has one instance.
+ */
+export function useWasm({ glue = packagedGlue, module = packagedModule } = {}) {
+  if (wasm || loading) throw new Error("createHandler: the wasm is already loaded in this isolate");
+  edgerec = glue;
+  wasmModule = module;
+}
 
 /** What /v1/health reports besides the service: loads started, wasm memory in use. */
 export function isolateStats() {

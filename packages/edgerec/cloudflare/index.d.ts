@@ -1,0 +1,42 @@
+// Types of `edgerec/cloudflare`: the fetch handler a Cloudflare Worker delegates to.
+
+/** A Static Assets binding (what `[assets] binding = "ASSETS"` gives a Worker). */
+export interface AssetsBinding {
+  fetch(request: Request): Promise<Response>;
+}
+
+/** The variables the handler reads (all strings, as Worker vars are). */
+export interface EdgerecVars {
+  /** "on" (default) loads the model; "off" never does (catalog pins only). */
+  EDGEREC_MODEL?: "on" | "off";
+  /** Milliseconds a request waits for the isolate's load before a 503 `loading` (default "5000"). */
+  LOAD_WAIT_MS?: string;
+  /** "*" (default), a comma-separated list of origins, or "none". */
+  CORS_ORIGINS?: string;
+}
+
+export interface HandlerOptions {
+  /** The Static Assets binding with manifest.json and its shards: its name in env (default "ASSETS") or the binding. */
+  assets?: string | AssetsBinding;
+  /** Defaults for the variables; the Worker's own vars override them. */
+  env?: EdgerecVars;
+  /** Another wasm-bindgen glue and compiled module than the package's (tests). */
+  wasm?: { glue?: unknown; module?: WebAssembly.Module };
+}
+
+/** What a Worker exports (or delegates its `fetch` to). */
+export interface Handler {
+  fetch(request: Request, env: Record<string, unknown>, ctx: { waitUntil(promise: Promise<unknown>): void }): Promise<Response>;
+}
+
+/** Serves POST /v1/recommend, POST /v1/embed and GET /v1/health from the assets `edgerec bundle` wrote. */
+export declare function createHandler(options?: HandlerOptions): Handler;
+
+/** The request limits (body bytes, texts, text pins) the handler enforces. */
+export declare const LIMITS: Readonly<Record<string, number>>;
+
+/** How each wasm error code is answered: HTTP status, public code, Retry-After. */
+export declare const WASM_ERROR_HTTP: Readonly<Record<string, { status: number; code: string; message?: string; retryAfter?: string }>>;
+
+/** The variables' defaults. */
+export declare const DEFAULT_VARS: Readonly<Required<EdgerecVars>>;
