@@ -1,7 +1,7 @@
 // The one asset and manifest contract of www/ and worker/: both builds (www/build.mjs,
 // worker/scripts/build.mjs) find their inputs, shard and hash them, and write manifest.json here,
 // and both readers (the npm package's browser/assets.js and cloudflare/load.js) read that one
-// schema, which `edgerec bundle` writes too (src/bundle/manifest.rs: the same entries and names).
+// schema, which `edgerec bundle` writes too (src/served.rs: the same entries and names).
 //
 // Inputs: pkg/ (scripts/build-wasm.sh: the glue and both wasm builds), the int8 edge model and
 // the catalog bundle (scripts/build-assets.sh: .cache/assets/). Environment:

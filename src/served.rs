@@ -106,9 +106,33 @@ fn write_shards(dir: &Path, prefix: &str, (bytes, name): (&[u8], &str), shard_by
     Ok(Entry { name: name.to_string(), bytes: bytes.len() as u64, sha256, shards })
 }
 
+/// The shard files a manifest this module wrote lists (only names of its own pattern, so a
+/// hand-edited manifest cannot point the clean-up at other files).
+/// An i/o error naming the path.
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |e| Error::Io(format!("{}: {e}", path.display()))
+}
+
+fn own_shards(m: &Manifest) -> Vec<String> {
+    let own = |url: &str| {
+        let Some((dir, file)) = url.split_once('/') else { return false };
+        let Some(rest) = file.strip_prefix(dir).and_then(|r| r.strip_prefix('-')) else { return false };
+        let Some((hash, index)) = rest.split_once('.') else { return false };
+        matches!(dir, "catalog" | "model")
+            && hash.len() == 16
+            && hash.bytes().all(|b| b.is_ascii_hexdigit())
+            && index.len() == 3
+            && index.bytes().all(|b| b.is_ascii_digit())
+    };
+    m.model.iter().chain([&m.catalog]).flat_map(|e| &e.shards).map(|s| s.url.clone()).filter(|u| own(u)).collect()
+}
+
 /// Checks the files (a catalog bundle; an edge model, made by the model the catalog was embedded
-/// with), then writes `out/manifest.json` and the shards. `out` must not exist or be empty,
-/// unless `force` (then the previous `catalog/`, `model/` and manifest are replaced).
+/// with), then writes the shards and `out/manifest.json`. `out` must not exist or be empty; with
+/// `force` it may hold an earlier `bundle`'s output (a `manifest.json` of this format): the new
+/// manifest replaces it (written aside, then renamed), and only then are the earlier shards it
+/// no longer lists deleted. Nothing else in `out` is touched; a folder without such a manifest is
+/// refused even with `force`.
 pub fn write(out: &Path, files: &Files, force: bool) -> Result<Manifest> {
     if !(1..=MAX_SHARD_BYTES).contains(&files.shard_bytes) {
         return Err(Error::InvalidInput(format!("shard size {} must be 1..={MAX_SHARD_BYTES} bytes", files.shard_bytes)));
@@ -119,22 +143,30 @@ pub fn write(out: &Path, files: &Files, force: bool) -> Result<Manifest> {
         let encoder = EdgeEncoder::from_bytes(bytes.to_vec())?;
         catalog.check_model(encoder.space_id())?;
     }
-    let io = |e: std::io::Error| Error::Io(format!("{}: {e}", out.display()));
+    let manifest_path = out.join("manifest.json");
+    let mut earlier: Vec<String> = Vec::new();
     if out.exists() {
-        let empty = fs::read_dir(out).map_err(io)?.next().is_none();
-        if !empty && !force {
-            return Err(Error::OutputExists(format!(
-                "{} is not empty (--force replaces what bundle wrote there)",
-                out.display()
-            )));
-        }
-        for sub in ["catalog", "model"] {
-            if out.join(sub).is_dir() {
-                fs::remove_dir_all(out.join(sub)).map_err(io)?;
+        let empty = fs::read_dir(out).map_err(io(out))?.next().is_none();
+        if !empty {
+            let previous: Option<Manifest> = fs::read(&manifest_path)
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .filter(|m: &Manifest| m.format == MANIFEST_FORMAT);
+            match previous {
+                Some(m) if force => earlier = own_shards(&m),
+                Some(_) => {
+                    return Err(Error::OutputExists(format!("{} holds an earlier bundle (--force replaces it)", out.display())))
+                }
+                None => {
+                    return Err(Error::OutputExists(format!(
+                        "{} is not empty and holds no manifest.json of an earlier bundle: give an empty or new folder",
+                        out.display()
+                    )))
+                }
             }
         }
     }
-    fs::create_dir_all(out).map_err(io)?;
+    fs::create_dir_all(out).map_err(io(out))?;
     let manifest = Manifest {
         format: MANIFEST_FORMAT,
         shard_max_bytes: files.shard_bytes,
@@ -146,7 +178,16 @@ pub fn write(out: &Path, files: &Files, force: bool) -> Result<Manifest> {
         items: catalog.len(),
     };
     let json = serde_json::to_string_pretty(&manifest).map_err(|e| Error::Io(e.to_string()))? + "\n";
-    fs::write(out.join("manifest.json"), json).map_err(io)?;
+    let tmp = out.join(".manifest.json.tmp");
+    fs::write(&tmp, json).map_err(io(&tmp))?;
+    fs::rename(&tmp, &manifest_path).map_err(io(&manifest_path))?;
+    let now = own_shards(&manifest);
+    for url in earlier.iter().filter(|u| !now.contains(u)) {
+        let _ = fs::remove_file(out.join(url)); // best effort: a stale shard harms nothing
+    }
+    for sub in ["catalog", "model"] {
+        let _ = fs::remove_dir(out.join(sub)); // only if empty
+    }
     Ok(manifest)
 }
 

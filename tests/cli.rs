@@ -252,11 +252,22 @@ fn quantize_writes_an_edge_bundle_that_embed_and_index_take_as_model() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("error[invalid_model]"), "{}", String::from_utf8_lossy(&o.stderr));
     let o = edgerec(&["bundle", "--catalog", m, "--out", o_, "--force"], &d.join("cache"));
     assert!(String::from_utf8_lossy(&o.stderr).contains("error[invalid_catalog]"), "{}", String::from_utf8_lossy(&o.stderr));
+    // --force replaces the earlier bundle only: a file of the user's beside it stays.
+    std::fs::write(served.join("model").join("mine.txt"), "keep me").unwrap();
     let o = edgerec(&["bundle", "--catalog", c, "--out", o_, "--force"], &d.join("cache"));
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(std::fs::read_to_string(served.join("model").join("mine.txt")).unwrap(), "keep me");
+    let left: Vec<_> = std::fs::read_dir(served.join("model")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(left, vec![std::ffi::OsString::from("mine.txt")], "the earlier model shards are gone");
+    // A folder that is not an earlier bundle is refused, --force or not.
+    let other = d.join("not-a-bundle");
+    std::fs::create_dir_all(other.join("catalog")).unwrap();
+    std::fs::write(other.join("catalog").join("photo.jpg"), "mine").unwrap();
+    let o = edgerec(&["bundle", "--catalog", c, "--out", other.to_str().unwrap(), "--force"], &d.join("cache"));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("error[output_exists]"), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(other.join("catalog").join("photo.jpg").exists());
     let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(served.join("manifest.json")).unwrap()).unwrap();
     assert!(manifest["model"].is_null());
-    assert!(!served.join("model").exists(), "the earlier model shards are gone");
     // A folder that is not a model is a typed error, not a panic.
     let o = edgerec(&["quantize", d.to_str().unwrap(), d.join("x").to_str().unwrap()], &d.join("cache"));
     assert!(!o.status.success());

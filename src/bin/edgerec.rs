@@ -103,7 +103,7 @@ enum Command {
         /// The folder to write.
         #[arg(long)]
         out: PathBuf,
-        /// Replace what an earlier `bundle` wrote in `--out`.
+        /// Replace an earlier `bundle` in `--out` (its manifest and the shards it listed; nothing else).
         #[arg(long)]
         force: bool,
         /// Shard size in bytes (at most 24 MiB, the default).
@@ -188,6 +188,11 @@ fn bundle(catalog: &Path, model: Option<&Path>, out: &Path, force: bool, shard_b
     let read = |p: &Path| std::fs::read(p).map_err(|e| Error::Io(format!("{}: {e}", p.display())));
     let name = |p: &Path| p.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
     let catalog_bytes = read(catalog)?;
+    if model.is_some_and(Path::is_dir) {
+        return Err(Error::InvalidInput(
+            "--model must be an edge model file (`edgerec quantize` makes one), not a folder".into(),
+        ));
+    }
     let model_bytes = model.map(read).transpose()?;
     let (catalog_name, model_name) = (name(catalog), model.map(name).unwrap_or_default());
     let files = edgerec::served::Files {

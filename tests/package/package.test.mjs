@@ -5,28 +5,28 @@
 // - a wrangler project (`src/index.js` of two lines on `edgerec/cloudflare`) under
 //   `wrangler dev --local`: /v1/health, one /v1/recommend, and a bad request's typed error;
 // - the package's .d.ts under `tsc --noEmit --strict`, with a typed usage file.
-// Needs: pkg/ built (scripts/build-wasm.sh), target/debug/edgerec, .cache/assets/ (build-assets.sh),
-// and the npm registry (or its cache) for vite and wrangler.
+// Needs: pkg/ built (scripts/build-wasm.sh), the CLI built (cargo build), the catalog and model of
+// scripts/build-assets.sh (or EDGEREC_CATALOG / EDGEREC_EDGE_MODEL), and the npm registry or its
+// cache for the apps' lockfiles (vite-app/, wrangler-app/: `npm ci`, then the tarball).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
+import { locateInputs } from "../../scripts/assets.mjs";
 import { buildPackage, packageDir } from "../../scripts/build-package.mjs";
 import { startServer } from "../../www/serve.mjs";
 import { launch, watchErrors } from "../../www/test/helpers.mjs";
 import { startWranglerDev } from "../../worker/scripts/wrangler-dev.mjs";
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
-/** The versions the test projects install (what a user would pick today). */
-const VITE = "vite@8.4.0";
-const WRANGLER = "wrangler@4.86.0";
+const here = dirname(fileURLToPath(import.meta.url));
 const TYPESCRIPT = join(repo, "node_modules", "typescript", "bin", "tsc");
-const CLI = join(repo, "target", "debug", "edgerec");
-const ASSETS = join(repo, ".cache", "assets");
+/** The CLI cargo built, wherever CARGO_TARGET_DIR (or a config) puts it. */
+const CLI = join(JSON.parse(execFileSync("cargo", ["metadata", "--format-version", "1", "--no-deps"], { cwd: repo, encoding: "utf8" })).target_directory, "debug", "edgerec");
 
 let work; // a temporary folder for the tarball and the projects
 let tarball; // { path, size, unpackedSize, files }
@@ -40,12 +40,22 @@ const run = (cmd, args, opts = {}) => {
 };
 const npm = (cwd, args) => run("npm", [...args, "--no-audit", "--no-fund", "--prefer-offline", "--loglevel", "error"], { cwd });
 
-/** The folder a user serves, written by the CLI from a catalog (and model) it built. */
+/** The folder a user serves, written by the CLI from a catalog (and model) it built; its manifest. */
 function bundleAssets(out) {
-  for (const f of [CLI, join(ASSETS, "movielens.bin"), join(ASSETS, "all-MiniLM-L6-v2.edgerec")]) {
-    if (!existsSync(f)) throw new Error(`${f} is missing: cargo build, then scripts/build-assets.sh`);
-  }
-  run(CLI, ["bundle", "--catalog", join(ASSETS, "movielens.bin"), "--model", join(ASSETS, "all-MiniLM-L6-v2.edgerec"), "--out", out]);
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: cargo build --bin edgerec`);
+  const { catalog, model } = locateInputs();
+  run(CLI, ["bundle", "--catalog", catalog, "--model", model, "--out", out]);
+  return JSON.parse(readFileSync(join(out, "manifest.json"), "utf8"));
+}
+
+/** A fresh project from a fixture (package.json + lockfile: `npm ci`), with the tarball added. */
+function project(name) {
+  const dir = join(work, name);
+  mkdirSync(dir, { recursive: true });
+  for (const f of ["package.json", "package-lock.json"]) copyFileSync(join(here, name, f), join(dir, f));
+  npm(dir, ["ci"]);
+  npm(dir, ["install", "--no-save", tarball.path]);
+  return dir;
 }
 
 before(() => {
@@ -78,9 +88,8 @@ test("the tarball holds the harness, the Worker handler, the wasm API and both b
 });
 
 test("a fresh Vite app: install the tarball, vite build, and recommendations with reasons in Chromium, no request while recommending", async (t) => {
-  const app = join(work, "vite-app");
+  const app = project("vite-app");
   mkdirSync(join(app, "public"), { recursive: true });
-  writeFileSync(join(app, "package.json"), JSON.stringify({ name: "vite-app", private: true, type: "module" }));
   writeFileSync(
     join(app, "index.html"),
     '<!doctype html>\n<html><head><meta charset="utf-8"><title>edgerec in a Vite app</title></head>\n' +
@@ -104,7 +113,6 @@ try {
 }
 `,
   );
-  npm(app, ["install", tarball.path, VITE]);
   bundleAssets(join(app, "public", "edgerec"));
   run(join(app, "node_modules", ".bin", "vite"), ["build", "--logLevel", "warn"], { cwd: app });
   const built = run("find", [join(app, "dist"), "-type", "f"]).split("\n").filter(Boolean).map((p) => p.slice(app.length + 6));
@@ -154,9 +162,8 @@ try {
 });
 
 test("a fresh wrangler project: two lines on edgerec/cloudflare answer /v1/health, /v1/recommend and a typed error", async (t) => {
-  const proj = join(work, "wrangler-app");
+  const proj = project("wrangler-app");
   mkdirSync(join(proj, "src"), { recursive: true });
-  writeFileSync(join(proj, "package.json"), JSON.stringify({ name: "wrangler-app", private: true, type: "module" }));
   // What the README's "Use it in your app" shows.
   writeFileSync(join(proj, "src", "index.js"), 'import { createHandler } from "edgerec/cloudflare";\n\nexport default createHandler();\n');
   writeFileSync(
@@ -164,8 +171,7 @@ test("a fresh wrangler project: two lines on edgerec/cloudflare answer /v1/healt
     'name = "my-recommender"\nmain = "src/index.js"\ncompatibility_date = "2026-04-01"\n\n' +
       '[assets]\ndirectory = "edgerec"\nbinding = "ASSETS"\nrun_worker_first = true\n',
   );
-  npm(proj, ["install", tarball.path, WRANGLER]);
-  bundleAssets(join(proj, "edgerec"));
+  const served = bundleAssets(join(proj, "edgerec"));
 
   const dev = await startWranglerDev({ cwd: proj, vars: { LOAD_WAIT_MS: "600000" } });
   const base = dev.url;
@@ -182,7 +188,8 @@ test("a fresh wrangler project: two lines on edgerec/cloudflare answer /v1/healt
     }
     assert.ok(health, `wrangler dev did not answer within 90 s:\n${dev.output()}`);
     assert.equal(health.status, 200, health.text);
-    assert.equal(health.json.catalog_items, 9742, health.text);
+    assert.equal(health.json.catalog_items, served.items, health.text);
+    assert.equal(health.json.catalog_id, served.catalog_id, health.text);
     const post = (body) => call("/v1/recommend", { method: "POST", headers: { "content-type": "application/json" }, body });
     const rec = await post(JSON.stringify({ boards: [{ name: "Pixar night", pins: [{ id: "1" }, { title: "toys that come to life" }] }], k: 5 }));
     assert.equal(rec.status, 200, rec.text);
@@ -202,7 +209,7 @@ test("the package's .d.ts compile under tsc --strict with a typed usage of every
   const proj = join(work, "types-app");
   mkdirSync(proj, { recursive: true });
   writeFileSync(join(proj, "package.json"), JSON.stringify({ name: "types-app", private: true, type: "module" }));
-  npm(proj, ["install", tarball.path]);
+  npm(proj, ["install", tarball.path]); // the package alone: no dependencies to lock
   const usage = join(proj, "usage.ts");
   writeFileSync(usage, readFileSync(join(repo, "tests", "package", "usage.ts"), "utf8"));
   const args = [TYPESCRIPT, "--noEmit", "--strict", "--target", "es2022", "--module", "es2022", "--moduleResolution", "bundler",

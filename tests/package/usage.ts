@@ -29,3 +29,10 @@ export default handler;
 export const vars: string = DEFAULT_VARS.LOAD_WAIT_MS;
 // @ts-expect-error EDGEREC_MODEL is "on" or "off"
 createHandler({ env: { EDGEREC_MODEL: "maybe" } });
+
+// A Worker typed the way `wrangler types` types it: the handler fits its env.
+interface Env {
+  ASSETS: { fetch(request: Request): Promise<Response> };
+  CORS_ORIGINS: string;
+}
+export const typed: { fetch(request: Request, env: Env, ctx: { waitUntil(p: Promise<unknown>): void }): Promise<Response> } = createHandler();

@@ -1,6 +1,6 @@
 // The Web Worker's side of the catalog and model files: where their bytes come from (the Cache
 // API, the network shard by shard, or the page) and where they go (a `WasmBytes` in wasm memory),
-// hashed (SHA-256) and size-checked on the way. See www/README.md "The manifest and the cache"
+// hashed (SHA-256) and size-checked on the way. See www/README.md in the repository, "The manifest and the cache"
 // and "Memory".
 
 import { Sha256 } from "./sha256.js";

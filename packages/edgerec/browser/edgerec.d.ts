@@ -7,7 +7,7 @@ import type { BoardContext, Limits, Recommendations } from "../edgerec";
 export type { BoardContext, Board, Pin, Limits, Recommendations, Recommendation, Reason, Signal } from "../edgerec";
 
 /**
- * The codes the wasm module throws: pkg/edgerec.d.ts `ErrorCode` without the native-only `io`
+ * The codes the wasm module throws: `edgerec/wasm`'s `ErrorCode` without the native-only `io`
  * (tests/wasm/error_codes.test.mjs keeps the lists equal).
  */
 export type WasmErrorCode =
@@ -51,15 +51,20 @@ export interface ManifestEntry {
   shards: { url: string; bytes: number; sha256: string }[];
 }
 
-/** manifest.json as www/build.mjs and the Worker's build write it (scripts/assets.mjs). */
+/** manifest.json as `edgerec bundle` writes it (and the repository's builds, scripts/assets.mjs). */
 export interface Manifest {
   format: 2;
-  built_at: string;
+  built_at?: string;
   shard_max_bytes: number;
   edgerec_version: string | null;
-  wasm: { simd128?: ManifestEntry; relaxed?: ManifestEntry };
+  /** The wasm builds to load; absent: the package's own. */
+  wasm?: { simd128?: ManifestEntry; relaxed?: ManifestEntry };
   catalog: ManifestEntry;
   model: ManifestEntry | null;
+  /** `edgerec bundle`: the catalog's content id, its model, its item count. */
+  catalog_id?: string;
+  model_id?: string;
+  items?: number;
   /** www only: the demo's title search. */
   titles?: ManifestEntry;
 }
@@ -109,7 +114,10 @@ export interface CreateOptions {
   onProgress?: (p: Progress) => void;
   /** Aborts loading (rejects with code `aborted`). */
   signal?: AbortSignal;
-  /** A folder with another wasm glue (edgerec.js) and builds (default: the package's own). */
+  /**
+   * A folder with another wasm glue (edgerec.js) and builds (default: the package's own). The
+   * package's glue is still imported by its worker (statically, so that bundlers include it).
+   */
   pkg?: string | URL;
   /** The two wasm builds; `relaxed: null` never tries the relaxed-SIMD build. */
   wasm?: { simd128?: string | URL; relaxed?: string | URL | null };

@@ -1,12 +1,12 @@
 // edgerec in the browser: the page-side API. The wasm instance lives in a dedicated Web Worker
-// (src/worker.js), so loading a model and ranking never block the page.
+// (worker.js), so loading a model and ranking never block the page.
 //
 //   import { createRecommender } from "edgerec";
 //   const rec = await createRecommender({ manifest: "assets/manifest.json", onProgress });
 //   const { items } = await rec.recommend({ boards: [{ name: "Pixar night", pins: [{ id: "1" }] }] });
 //   rec.close();
 //
-// See edgerec.d.ts for the types and www/README.md for the manifest format and caching rules.
+// See edgerec.d.ts for the types, and www/README.md in the repository for the manifest format and caching rules.
 
 import { EdgerecError, ERROR_CODES, fromWire } from "./errors.js";
 import { assetSpec, loadManifest, url } from "./manifest.js";

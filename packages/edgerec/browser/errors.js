@@ -2,7 +2,7 @@
 // postMessage; the page rebuilds an `EdgerecError` from it.
 
 /**
- * The codes the wasm module throws: its Rust error enum (`errorCodes()` in pkg/) without the
+ * The codes the wasm module throws: its Rust error enum (`errorCodes()` of `edgerec/wasm`) without the
  * native-only `io`. tests/wasm/error_codes.test.mjs checks that this list is exactly that.
  * @type {readonly string[]}
  */

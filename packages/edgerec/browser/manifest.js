@@ -1,6 +1,6 @@
 // The page's side of what to load: a manifest (the schema of scripts/assets.mjs, which the
 // Worker's build writes too) and the `catalog`/`model`/`wasm` options, as the specs the Web
-// Worker loads (src/assets.js). Every URL leaves here absolute.
+// Worker loads (assets.js). Every URL leaves here absolute.
 
 import { EdgerecError } from "./errors.js";
 

@@ -11,7 +11,7 @@ import { EdgerecError, toWire } from "./errors.js";
 import { loadAsset, openCache, progress } from "./assets.js";
 import { importGlue, loadWasm } from "./wasm.js";
 
-/** @type {any} the wasm-bindgen module (pkg/edgerec.js) */
+/** @type {any} the wasm-bindgen module (the package's edgerec.js, or the `pkg` option's) */
 let glue = null;
 /** @type {any} the instance's exports (for its memory) */
 let wasmExports = null;

@@ -26,7 +26,7 @@ export interface HandlerOptions {
 
 /** What a Worker exports (or delegates its `fetch` to). */
 export interface Handler {
-  fetch(request: Request, env: Record<string, unknown>, ctx: { waitUntil(promise: Promise<unknown>): void }): Promise<Response>;
+  fetch(request: Request, env: object, ctx: { waitUntil(promise: Promise<unknown>): void }): Promise<Response>;
 }
 
 /** Serves POST /v1/recommend, POST /v1/embed and GET /v1/health from the assets `edgerec bundle` wrote. */

@@ -68,7 +68,7 @@ async function health(_request, env, ctx) {
       catalog_model_id: svc.catalogModelId,
       catalog_id: svc.catalogId,
       catalog_items: svc.items,
-      versions: { edgerec, worker: svc.manifest.worker_version, wasm, manifest: svc.manifest.format },
+      versions: { edgerec, worker: svc.manifest.worker_version ?? null, wasm, manifest: svc.manifest.format },
       memory: { wasm_bytes: wasmBytes },
       loads,
       load_ms: svc.loadMs,
