@@ -17,6 +17,8 @@ pub mod rank;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod served;
 #[cfg(not(target_arch = "wasm32"))]
+pub mod slices;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod train;
 pub mod vector;
 #[cfg(not(target_arch = "wasm32"))]

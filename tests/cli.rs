@@ -278,3 +278,85 @@ fn encoder_for_default() -> String {
     use edgerec::Encoder;
     default_encoder().model_id().to_string()
 }
+
+#[test]
+fn index_in_slices_merges_into_the_bundle_one_process_writes() {
+    let d = tmp("slices");
+    // Three batches of embedding (256 texts each, the last one short), unique texts.
+    let colours = ["red", "blue", "green", "amber", "violet", "grey", "ochre", "teal"];
+    let things = ["lamp", "sofa", "kettle", "rug", "mirror", "chair", "vase", "desk", "shelf", "clock"];
+    let items: String = (0..600)
+        .map(|i| {
+            let (c, t) = (colours[i % 8], things[(i / 8) % 10]);
+            format!("{{\"id\":\"i{i}\",\"title\":\"{c} {t} number {i}\",\"tags\":[\"{t}\"]}}\n")
+        })
+        .collect();
+    std::fs::write(d.join("items.jsonl"), items).unwrap();
+    let boards: String = (0..40)
+        .map(|u| {
+            let pins: Vec<String> = (0..12).map(|k| format!("\"i{}\"", (u * 37 + k * 8) % 600)).collect();
+            format!("{{\"user\":\"u{u}\",\"board\":\"{}\",\"items\":[{}]}}\n", things[u % 10], pins.join(","))
+        })
+        .collect();
+    std::fs::write(d.join("boards.jsonl"), boards).unwrap();
+    let (items, boards) = (d.join("items.jsonl"), d.join("boards.jsonl"));
+    let (items, boards) = (items.to_str().unwrap(), boards.to_str().unwrap());
+    let whole = d.join("whole.bin");
+    let o = edgerec(&["index", "--items", items, "--boards", boards, "--out", whole.to_str().unwrap()], &d.join("cache-whole"));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // Each slice in its own process with its own cache, as on separate machines.
+    let parts: Vec<String> = (0..3).map(|i| d.join(format!("part-{i}.vec")).to_str().unwrap().to_string()).collect();
+    for (i, part) in parts.iter().enumerate() {
+        let o = edgerec(&["index", "--items", items, "--slice", &format!("{i}/3"), "--out", part], &d.join(format!("cache-{i}")));
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let merged = d.join("merged.bin");
+    let mut args = vec!["index", "--items", items, "--boards", boards, "--out", merged.to_str().unwrap(), "--slices"];
+    args.extend([2, 0, 1].map(|i| parts[i].as_str()));
+    let o = edgerec(&args, &d.join("cache-merge"));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        std::fs::read(&whole).unwrap() == std::fs::read(&merged).unwrap(),
+        "the merged bundle differs from the one-process build"
+    );
+    assert!(!d.join("cache-merge").exists(), "the merge embeds nothing");
+
+    let fails = |args: &[&str], code: &str, words: &str| {
+        let o = edgerec(args, &d.join("cache-merge"));
+        let err = String::from_utf8_lossy(&o.stderr).to_string();
+        assert!(!o.status.success() && err.contains(&format!("error[{code}]")) && err.contains(words), "{args:?}: {err}");
+    };
+    let out = d.join("x.bin");
+    let out = out.to_str().unwrap();
+    fails(&["index", "--items", items, "--out", out, "--slices", &parts[0], &parts[2]], "invalid_input", "missing 1/3");
+    fails(
+        &["index", "--items", items, "--out", out, "--slices", &parts[0], &parts[0], &parts[1], &parts[2]],
+        "invalid_input",
+        "twice",
+    );
+    // Slices of other items do not merge.
+    let other = d.join("other.jsonl");
+    std::fs::write(&other, std::fs::read_to_string(d.join("items.jsonl")).unwrap().replace("number 5\"", "number five\""))
+        .unwrap();
+    fails(
+        &["index", "--items", other.to_str().unwrap(), "--out", out, "--slices", &parts[0], &parts[1], &parts[2]],
+        "invalid_input",
+        "another items file",
+    );
+    // A truncated slice, and a file that is not one.
+    let cut = d.join("cut.vec");
+    let bytes = std::fs::read(&parts[1]).unwrap();
+    std::fs::write(&cut, &bytes[..bytes.len() - 100]).unwrap();
+    fails(
+        &["index", "--items", items, "--out", out, "--slices", &parts[0], cut.to_str().unwrap(), &parts[2]],
+        "invalid_input",
+        "cut.vec",
+    );
+    fails(
+        &["index", "--items", items, "--out", out, "--slices", &parts[0], whole.to_str().unwrap(), &parts[2]],
+        "invalid_input",
+        "wrong magic",
+    );
+    let o = edgerec(&["index", "--items", items, "--slice", "3/3", "--out", out], &d.join("cache-merge"));
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("0 ≤ i < n"));
+}

@@ -89,6 +89,14 @@ enum Command {
         /// Do not fit the ranker to the boards (the catalog then uses the built-in defaults).
         #[arg(long)]
         no_fit: bool,
+        /// Embed only slice i of n (from 0) and write its vectors to `--out`: the embedding step
+        /// split over processes or machines; a run with `--slices` builds the catalog from them.
+        #[arg(long, value_name = "I/N", conflicts_with_all = ["boards", "slices", "no_fit"])]
+        slice: Option<edgerec::slices::Slice>,
+        /// Build the catalog from these vector slices (every `--slice i/n` of the same items and
+        /// model, any order) instead of embedding: no model is loaded.
+        #[arg(long, num_args = 1.., value_name = "FILE", conflicts_with = "model")]
+        slices: Vec<PathBuf>,
     },
     /// Write the folder a page or a Worker serves: manifest.json plus the catalog (and the edge
     /// model) cut into content-named shards of at most 24 MiB. Point `createRecommender({ manifest })`
@@ -312,7 +320,9 @@ fn item_vectors(encoder: &dyn Encoder, items: &[catalog::ItemRecord], cache: &Pa
     let logged = !std::io::stderr().is_terminal();
     let t0 = std::time::Instant::now();
     let mut last_tenth = None;
-    let vectors = cache.embed(encoder, &texts, 256, |done, total| {
+    // The batches are those of `index --slice` (which embeds whole ones), so that a slice's texts
+    // share their batches with a one-process build's.
+    let vectors = cache.embed(encoder, &texts, edgerec::slices::BATCH, |done, total| {
         let tenth = done * 10 / total.max(1);
         if logged && last_tenth != Some(tenth) {
             last_tenth = Some(tenth);
@@ -333,6 +343,45 @@ fn item_vectors(encoder: &dyn Encoder, items: &[catalog::ItemRecord], cache: &Pa
     Ok(vectors)
 }
 
+/// `index --slice i/n`: embeds the slice's items and writes them as a vector slice.
+fn index_slice(
+    items: &Path,
+    slice: edgerec::slices::Slice,
+    out: &Path,
+    model: Option<PathBuf>,
+    cache: Option<PathBuf>,
+) -> Result<()> {
+    let items = catalog::read_items_jsonl(&read_text(items)?)?;
+    let texts: Vec<String> = items.iter().map(|it| it.text()).collect();
+    let range = slice.items(items.len());
+    let encoder = load_encoder(model, 32)?;
+    let vectors = item_vectors(&*encoder, &items[range.clone()], &cache_dir(cache))?;
+    let header = edgerec::slices::SliceHeader {
+        index: slice.index,
+        count: slice.count,
+        items: items.len(),
+        fingerprint: edgerec::slices::fingerprint(&texts),
+        model_id: encoder.model_id().to_string(),
+        space_id: encoder.space_id().to_string(),
+        dim: encoder.dim(),
+        vectors: Default::default(),
+    };
+    let bytes = edgerec::slices::write(header, &vectors);
+    std::fs::write(out, &bytes).map_err(|e| Error::Io(format!("{}: {e}", out.display())))?;
+    eprintln!(
+        "wrote {} ({} bytes): slice {}/{}, items {}..{} of {}, model {}",
+        out.display(),
+        bytes.len(),
+        slice.index,
+        slice.count,
+        range.start,
+        range.end,
+        items.len(),
+        encoder.model_id()
+    );
+    Ok(())
+}
+
 fn index(
     items: PathBuf,
     boards: Option<PathBuf>,
@@ -340,14 +389,30 @@ fn index(
     model: Option<PathBuf>,
     cache: Option<PathBuf>,
     no_fit: bool,
+    slices: &[PathBuf],
 ) -> Result<()> {
     let items = catalog::read_items_jsonl(&read_text(&items)?)?;
     let boards = match boards {
         Some(p) => catalog::read_boards_jsonl(&read_text(&p)?)?,
         None => Vec::new(),
     };
-    let encoder = load_encoder(model, 32)?;
-    let vectors = item_vectors(&*encoder, &items, &cache_dir(cache))?;
+    // The vectors, and the embedding space and dimension the catalog records.
+    let (vectors, space_id, dim) = if slices.is_empty() {
+        let encoder = load_encoder(model, 32)?;
+        (item_vectors(&*encoder, &items, &cache_dir(cache))?, encoder.space_id().to_string(), encoder.dim())
+    } else {
+        let parts = slices
+            .iter()
+            .map(|p| {
+                let bytes = std::fs::read(p).map_err(|e| Error::Io(format!("{}: {e}", p.display())))?;
+                edgerec::slices::read(&bytes).map_err(|e| Error::InvalidInput(format!("{}: {e}", p.display())))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let texts: Vec<String> = items.iter().map(|it| it.text()).collect();
+        let (vectors, h) = edgerec::slices::merge(parts, items.len(), &edgerec::slices::fingerprint(&texts))?;
+        eprintln!("merged {} vector slices (model {})", h.count, h.model_id);
+        (vectors, h.space_id, h.dim)
+    };
     let n = items.len();
     let fit = (!no_fit).then(FitOptions::default);
     if fit.is_some() && !boards.is_empty() {
@@ -357,7 +422,7 @@ fn index(
         );
     }
     let (catalog, report, fitted) =
-        train::index(items, &vectors, encoder.dim(), &boards, encoder.space_id(), &BuildOptions::default(), fit.as_ref())?;
+        train::index(items, &vectors, dim, &boards, &space_id, &BuildOptions::default(), fit.as_ref())?;
     let bytes = catalog.to_bytes();
     std::fs::write(&out, &bytes).map_err(|e| Error::Io(format!("{}: {e}", out.display())))?;
     eprintln!(
@@ -643,7 +708,11 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Embed { model, out, batch_size, preview } => embed(model, out, batch_size, preview),
         Command::Quantize { model, out, exact_channels } => quantize(model, out, exact_channels),
-        Command::Index { items, boards, out, model, cache, no_fit } => index(items, boards, out, model, cache, no_fit),
+        // clap refuses --slice with --boards, --slices or --no-fit.
+        Command::Index { items, out, model, cache, slice: Some(slice), .. } => index_slice(&items, slice, &out, model, cache),
+        Command::Index { items, boards, out, model, cache, no_fit, slices, .. } => {
+            index(items, boards, out, model, cache, no_fit, &slices)
+        }
         Command::Bundle { catalog, model, out, force, shard_bytes } => {
             bundle(&catalog, model.as_deref(), &out, force, shard_bytes)
         }

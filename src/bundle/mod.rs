@@ -32,6 +32,8 @@ pub enum Kind {
     Catalog,
     /// An edge model bundle (`edgerec quantize`).
     Model,
+    /// One slice of a catalog's item vectors (`edgerec index --slice i/n`).
+    VectorSlice,
 }
 
 impl Kind {
@@ -39,6 +41,7 @@ impl Kind {
         match self {
             Kind::Catalog => b"EDGERECC",
             Kind::Model => b"EDGERECM",
+            Kind::VectorSlice => b"EDGERECV",
         }
     }
 
@@ -47,6 +50,7 @@ impl Kind {
         match self {
             Kind::Catalog => Error::InvalidCatalog(msg.to_string()),
             Kind::Model => Error::InvalidModel(format!("edge model bundle: {msg}")),
+            Kind::VectorSlice => Error::InvalidInput(format!("vector slice: {msg}")),
         }
     }
 
@@ -54,6 +58,7 @@ impl Kind {
         match self {
             Kind::Catalog => "an edgerec catalog bundle",
             Kind::Model => "an edgerec edge model",
+            Kind::VectorSlice => "an edgerec vector slice (`edgerec index --slice`)",
         }
     }
 }

@@ -66,7 +66,8 @@ pub struct FitReport {
     pub validation: Validation,
     /// Weights dropped because the held-out users scored better without them.
     pub dropped: Vec<String>,
-    /// Seconds the fit took.
+    /// Seconds the fit took (printed, not stored: the same inputs make the same bundle).
+    #[serde(skip)]
     pub seconds: f64,
 }
 
