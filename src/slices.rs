@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_128;
 
 use crate::bundle::{f32_at, Envelope, Kind, Section, Writer};
+use crate::catalog::ItemRecord;
 use crate::error::{Error, Result};
 
 /// Texts per embedding batch, in a one-process build and in a slice alike.
@@ -53,12 +54,13 @@ impl Slice {
     }
 }
 
-/// A fingerprint of the catalog's texts, in order: slices of another items file do not merge.
-pub fn fingerprint<S: AsRef<str>>(texts: &[S]) -> String {
+/// A fingerprint of the items' texts (what is embedded), in order: slices of another items file
+/// do not merge.
+pub fn fingerprint(items: &[ItemRecord]) -> String {
     let mut bytes = Vec::new();
-    for t in texts {
-        bytes.extend_from_slice(&(t.as_ref().len() as u64).to_le_bytes());
-        bytes.extend_from_slice(t.as_ref().as_bytes());
+    for t in items.iter().map(ItemRecord::text) {
+        bytes.extend_from_slice(&(t.len() as u64).to_le_bytes());
+        bytes.extend_from_slice(t.as_bytes());
     }
     format!("{:032x}", xxh3_128(&bytes))
 }

@@ -352,7 +352,6 @@ fn index_slice(
     cache: Option<PathBuf>,
 ) -> Result<()> {
     let items = catalog::read_items_jsonl(&read_text(items)?)?;
-    let texts: Vec<String> = items.iter().map(|it| it.text()).collect();
     let range = slice.items(items.len());
     let encoder = load_encoder(model, 32)?;
     let vectors = item_vectors(&*encoder, &items[range.clone()], &cache_dir(cache))?;
@@ -360,7 +359,7 @@ fn index_slice(
         index: slice.index,
         count: slice.count,
         items: items.len(),
-        fingerprint: edgerec::slices::fingerprint(&texts),
+        fingerprint: edgerec::slices::fingerprint(&items),
         model_id: encoder.model_id().to_string(),
         space_id: encoder.space_id().to_string(),
         dim: encoder.dim(),
@@ -408,8 +407,7 @@ fn index(
                 edgerec::slices::read(&bytes).map_err(|e| Error::InvalidInput(format!("{}: {e}", p.display())))
             })
             .collect::<Result<Vec<_>>>()?;
-        let texts: Vec<String> = items.iter().map(|it| it.text()).collect();
-        let (vectors, h) = edgerec::slices::merge(parts, items.len(), &edgerec::slices::fingerprint(&texts))?;
+        let (vectors, h) = edgerec::slices::merge(parts, items.len(), &edgerec::slices::fingerprint(&items))?;
         eprintln!("merged {} vector slices (model {})", h.count, h.model_id);
         (vectors, h.space_id, h.dim)
     };

@@ -5,16 +5,16 @@ import { execFileSync } from "node:child_process";
 import { readdirSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { OFFLINE_ENV } from "./offline.mjs";
 
 const workerDir = join(dirname(fileURLToPath(import.meta.url)), "..");
-const OFFLINE = { CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false", WRANGLER_SEND_ERROR_REPORTS: "false", WRANGLER_HIDE_BANNER: "true" };
 
 /** Bundles `entry` (default src/index.js) into `outDir`; returns `{ script, wasm }` (absolute paths). */
 export function bundleWorker({ entry = join(workerDir, "src", "index.js"), outDir }) {
   rmSync(outDir, { recursive: true, force: true });
   const args = ["deploy", entry, "--dry-run", "--outdir", outDir, "--config", join(workerDir, "wrangler.toml")];
   try {
-    execFileSync(join(workerDir, "node_modules", ".bin", "wrangler"), args, { cwd: workerDir, env: { ...process.env, ...OFFLINE }, stdio: ["ignore", "pipe", "pipe"] });
+    execFileSync(join(workerDir, "node_modules", ".bin", "wrangler"), args, { cwd: workerDir, env: { ...process.env, ...OFFLINE_ENV }, stdio: ["ignore", "pipe", "pipe"] });
   } catch (e) {
     throw new Error(`wrangler ${args.join(" ")} failed:\n${e.stdout ?? ""}${e.stderr ?? ""}`);
   }

@@ -5,19 +5,15 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { bundleWorker } from "./bundle.mjs";
+import { OFFLINE_ENV } from "./offline.mjs";
 
 export const workerDir = join(dirname(fileURLToPath(import.meta.url)), "..");
 export const distDir = join(workerDir, "dist");
 export const COMPATIBILITY_DATE = "2026-04-01";
 export const DEFAULT_VARS = Object.freeze({ EDGEREC_MODEL: "on", LOAD_WAIT_MS: "5000", CORS_ORIGINS: "*" });
 
-/** Keeps wrangler and Miniflare from reaching the network (and wrangler from printing its banner). */
-export const OFFLINE_ENV = Object.freeze({
-  CLOUDFLARE_CF_FETCH_ENABLED: "false",
-  WRANGLER_SEND_METRICS: "false",
-  WRANGLER_SEND_ERROR_REPORTS: "false",
-  WRANGLER_HIDE_BANNER: "true",
-});
+// Keeps wrangler and Miniflare from reaching the network (and wrangler from printing its banner).
+export { OFFLINE_ENV };
 Object.assign(process.env, OFFLINE_ENV);
 
 /**

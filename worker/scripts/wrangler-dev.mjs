@@ -4,8 +4,8 @@ import { spawn } from "node:child_process";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { OFFLINE_ENV } from "./offline.mjs";
 
-const OFFLINE_ENV = { CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false", WRANGLER_SEND_ERROR_REPORTS: "false", WRANGLER_HIDE_BANNER: "true" };
 
 /** A port that is free now (wrangler dev takes a port number, not 0). */
 export function freePort() {
