@@ -174,16 +174,12 @@ test("a fresh wrangler project: two lines on edgerec/cloudflare answer /v1/healt
   const served = bundleAssets(join(proj, "edgerec"));
 
   const dev = await startWranglerDev({ cwd: proj, vars: { LOAD_WAIT_MS: "600000" } });
-  const base = dev.url;
-  const call = async (path, init) => {
-    const res = await fetch(base + path, init);
-    const text = await res.text();
-    return { status: res.status, text, json: JSON.parse(text) };
-  };
+  const call = (path, init) => dev.request(path, init);
   try {
     let health = null;
     for (let i = 0; i < 360 && !dev.exited() && !health; i++) {
       health = await call("/v1/health").catch(() => null);
+      if (health?.json === undefined) health = null; // not the Worker answering yet
       if (!health) await sleep(250);
     }
     assert.ok(health, `wrangler dev did not answer within 90 s:\n${dev.output()}`);

@@ -20,9 +20,21 @@ export function freePort() {
 }
 
 /**
+ * wrangler's dev proxy answers a POST with its own 503 ("Your worker restarted mid-request") when
+ * its connection to workerd drops, although the Worker never restarted
+ * (cloudflare/workers-sdk#14641; it retries GETs itself). Ours are JSON `{ error: { code } }`, so a
+ * 503 without that envelope is the proxy's, and the request never reached the Worker.
+ */
+function isProxyRestart(status, json) {
+  return status === 503 && typeof json?.error?.code !== "string";
+}
+
+/**
  * Starts `wrangler dev --local` in `cwd` (its node_modules/.bin/wrangler) with `vars` as
- * `--var`s. Returns { url, port, inspectorPort, output(), exited(), stop() }; stop() ends wrangler
- * and its workerd children (their own process group) and waits for them.
+ * `--var`s. Returns { url, port, inspectorPort, output(), exited(), request(), stop() }:
+ * request(path, init) is fetch() to the Worker answering { status, text, json }, sent again (up to
+ * 3 times) when the proxy, not the Worker, answered 503; stop() ends wrangler and its workerd
+ * children (their own process group) and waits for them.
  */
 export async function startWranglerDev({ cwd, vars = {} }) {
   const port = await freePort();
@@ -45,6 +57,18 @@ export async function startWranglerDev({ cwd, vars = {} }) {
     inspectorPort,
     output: () => output,
     exited: () => child.exitCode !== null,
+    async request(path, init) {
+      for (let attempt = 1; ; attempt++) {
+        const res = await fetch(`http://127.0.0.1:${port}${path}`, init);
+        const text = await res.text();
+        let json;
+        try {
+          json = JSON.parse(text);
+        } catch {}
+        if (attempt < 3 && isProxyRestart(res.status, json)) continue;
+        return { status: res.status, text, json };
+      }
+    },
     async stop() {
       try {
         process.kill(-child.pid, "SIGINT");

@@ -4,7 +4,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
 import { PATIENT, workerDir } from "../scripts/miniflare.mjs";
-import { FIVE_BOARDS, get, post } from "../scripts/client.mjs";
+import { FIVE_BOARDS, get } from "../scripts/client.mjs";
 import { startWranglerDev } from "../scripts/wrangler-dev.mjs";
 
 test("wrangler dev --local serves the Worker on 127.0.0.1 (a free port)", async (t) => {
@@ -22,7 +22,7 @@ test("wrangler dev --local serves the Worker on 127.0.0.1 (a free port)", async 
     assert.equal(health.status, 200, health.text);
     assert.equal(health.json.catalog_items, 9742);
     assert.equal(health.json.loads, 1);
-    const res = await post(dev.url, "/v1/recommend", FIVE_BOARDS);
+    const res = await dev.request("/v1/recommend", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(FIVE_BOARDS) });
     assert.equal(res.status, 200, res.text);
     assert.equal(res.json.items.length, 10);
     const manifest = await get(dev.url, "/manifest.json");
