@@ -870,7 +870,7 @@ fn evil_word() -> impl Strategy<Value = Word> {
     ]
 }
 
-const BINARY_SECTIONS: [&str; 6] = ["vectors", "scales", "popularity", "nbr_offsets", "nbr_items", "nbr_weights"];
+const BINARY_SECTIONS: [&str; 6] = ["vectors", "scales", "popularity", "nbr_offsets", "nbr_packed", "nbr_scales"];
 
 proptest! {
     #![proptest_config(config(1500))]

@@ -3,9 +3,9 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::format::{self, Parts};
+use super::vectors::{self, VectorBits};
 use super::{BoardRecord, Catalog, CatalogHeader, ItemRecord, NameTable, NeighbourLists, MAX_ITEMS};
 use crate::error::{Error, Result};
-use crate::vector::quantize_i8;
 
 /// How the co-occurrence and name tables are made. The defaults were tuned on a dev split
 /// (see README, "Quality"); every knob is scale-free (exponents and fractions of a board's
@@ -33,6 +33,8 @@ pub struct BuildOptions {
     pub min_boards_per_name: usize,
     /// Items kept per board name.
     pub items_per_name: usize,
+    /// How the item vectors are stored (see `catalog::vectors`).
+    pub vector_bits: VectorBits,
 }
 
 impl Default for BuildOptions {
@@ -46,6 +48,7 @@ impl Default for BuildOptions {
             target_damping: 0.25,
             min_boards_per_name: 2,
             items_per_name: 100,
+            vector_bits: VectorBits::Four,
         }
     }
 }
@@ -101,11 +104,7 @@ pub fn build(
         })
         .collect();
 
-    let mut q = vec![0i8; n * dim];
-    let mut scales = vec![0f32; n];
-    for i in 0..n {
-        scales[i] = quantize_i8(&vectors[i * dim..(i + 1) * dim], &mut q[i * dim..(i + 1) * dim]);
-    }
+    let coded = vectors::encode(vectors, dim, opts.vector_bits);
 
     let popularity = popularity(boards, &boards_idx, n);
     let neighbours = cooccurrence(&boards_idx, n, opts);
@@ -113,6 +112,7 @@ pub fn build(
     let header = CatalogHeader {
         model_id: model_id.to_string(),
         dim,
+        vectors: coded.coding,
         items: n,
         neighbours: neighbours.items.len(),
         boards: boards.len(),
@@ -122,8 +122,7 @@ pub fn build(
     let bytes = format::write(Parts {
         header,
         items: &items,
-        vectors: &q,
-        scales: &scales,
+        vectors: &coded,
         popularity: &popularity,
         neighbours: &neighbours,
         names: &names,

@@ -2,30 +2,39 @@
 //! JSON header is a [`CatalogHeader`] naming these sections:
 //!
 //! ```text
-//!   items       JSON array of ItemRecord (id and display fields)
-//!   vectors     n × dim i8
-//!   scales      n f32           (vector i ≈ vectors[i] × scales[i])
+//!   items       ids and display fields as JSON columns (see `catalog::items`; format 2: an
+//!               array of ItemRecord)
+//!   vectors     the item vectors as the header's `vectors` coding says (see `catalog::vectors`):
+//!               int8: n × dim i8; rotated4: n × dim/2 bytes of 4-bit codes
+//!   scales      n f32           (int8: vector i ≈ vectors[i] × scales[i])
+//!   vector_mean rotated4 only: dim f32, the catalog's mean vector
 //!   popularity  n f32           (users who saved the item)
-//!   nbr_offsets (n + 1) u32     (CSR over the co-occurrence neighbours)
-//!   nbr_items   m u32
-//!   nbr_weights m f32
+//!   nbr_offsets (n + 1) u32     (byte offsets of each item's row in nbr_packed)
+//!   nbr_packed  the co-saved neighbours, m entries (see `catalog::neighbours`)
+//!   nbr_scales  n f32           (each row's largest weight)
 //!   names       JSON NameTable
 //!   ranker      optional: the ranker fitted to this catalog (JSON, read by `rank`)
 //! ```
 //! Numbers are little-endian. Every count is checked against the header and every index against
-//! `n` when loading, so a truncated or foreign file is an error, never a panic later. Format 1
-//! (sequential sections, before the shared envelope) is refused with a typed error naming it.
+//! `n` when loading, so a truncated or foreign file is an error, never a panic later. Format 2
+//! (the same, but the neighbours as `nbr_offsets` of entries, `nbr_items` m u32 and `nbr_weights`
+//! m f32: 8 bytes an entry) still loads; format 1 (sequential sections, before the shared
+//! envelope) is refused with a typed error naming it.
 
 use std::ops::Range;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Catalog, ItemRecord, NameTable, NeighbourLists};
+use super::neighbours::{self, Table};
+use super::vectors::{Derived, Encoded, VectorCoding};
+use super::{Catalog, ItemRecord, NameTable, NeighbourLists, Neighbours};
 use crate::bundle::{self, Envelope, Kind, Section, Writer};
 use crate::error::{Error, Result};
 
-/// The bundle format this build reads and writes.
-pub const FORMAT_VERSION: u32 = 2;
+/// The bundle format this build writes.
+pub const FORMAT_VERSION: u32 = 3;
+/// The formats it reads.
+const READS: [u32; 2] = [2, FORMAT_VERSION];
 
 /// What the bundle says about itself (the JSON header).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -34,6 +43,9 @@ pub struct CatalogHeader {
     pub model_id: String,
     /// Vector length.
     pub dim: usize,
+    /// How the vectors are stored (format 2 files: int8).
+    #[serde(default)]
+    pub vectors: VectorCoding,
     /// Number of items.
     pub items: usize,
     /// Number of neighbour entries over all items.
@@ -57,14 +69,26 @@ pub struct Sections {
     pub vectors: Section,
     /// f32 scales.
     pub scales: Section,
+    /// rotated4: the f32 mean vector.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vector_mean: Option<Section>,
     /// f32 popularity.
     pub popularity: Section,
-    /// u32 CSR offsets.
+    /// u32 offsets of the neighbour rows: of bytes in `nbr_packed` (format 3), of entries
+    /// (format 2).
     pub nbr_offsets: Section,
-    /// u32 neighbour items.
-    pub nbr_items: Section,
-    /// f32 neighbour weights.
-    pub nbr_weights: Section,
+    /// Format 3: the packed neighbour rows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbr_packed: Option<Section>,
+    /// Format 3: f32 row scales.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbr_scales: Option<Section>,
+    /// Format 2: u32 neighbour items.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbr_items: Option<Section>,
+    /// Format 2: f32 neighbour weights.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbr_weights: Option<Section>,
     /// JSON name table.
     pub names: Section,
     /// The fitted ranker (JSON), when the catalog was built with boards to fit it on.
@@ -78,13 +102,37 @@ pub(crate) struct Ranges {
     pub vectors: Range<usize>,
     pub scales: Range<usize>,
     pub popularity: Range<usize>,
-    /// offsets, items, weights
-    pub neighbours: [Range<usize>; 3],
+    pub neighbours: NeighbourRanges,
     pub ranker: Option<Range<usize>>,
+    /// The file's format version (a rewrite keeps it).
+    pub version: u32,
+}
+
+/// Where the neighbour table's sections are, by format.
+#[derive(Debug, Clone)]
+pub(crate) enum NeighbourRanges {
+    /// Format 2: entry offsets, ids, weights.
+    Plain([Range<usize>; 3]),
+    /// Format 3: byte offsets, packed rows, row scales.
+    Packed([Range<usize>; 3]),
+}
+
+impl NeighbourRanges {
+    /// The table, read in place from the bundle's `bytes`.
+    pub fn view<'a>(&self, bytes: &'a [u8]) -> Neighbours<'a> {
+        let s = |r: &Range<usize>| &bytes[r.clone()];
+        Neighbours(match self {
+            NeighbourRanges::Plain([o, i, w]) => Table::Plain { offsets: s(o), items: s(i), weights: s(w) },
+            NeighbourRanges::Packed([o, r, c]) => Table::Packed { offsets: s(o), rows: s(r), scales: s(c) },
+        })
+    }
 }
 
 pub(crate) struct Loaded {
     pub header: CatalogHeader,
+    pub derived: Derived,
+    /// The items' sign bits.
+    pub bits: Vec<u64>,
     pub catalog_id: String,
     pub items: Vec<ItemRecord>,
     pub names: NameTable,
@@ -95,8 +143,7 @@ pub(crate) struct Loaded {
 pub(crate) struct Parts<'a> {
     pub header: CatalogHeader,
     pub items: &'a [ItemRecord],
-    pub vectors: &'a [i8],
-    pub scales: &'a [f32],
+    pub vectors: &'a Encoded,
     pub popularity: &'a [f32],
     pub neighbours: &'a NeighbourLists,
     pub names: &'a NameTable,
@@ -110,48 +157,55 @@ fn bad(msg: impl std::fmt::Display) -> Error {
 /// Serialises a catalog from its parts.
 pub(crate) fn write(p: Parts) -> Vec<u8> {
     let mut w = Writer::default();
-    let items = serde_json::to_vec(p.items).expect("items serialise");
+    let items = super::items::encode(p.items);
     let names = serde_json::to_vec(p.names).expect("names serialise");
-    let vectors: Vec<u8> = p.vectors.iter().map(|&x| x as u8).collect();
+    let packed = neighbours::pack(p.neighbours);
     let sections = Sections {
         items: w.add(&items),
-        vectors: w.add(&vectors),
-        scales: w.add_f32s(p.scales),
+        vectors: w.add(&p.vectors.codes),
+        scales: w.add_f32s(&p.vectors.scales),
+        vector_mean: p.vectors.mean.as_deref().map(|m| w.add_f32s(m)),
         popularity: w.add_f32s(p.popularity),
-        nbr_offsets: w.add_u32s(&p.neighbours.offsets),
-        nbr_items: w.add_u32s(&p.neighbours.items),
-        nbr_weights: w.add_f32s(&p.neighbours.weights),
+        nbr_offsets: w.add_u32s(&packed.offsets),
+        nbr_packed: Some(w.add(&packed.rows)),
+        nbr_scales: Some(w.add_f32s(&packed.scales)),
+        nbr_items: None,
+        nbr_weights: None,
         names: w.add(&names),
         ranker: p.ranker.map(|r| w.add(r)),
     };
-    let header = CatalogHeader { sections, ..p.header };
+    let header = CatalogHeader { sections, vectors: p.vectors.coding, ..p.header };
     w.finish(Kind::Catalog, FORMAT_VERSION, &serde_json::to_vec(&header).expect("header serialises"))
 }
 
-/// The bytes of `c` with its ranker section replaced: every other section is copied as it is.
+/// The bytes of `c` with its ranker section replaced: every other section is copied as it is,
+/// in the file's own format.
 pub(crate) fn rewrite(c: &Catalog, ranker: Option<&[u8]>) -> Vec<u8> {
     let mut w = Writer::default();
     let old = &c.header.sections;
-    let e = Envelope::parse(&c.bytes, Kind::Catalog, &[FORMAT_VERSION]).expect("a loaded catalog parses");
+    let e = Envelope::parse(&c.bytes, Kind::Catalog, &READS).expect("a loaded catalog parses");
     let mut copy = |s: Section| w.add(&c.bytes[e.range(s.offset, s.len, "section").expect("checked at load")]);
     let sections = Sections {
         items: copy(old.items),
         vectors: copy(old.vectors),
         scales: copy(old.scales),
+        vector_mean: old.vector_mean.map(&mut copy),
         popularity: copy(old.popularity),
         nbr_offsets: copy(old.nbr_offsets),
-        nbr_items: copy(old.nbr_items),
-        nbr_weights: copy(old.nbr_weights),
+        nbr_packed: old.nbr_packed.map(&mut copy),
+        nbr_scales: old.nbr_scales.map(&mut copy),
+        nbr_items: old.nbr_items.map(&mut copy),
+        nbr_weights: old.nbr_weights.map(&mut copy),
         names: copy(old.names),
         ranker: ranker.map(|r| w.add(r)),
     };
     let header = CatalogHeader { sections, ..c.header.clone() };
-    w.finish(Kind::Catalog, FORMAT_VERSION, &serde_json::to_vec(&header).expect("header serialises"))
+    w.finish(Kind::Catalog, c.at.version, &serde_json::to_vec(&header).expect("header serialises"))
 }
 
 /// Parses and checks a catalog bundle.
 pub(crate) fn read(bytes: &[u8]) -> Result<Loaded> {
-    let e = Envelope::parse(bytes, Kind::Catalog, &[FORMAT_VERSION])?;
+    let e = Envelope::parse(bytes, Kind::Catalog, &READS)?;
     let header: CatalogHeader = serde_json::from_slice(e.header).map_err(|e| bad(format!("header: {e}")))?;
     let (n, d, m) = (header.items, header.dim, header.neighbours);
     if d == 0 {
@@ -160,28 +214,67 @@ pub(crate) fn read(bytes: &[u8]) -> Result<Loaded> {
     // Sizes from the header are untrusted: checked arithmetic, so a hostile header is an error.
     let size = |count: usize, width: usize| count.checked_mul(width).ok_or_else(|| bad("header: section sizes overflow"));
     let s = &header.sections;
-    let items: Vec<ItemRecord> =
-        serde_json::from_slice(&bytes[e.section(s.items, "items", None)?]).map_err(|e| bad(format!("items: {e}")))?;
+    let items = super::items::decode(&bytes[e.section(s.items, "items", None)?], e.version).map_err(bad)?;
     if items.len() != n {
         return Err(bad(format!("items: {} records, the header says {n}", items.len())));
     }
-    let vectors = e.section(s.vectors, "vectors", Some(size(n, d)?))?;
+    let vector_bytes = match header.vectors {
+        VectorCoding::Int8 => size(n, d)?,
+        VectorCoding::Rotated4 { .. } => size(n, d / 2)?,
+    };
+    let vectors = e.section(s.vectors, "vectors", Some(vector_bytes))?;
     let scales = e.section(s.scales, "scales", Some(size(n, 4)?))?;
+    bundle::check_finite(&bytes[scales.clone()], "scales", Kind::Catalog)?;
+    let mean = match (header.vectors, s.vector_mean) {
+        (VectorCoding::Rotated4 { .. }, Some(m)) => {
+            Some(bundle::f32s(&bytes[e.section(m, "vector mean", Some(size(d, 4)?))?], "vector mean", Kind::Catalog)?)
+        }
+        (VectorCoding::Rotated4 { .. }, None) => return Err(bad("header: rotated4 vectors without a vector_mean section")),
+        _ => None,
+    };
+    let (derived, bits) =
+        Derived::new(header.vectors, d, &bytes[vectors.clone()], &bytes[scales.clone()], mean.as_deref()).map_err(bad)?;
     let popularity = e.section(s.popularity, "popularity", Some(size(n, 4)?))?;
     let offsets = e.section(
         s.nbr_offsets,
         "neighbour offsets",
         Some(size(n.checked_add(1).ok_or_else(|| bad("header: items overflow"))?, 4)?),
     )?;
-    let nbr_items = e.section(s.nbr_items, "neighbour items", Some(size(m, 4)?))?;
-    let weights = e.section(s.nbr_weights, "neighbour weights", Some(size(m, 4)?))?;
-    bundle::check_finite(&bytes[scales.clone()], "scales", Kind::Catalog)?;
     bundle::check_finite(&bytes[popularity.clone()], "popularity", Kind::Catalog)?;
-    bundle::check_finite(&bytes[weights.clone()], "neighbour weights", Kind::Catalog)?;
-    let ob = &bytes[offsets.clone()];
+    let missing = |what: &str| bad(format!("header: no {what} section (format {})", e.version));
+    let neighbours = if e.version == 2 {
+        let nbr_items = e.section(s.nbr_items.ok_or_else(|| missing("nbr_items"))?, "neighbour items", Some(size(m, 4)?))?;
+        let weights = e.section(s.nbr_weights.ok_or_else(|| missing("nbr_weights"))?, "neighbour weights", Some(size(m, 4)?))?;
+        bundle::check_finite(&bytes[weights.clone()], "neighbour weights", Kind::Catalog)?;
+        check_plain(&bytes[offsets.clone()], &bytes[nbr_items.clone()], n, m)?;
+        NeighbourRanges::Plain([offsets, nbr_items, weights])
+    } else {
+        let rows = e.section(s.nbr_packed.ok_or_else(|| missing("nbr_packed"))?, "neighbour rows", None)?;
+        let row_scales = e.section(s.nbr_scales.ok_or_else(|| missing("nbr_scales"))?, "neighbour scales", Some(size(n, 4)?))?;
+        neighbours::check_packed(&bytes[offsets.clone()], &bytes[rows.clone()], &bytes[row_scales.clone()], n, m).map_err(bad)?;
+        NeighbourRanges::Packed([offsets, rows, row_scales])
+    };
+    let names: NameTable =
+        serde_json::from_slice(&bytes[e.section(s.names, "names", None)?]).map_err(|e| bad(format!("names: {e}")))?;
+    names.check(n).map_err(bad)?;
+    let ranker = s.ranker.map(|r| e.section(r, "ranker", None)).transpose()?;
+    let catalog_id = e.digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    Ok(Loaded {
+        at: Ranges { vectors, scales, popularity, neighbours, ranker, version: e.version },
+        header,
+        derived,
+        bits,
+        catalog_id,
+        items,
+        names,
+    })
+}
+
+/// Checks a format-2 table: entry offsets a valid index of `m` entries, every id below `n`.
+fn check_plain(offsets: &[u8], items: &[u8], n: usize, m: usize) -> Result<()> {
     let mut prev = 0u32;
     for i in 0..=n {
-        let o = bundle::u32_at(ob, i);
+        let o = bundle::u32_at(offsets, i);
         if (i == 0 && o != 0) || o < prev {
             return Err(bad("neighbour offsets are not a valid index"));
         }
@@ -190,22 +283,10 @@ pub(crate) fn read(bytes: &[u8]) -> Result<Loaded> {
     if prev as usize != m {
         return Err(bad("neighbour offsets are not a valid index"));
     }
-    let ib = &bytes[nbr_items.clone()];
-    if (0..m).any(|k| bundle::u32_at(ib, k) as usize >= n) {
+    if (0..m).any(|k| bundle::u32_at(items, k) as usize >= n) {
         return Err(bad("a neighbour refers to an item that does not exist"));
     }
-    let names: NameTable =
-        serde_json::from_slice(&bytes[e.section(s.names, "names", None)?]).map_err(|e| bad(format!("names: {e}")))?;
-    names.check(n).map_err(bad)?;
-    let ranker = s.ranker.map(|r| e.section(r, "ranker", None)).transpose()?;
-    let catalog_id = e.digest[..8].iter().map(|b| format!("{b:02x}")).collect();
-    Ok(Loaded {
-        at: Ranges { vectors, scales, popularity, neighbours: [offsets, nbr_items, weights], ranker },
-        header,
-        catalog_id,
-        items,
-        names,
-    })
+    Ok(())
 }
 
 #[cfg(test)]
@@ -218,6 +299,7 @@ mod tests {
         let header = CatalogHeader {
             model_id: "m".into(),
             dim: 2,
+            vectors: VectorCoding::Int8,
             items: 1,
             neighbours: 0,
             boards: 0,
@@ -230,8 +312,7 @@ mod tests {
         write(Parts {
             header,
             items: &items,
-            vectors: &[127, 0],
-            scales: &[0.01],
+            vectors: &Encoded { coding: VectorCoding::Int8, codes: vec![127, 0], scales: vec![0.01], mean: None },
             popularity: &[1.0],
             neighbours: &nb,
             names: &names,
@@ -286,6 +367,62 @@ mod tests {
         }
     }
 
+    /// A bundle written by format 2's writer (edgerec 0.1.0 before format 3): 12 items, boards.
+    const FORMAT_2: &[u8] = include_bytes!("../../tests/fixtures/catalog-format2.bin");
+
+    #[test]
+    fn format_2_files_still_load_and_keep_their_format_when_rewritten() {
+        let c = Catalog::from_bytes(FORMAT_2).unwrap();
+        assert_eq!((c.len(), c.at.version), (12, 2));
+        assert_eq!(c.neighbours().of(0).collect::<Vec<_>>(), vec![(3, 0.40712553), (6, 0.12481092), (9, 0.10458656)]);
+        assert_eq!(c.neighbours().weight(11, 5), Some(0.09984873));
+        let with = c.with_ranker(Some(b"{}")).unwrap();
+        assert_eq!(with.at.version, 2);
+        assert_eq!(with.neighbours().of(0).collect::<Vec<_>>(), c.neighbours().of(0).collect::<Vec<_>>());
+        // A format-2 header without its neighbour sections is named, not a panic.
+        let bytes = with_header(FORMAT_2, |h| h["sections"].as_object_mut().unwrap().remove("nbr_items").map(|_| ()).unwrap());
+        assert!(Catalog::from_bytes(&bytes).unwrap_err().to_string().contains("no nbr_items section (format 2)"));
+    }
+
+    #[test]
+    fn rotated4_vectors_and_item_columns_round_trip_and_their_defects_are_named() {
+        let (n, dim) = (6, 128);
+        let items: Vec<ItemRecord> = (0..n)
+            .map(|i| ItemRecord {
+                id: format!("i{i}"),
+                title: format!("T{i}"),
+                tags: vec!["shared".into()],
+                ..Default::default()
+            })
+            .collect();
+        let mut vectors: Vec<f32> = (0..n * dim).map(|k| ((k * 31 % 17) as f32 - 8.0) / 8.0 + 0.5).collect();
+        vectors.chunks_exact_mut(dim).for_each(|v| {
+            crate::vector::l2_normalize(v);
+        });
+        let (c, _) = super::super::build(items.clone(), &vectors, dim, &[], "m", &Default::default()).unwrap();
+        assert!(matches!(c.header().vectors, VectorCoding::Rotated4 { .. }));
+        assert_eq!(c.items(), &items[..]);
+        let bytes = c.to_bytes();
+        let mut out = vec![0f32; dim];
+        c.vector_f32(2, &mut out);
+        let cos: f32 = out.iter().zip(&vectors[2 * dim..3 * dim]).map(|(a, b)| a * b).sum();
+        assert!(cos > 0.99, "{cos}");
+        for (edit, want) in [
+            (
+                Box::new(|h: &mut serde_json::Value| {
+                    h["sections"].as_object_mut().unwrap().remove("vector_mean").map(|_| ()).unwrap()
+                }) as Box<dyn Fn(&mut serde_json::Value)>,
+                "without a vector_mean",
+            ),
+            (Box::new(|h: &mut serde_json::Value| h["vectors"] = serde_json::json!({ "kind": "rotated9" })), "header"),
+            (Box::new(|h: &mut serde_json::Value| h["vectors"] = serde_json::json!({ "kind": "int8" })), "vectors"),
+        ] {
+            let e = Catalog::from_bytes(&with_header(&bytes, edit)).unwrap_err();
+            assert_eq!(e.code(), "invalid_catalog");
+            assert!(e.to_string().contains(want), "{want}: {e}");
+        }
+    }
+
     #[test]
     fn format_1_files_are_refused_by_name() {
         let mut old = one_item();
@@ -300,7 +437,10 @@ mod tests {
         assert!(c.ranker_section().is_none());
         let with = c.with_ranker(Some(b"{\"x\":1}")).unwrap();
         assert_eq!(with.ranker_section(), Some(&b"{\"x\":1}"[..]));
-        assert_eq!(with.vector(0), c.vector(0));
+        let (mut a, mut b) = ([0f32; 2], [0f32; 2]);
+        with.vector_f32(0, &mut a);
+        c.vector_f32(0, &mut b);
+        assert_eq!(a, b);
         assert_ne!(with.catalog_id(), c.catalog_id());
         assert!(with.with_ranker(None).unwrap().ranker_section().is_none());
     }

@@ -5,7 +5,10 @@
 
 mod build;
 pub mod format;
+mod items;
 mod jsonl;
+mod neighbours;
+mod vectors;
 
 use std::collections::HashMap;
 
@@ -15,10 +18,11 @@ pub use build::{build, BuildOptions, BuildReport};
 pub use format::CatalogHeader;
 pub use format::FORMAT_VERSION;
 pub use jsonl::{read_boards_jsonl, read_items_jsonl, BoardRecord};
+pub use neighbours::{NeighbourIter, NeighbourLists, Neighbours};
+pub use vectors::{QueryVector, VectorBits, VectorCoding, Vectors};
 
-use crate::bundle::{f32_at, u32_at};
+use crate::bundle::f32_at;
 use crate::error::{Error, Result};
-use crate::vector::sign_bits;
 
 /// Most items a catalog may hold (ids are stored as u32, and a bundle must fit in memory).
 pub const MAX_ITEMS: usize = 2_000_000;
@@ -57,40 +61,6 @@ pub fn item_text(title: &str, description: &str, tags: &[String]) -> String {
 /// Board names are matched after this: lower case, letters and digits only, single spaces.
 pub fn normalize_name(name: &str) -> String {
     name.to_lowercase().split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).collect::<Vec<_>>().join(" ")
-}
-
-/// Co-occurrence neighbours in CSR form, as the builder makes them: item `i`'s neighbours are
-/// `items[offsets[i]..offsets[i+1]]` with the same range of `weights`.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct NeighbourLists {
-    /// `n + 1` offsets.
-    pub offsets: Vec<u32>,
-    /// Neighbour item indices.
-    pub items: Vec<u32>,
-    /// Neighbour weights (larger = more often saved together).
-    pub weights: Vec<f32>,
-}
-
-/// The co-occurrence neighbour table, read in place from the bundle's bytes.
-#[derive(Debug, Clone, Copy)]
-pub struct Neighbours<'a> {
-    offsets: &'a [u8],
-    items: &'a [u8],
-    weights: &'a [u8],
-}
-
-impl<'a> Neighbours<'a> {
-    /// Item `i`'s neighbours and their weights, best first.
-    pub fn of(&self, i: usize) -> impl Iterator<Item = (u32, f32)> + 'a {
-        let (a, b) = (u32_at(self.offsets, i) as usize, u32_at(self.offsets, i + 1) as usize);
-        let (items, weights) = (self.items, self.weights);
-        (a..b).map(move |k| (u32_at(items, k), f32_at(weights, k)))
-    }
-
-    /// The weight of `j` among `i`'s neighbours, if it is one.
-    pub fn weight(&self, i: usize, j: u32) -> Option<f32> {
-        self.of(i).find(|&(x, _)| x == j).map(|(_, w)| w)
-    }
 }
 
 /// What boards with a given (normalised) name hold across all users: a sparse name → items map.
@@ -150,6 +120,8 @@ pub struct Catalog {
     items: Vec<ItemRecord>,
     index: HashMap<String, u32>,
     names: NameTable,
+    /// What scoring derives from the stored vectors at load.
+    derived: vectors::Derived,
     /// Sign bits of every vector (`words` u64 per item), for the coarse similarity pass.
     bits: Vec<u64>,
     words: usize,
@@ -174,16 +146,15 @@ impl Catalog {
                 return Err(Error::InvalidCatalog(format!("duplicate item id {:?}", it.id)));
             }
         }
-        let d = loaded.header.dim;
-        let words = d.div_ceil(64);
-        let bits = crate::bundle::as_i8(&bytes[loaded.at.vectors.clone()]).chunks_exact(d).flat_map(sign_bits).collect();
+        let words = loaded.header.dim.div_ceil(64);
         Ok(Self {
             header: loaded.header,
             catalog_id: loaded.catalog_id,
             items: loaded.items,
             index,
             names: loaded.names,
-            bits,
+            derived: loaded.derived,
+            bits: loaded.bits,
             words,
             at: loaded.at,
             bytes,
@@ -246,11 +217,13 @@ impl Catalog {
     pub fn index_of(&self, id: &str) -> Option<usize> {
         self.index.get(id).map(|&i| i as usize)
     }
-    /// Item `i`'s quantized vector and its scale.
-    pub fn vector(&self, i: usize) -> (&[i8], f32) {
-        let d = self.header.dim;
-        let v = crate::bundle::as_i8(&self.bytes[self.at.vectors.clone()]);
-        (&v[i * d..(i + 1) * d], f32_at(&self.bytes[self.at.scales.clone()], i))
+    /// The item vectors: cosines with queries and between items, decoding.
+    pub fn vectors(&self) -> Vectors<'_> {
+        Vectors {
+            codes: &self.bytes[self.at.vectors.clone()],
+            scales: &self.bytes[self.at.scales.clone()],
+            derived: &self.derived,
+        }
     }
     /// Every item's sign bits, `dim.div_ceil(64)` words per item.
     pub fn all_bits(&self) -> &[u64] {
@@ -260,12 +233,9 @@ impl Catalog {
     pub fn bits(&self, i: usize) -> &[u64] {
         &self.bits[i * self.words..(i + 1) * self.words]
     }
-    /// Item `i`'s vector dequantized into `out`.
+    /// Item `i`'s vector decoded into `out`.
     pub fn vector_f32(&self, i: usize, out: &mut [f32]) {
-        let (q, s) = self.vector(i);
-        for (o, &x) in out.iter_mut().zip(q) {
-            *o = x as f32 * s;
-        }
+        self.vectors().decode(i, out);
     }
     /// How many users (or boards) saved each item.
     pub fn popularity(&self) -> Vec<f32> {
@@ -274,8 +244,7 @@ impl Catalog {
     }
     /// The co-occurrence neighbour table.
     pub fn neighbours(&self) -> Neighbours<'_> {
-        let r = &self.at.neighbours;
-        Neighbours { offsets: &self.bytes[r[0].clone()], items: &self.bytes[r[1].clone()], weights: &self.bytes[r[2].clone()] }
+        self.at.neighbours.view(&self.bytes)
     }
     /// The board-name table.
     pub fn names(&self) -> &NameTable {

@@ -177,7 +177,7 @@ impl Ranker {
         let k = ctx.k.unwrap_or(10);
         let sig = Signals::new(&self.catalog, &profile, kn);
         let ranked = self.score(&profile, &sig, &ctx.exclude);
-        let sources = reason::Sources::new(&profile);
+        let sources = reason::Sources::new(&self.catalog, &profile);
         let need = self.quotas(&profile, &sources, k);
         let w = weights(kn, profile.focus_pin_count());
         let explain = |j: u32, f: &Features| reason::explain(&self.catalog, &sig, &self.prior, &sources, j, &w, f);

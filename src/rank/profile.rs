@@ -33,7 +33,8 @@ pub struct ProfilePin {
     pub item: Option<u32>,
     /// True for a pin embedded from its text (not a catalog item).
     pub text: bool,
-    /// Its unit vector (the catalog's, or embedded from its text).
+    /// Its unit vector (the catalog's, or embedded from its text), in the catalog's working
+    /// space ([`crate::catalog::Vectors::to_working`]).
     pub vector: Vec<f32>,
     /// Its weight: board weight × recency, normalised per board.
     pub weight: f32,
@@ -158,7 +159,7 @@ pub fn build_profile(
             let item = pin.id.as_deref().and_then(|id| catalog.index_of(id)).map(|i| i as u32);
             if let Some(i) = item {
                 let mut vector = vec![0f32; dim];
-                catalog.vector_f32(i as usize, &mut vector);
+                catalog.vectors().working(i as usize, &mut vector);
                 let label = catalog.item(i as usize).title.clone();
                 pins.push(ProfilePin { board: b, item, text: false, vector, weight, label });
             } else if pin.has_text() {
@@ -196,7 +197,10 @@ pub fn build_profile(
         let refs: Vec<&str> = texts.iter().map(|(_, t)| t.as_str()).collect();
         let vectors = enc.embed(&refs)?;
         for ((p, _), v) in texts.iter().zip(vectors.chunks_exact(dim)) {
-            pins[*p].vector = v.to_vec();
+            // Into the catalog's working space, where the profile is built (see `Vectors`).
+            let mut v = v.to_vec();
+            catalog.vectors().to_working(&mut v);
+            pins[*p].vector = v;
         }
     }
 

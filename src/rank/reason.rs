@@ -4,8 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::profile::Profile;
 use super::signals::{Features, Prior, Signals, Weights};
-use crate::catalog::Catalog;
-use crate::vector::{dot_i8, quantize_i8};
+use crate::catalog::{Catalog, QueryVector};
 
 /// Which signal carried a result.
 #[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
@@ -42,14 +41,14 @@ pub struct Reason {
 /// and the newest free-text pins. Bounds the attribution work per candidate.
 pub const SOURCE_PINS: usize = 16;
 
-/// The pins reasons may name for similarity, int8-quantized once per request.
+/// The pins reasons may name for similarity, prepared for the catalog once per request.
 pub struct Sources {
-    pins: Vec<(usize, Vec<i8>, f32, f32)>, // (index into profile.pins, vector, scale, √weight)
+    pins: Vec<(usize, QueryVector, f32)>, // (index into profile.pins, vector, √weight)
 }
 
 impl Sources {
     /// The focus board's heaviest catalog pins and newest text pins, up to [`SOURCE_PINS`] each.
-    pub fn new(profile: &Profile) -> Self {
+    pub fn new(catalog: &Catalog, profile: &Profile) -> Self {
         let mut focus: Vec<usize> = (0..profile.pins.len()).filter(|&i| profile.is_focus(&profile.pins[i])).collect();
         focus.sort_by(|&a, &b| profile.pins[b].weight.total_cmp(&profile.pins[a].weight).then(a.cmp(&b)));
         let mut chosen: Vec<usize> = focus.iter().copied().filter(|&i| !profile.pins[i].text).take(SOURCE_PINS).collect();
@@ -58,9 +57,7 @@ impl Sources {
             .into_iter()
             .map(|i| {
                 let p = &profile.pins[i];
-                let mut q = vec![0i8; p.vector.len()];
-                let s = quantize_i8(&p.vector, &mut q);
-                (i, q, s, p.weight.sqrt())
+                (i, catalog.vectors().query(&p.vector), p.weight.sqrt())
             })
             .collect();
         Self { pins }
@@ -73,10 +70,12 @@ impl Sources {
 
     /// The source pin most similar to item `j` (cosine × √weight).
     fn most_similar(&self, catalog: &Catalog, j: u32) -> Option<usize> {
-        let (v, s) = catalog.vector(j as usize);
+        let mut cosines = [0f32; 2 * SOURCE_PINS];
+        catalog.vectors().each_cosine(j as usize, self.pins.iter().map(|p| &p.1), |k, c| cosines[k] = c);
         self.pins
             .iter()
-            .map(|(i, q, qs, w)| (*i, w * dot_i8(q, v) as f32 * qs * s))
+            .zip(cosines)
+            .map(|((i, _, w), c)| (*i, w * c))
             .fold(None::<(usize, f32)>, |b, x| match b {
                 Some(b) if b.1 >= x.1 => Some(b),
                 _ => Some(x),

@@ -5,7 +5,6 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 
 use crate::catalog::Catalog;
-use crate::vector::dot_i8;
 
 /// A scored candidate and the pin its reason names (its source), if any.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -81,10 +80,7 @@ pub fn select(
 ) -> Vec<usize> {
     let (lo, hi) = (cands.last().map_or(0.0, |c| c.score), cands.first().map_or(0.0, |c| c.score));
     let span = (hi - lo).max(1e-6);
-    let cos = |a: u32, b: u32| {
-        let ((va, sa), (vb, sb)) = (catalog.vector(a as usize), catalog.vector(b as usize));
-        dot_i8(va, vb) as f32 * sa * sb
-    };
+    let cos = |a: u32, b: u32| catalog.vectors().item_cosine(a as usize, b as usize);
     // A quota can only be met from the candidates a source has.
     let mut owed: HashMap<Slot, usize> = HashMap::new();
     for (&s, &n) in need {

@@ -12,8 +12,8 @@ use std::collections::HashMap;
 
 use super::profile::Profile;
 use super::Knobs;
-use crate::catalog::Catalog;
-use crate::vector::{dot_i8, hamming_block, quantize_i8, sign_bits};
+use crate::catalog::{Catalog, QueryVector};
+use crate::vector::hamming_block;
 
 /// The features of one candidate, in [`FEATURES`] order: what the fitted blend weighs.
 pub type Features = [f32; 6];
@@ -65,12 +65,10 @@ impl Sparse {
     }
 }
 
-/// One weighted query vector, int8 and as sign bits.
+/// One weighted query vector, prepared for the catalog's vectors.
 struct Query {
-    q: Vec<i8>,
-    scale: f32,
+    v: QueryVector,
     weight: f32,
-    bits: Vec<u64>,
 }
 
 /// An embedding signal: the best weighted cosine between an item and some query vectors,
@@ -89,15 +87,8 @@ impl Similarity {
             return None;
         }
         let d = catalog.dim();
-        let queries = vectors
-            .iter()
-            .map(|(v, weight)| {
-                let mut q = vec![0i8; d];
-                let scale = quantize_i8(v, &mut q);
-                let bits = sign_bits(&q);
-                Query { q, scale, weight: *weight, bits }
-            })
-            .collect();
+        let vs = catalog.vectors();
+        let queries = vectors.iter().map(|(v, weight)| Query { v: vs.query(v), weight: *weight }).collect();
         let cos_of_hamming = (0..=d).map(|h| (std::f32::consts::PI * h as f32 / d as f32).cos()).collect();
         let mut me = Self { queries, cos_of_hamming, mean: 0.0, inv_std: 0.0 };
         // z-scale from a deterministic sample of the catalog (a full exact pass is what the
@@ -112,25 +103,25 @@ impl Similarity {
     }
 
     fn exact(&self, catalog: &Catalog, j: usize) -> f32 {
-        let (v, s) = catalog.vector(j);
         let mut best = -1f32;
-        for q in &self.queries {
-            let x = q.weight * dot_i8(&q.q, v) as f32 * q.scale * s;
+        catalog.vectors().each_cosine(j, self.queries.iter().map(|q| &q.v), |k, c| {
+            let x = self.queries[k].weight * c;
             if x > best {
                 best = x;
             }
-        }
+        });
         best
     }
 
     fn coarse(&self, catalog: &Catalog, j: usize) -> f32 {
         let bits = catalog.bits(j);
+        let vs = catalog.vectors();
         let mut h = [0u32];
         self.queries
             .iter()
             .map(|q| {
-                hamming_block(&q.bits, bits, &mut h);
-                q.weight * self.cos_of_hamming[h[0] as usize]
+                hamming_block(q.v.bits(), bits, &mut h);
+                q.weight * vs.coarse(&q.v, j, self.cos_of_hamming[h[0] as usize])
             })
             .fold(-1.0, f32::max)
     }
@@ -145,18 +136,34 @@ impl Similarity {
         let (warm, new) = (ab(w), ab(w_new));
         let mut best = [0f32; BLOCK];
         let mut dist = [0u32; BLOCK];
+        let vs = catalog.vectors();
+        let terms = vs.coarse_terms();
         let blocks = scores.chunks_mut(BLOCK).zip(catalog.all_bits().chunks(BLOCK * words)).zip(is_new.chunks(BLOCK));
-        for ((block, bits), is_new) in blocks {
+        for (b, ((block, bits), is_new)) in blocks.enumerate() {
             let best = &mut best[..block.len()];
             let dist = &mut dist[..block.len()];
             best.fill(-1.0);
             for q in &self.queries {
-                hamming_block(&q.bits, bits, dist);
-                for (bst, &h) in best.iter_mut().zip(dist.iter()) {
-                    // A comparison, not f32::max: in wasm that is a call to fmaxf (NaN rules).
-                    let x = q.weight * self.cos_of_hamming[h as usize];
-                    if x > *bst {
-                        *bst = x;
+                hamming_block(q.v.bits(), bits, dist);
+                // A comparison, not f32::max: in wasm that is a call to fmaxf (NaN rules).
+                match terms {
+                    None => {
+                        for (bst, &h) in best.iter_mut().zip(dist.iter()) {
+                            let x = q.weight * self.cos_of_hamming[h as usize];
+                            if x > *bst {
+                                *bst = x;
+                            }
+                        }
+                    }
+                    Some((a, sp)) => {
+                        let (offset, norm) = q.v.coarse_parts();
+                        let at = b * BLOCK..b * BLOCK + best.len();
+                        for ((bst, &h), (&a, &sp)) in best.iter_mut().zip(dist.iter()).zip(a[at.clone()].iter().zip(&sp[at])) {
+                            let x = q.weight * (offset + a + norm * sp * self.cos_of_hamming[h as usize]);
+                            if x > *bst {
+                                *bst = x;
+                            }
+                        }
                     }
                 }
             }

@@ -1,5 +1,5 @@
 //! Every numeric kernel over vectors, behind one ISA dispatch: the int8 quantizer, int8 and f32
-//! dot products, sign bits and Hamming distances, L2 normalisation.
+//! dot products, sign bits and Hamming distances, L2 normalisation, a seeded orthogonal rotation.
 //!
 //! Used by the catalog (storing vectors), ranking (scoring the catalog), the encoders (pooling,
 //! normalising) and the CLI; nothing here knows what a vector means.
@@ -7,10 +7,12 @@
 mod dot;
 mod hamming;
 mod isa;
+mod rotation;
 
 pub use dot::dot_i8;
 pub use hamming::hamming_block;
 pub use isa::Isa;
+pub use rotation::Rotation;
 
 /// Symmetric int8 quantization of one row: `v ≈ scale · q`, `q ∈ [-127, 127]`, max |v| → 127.
 /// Returns the scale (0 for an all-zero row, which quantizes to zeros).

@@ -43,7 +43,7 @@ test("cold isolate: 24 concurrent requests share one load from 1 MiB shards and 
   });
   const shards = await reshardedAssets(1024 * 1024);
   try {
-    assert.ok(shards.manifest.catalog.shards.length >= 9, "the catalog is in many shards");
+    assert.ok(shards.manifest.catalog.shards.length >= 3, "the catalog is in several shards");
     assert.ok(shards.manifest.model.shards.length >= 2, "the model is in several shards");
     await withWorker({ assetsDir: shards.dir }, async (url) => {
       const t0 = Date.now();
