@@ -165,6 +165,8 @@ fn cooccurrence(boards: &[Vec<u32>], n: usize, o: &BuildOptions) -> NeighbourLis
     let occ_dst: Vec<f32> = occ.iter().map(|&x| x.max(1e-12).powf(o.target_damping)).collect();
 
     let mut acc = vec![0f32; n];
+    // Whether an item is in `touched` (not `acc[j] != 0`: a contribution can be exactly 0).
+    let mut in_row = vec![false; n];
     let mut touched: Vec<u32> = Vec::new();
     let mut offsets = Vec::with_capacity(n + 1);
     let (mut items, mut weights) = (Vec::new(), Vec::new());
@@ -179,7 +181,8 @@ fn cooccurrence(boards: &[Vec<u32>], n: usize, o: &BuildOptions) -> NeighbourLis
                     continue;
                 }
                 let d = (p as f32 - q as f32).abs();
-                if acc[j as usize] == 0.0 {
+                if !in_row[j as usize] {
+                    in_row[j as usize] = true;
                     touched.push(j);
                 }
                 let direction = if (q as u32) < p { o.backward } else { 1.0 };
@@ -190,6 +193,7 @@ fn cooccurrence(boards: &[Vec<u32>], n: usize, o: &BuildOptions) -> NeighbourLis
             touched.iter().map(|&j| (j, acc[j as usize] / (occ_src[i] * occ_dst[j as usize]))).collect();
         for &j in &touched {
             acc[j as usize] = 0.0;
+            in_row[j as usize] = false;
         }
         touched.clear();
         let keep = o.neighbours_per_item.min(row.len());

@@ -63,9 +63,9 @@ pub struct CatalogHeader {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Sections {
-    /// JSON array of items.
+    /// The items: JSON columns (format 3), a JSON array (format 2).
     pub items: Section,
-    /// int8 vectors.
+    /// The vectors, as the header's `vectors` coding says.
     pub vectors: Section,
     /// f32 scales.
     pub scales: Section,
@@ -421,6 +421,23 @@ mod tests {
             assert_eq!(e.code(), "invalid_catalog");
             assert!(e.to_string().contains(want), "{want}: {e}");
         }
+    }
+
+    #[test]
+    fn a_pair_whose_first_contribution_is_zero_is_one_neighbour() {
+        // With `backward` 0, "b before a" adds exactly 0, then "a before b" adds weight: b must
+        // be a's neighbour once (the packed table's count is checked against the header's).
+        let items: Vec<ItemRecord> =
+            ["a", "b"].iter().map(|id| ItemRecord { id: id.to_string(), ..Default::default() }).collect();
+        let board = |ids: [&str; 2]| super::super::BoardRecord {
+            user: "u".into(),
+            board: "x".into(),
+            items: ids.map(String::from).to_vec(),
+        };
+        let opts = super::super::BuildOptions { backward: 0.0, ..Default::default() };
+        let (c, _) =
+            super::super::build(items, &[1.0, 0.0, 0.0, 1.0], 2, &[board(["b", "a"]), board(["a", "b"])], "m", &opts).unwrap();
+        assert_eq!(c.neighbours().of(0).map(|(j, _)| j).collect::<Vec<_>>(), vec![1]);
     }
 
     #[test]

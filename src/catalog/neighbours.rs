@@ -41,7 +41,8 @@ fn code_values() -> &'static [f32; 256] {
     })
 }
 
-/// The code of weight `w` in a row whose largest weight is `scale`.
+/// The code of weight `w` in a row whose largest weight is `scale` (weights ≤ 0 are stored as 0:
+/// the builder makes none).
 fn encode_weight(w: f32, scale: f32) -> u8 {
     if w <= 0.0 || scale <= 0.0 {
         return ZERO;

@@ -34,7 +34,8 @@ pub enum VectorCoding {
     },
 }
 
-/// Which coding `edgerec index` asks for (a [`super::BuildOptions`] field).
+/// Which coding a catalog build asks for (a [`super::BuildOptions`] field; `edgerec eval
+/// --build '{"vector_bits":"int8"}'` compares them).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum VectorBits {

@@ -1,9 +1,10 @@
 //! The `Encoder` class: a sentence encoder from a model's files or an edge bundle.
 
-use js_sys::{Float32Array, Uint32Array};
+use js_sys::{Array, Float32Array, Float64Array, Function, Reflect, Uint32Array};
 use wasm_bindgen::prelude::*;
 
 use super::{bytes_field, invalid, js_error, strings, type_name, WasmBytes};
+use crate::encoder::edge::STAGES;
 use crate::encoder::{BertEncoder, EdgeEncoder};
 
 /// A sentence encoder built from a model's files, all in memory.
@@ -101,6 +102,33 @@ impl JsEncoder {
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
         let v = self.inner.get().embed(&refs).map_err(js_error)?;
         Ok(Float32Array::from(v.as_slice()))
+    }
+
+    /// Embeds `texts` as [`JsEncoder::embed`] does and returns where the time went instead:
+    /// milliseconds per stage, in [`JsEncoder::stage_names`] order, read from
+    /// `globalThis.performance.now()` (an edge model only; for benchmarks).
+    #[wasm_bindgen(js_name = stageTimes)]
+    pub fn stage_times(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string[]")] texts: JsValue,
+    ) -> Result<Float64Array, JsValue> {
+        let Model::Edge(e) = &self.inner else {
+            return Err(invalid("stage times are measured for an edge model (Encoder.fromEdgeBundle)".into()));
+        };
+        let texts = strings(&texts)?;
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let no_clock = || invalid("stage times need globalThis.performance.now()".into());
+        let perf = Reflect::get(&js_sys::global(), &"performance".into()).map_err(|_| no_clock())?;
+        let now: Function = Reflect::get(&perf, &"now".into()).ok().and_then(|f| f.dyn_into().ok()).ok_or_else(no_clock)?;
+        let clock = || now.call0(&perf).ok().and_then(|v| v.as_f64()).unwrap_or(0.0);
+        let (_, spent) = e.embed_timed(&refs, &clock).map_err(js_error)?;
+        Ok(Float64Array::from(&spent[..]))
+    }
+
+    /// The stages [`JsEncoder::stage_times`] reports, in its order.
+    #[wasm_bindgen(js_name = stageNames)]
+    pub fn stage_names() -> Array {
+        STAGES.iter().map(|s| JsValue::from_str(s)).collect()
     }
 
     /// The token ids the model sees for one text (special tokens added, truncated).

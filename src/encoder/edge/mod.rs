@@ -14,6 +14,7 @@ pub use kernels::Isa;
 pub use quantize::{quantize, QuantizeOptions};
 
 use model::{EdgeModel, Scratch};
+pub use model::{Stage, StageClock, STAGES};
 
 use super::text::{longest_first, TextTokenizer};
 use super::{l2_normalize, Encoder, Pooling};
@@ -68,6 +69,49 @@ impl EdgeEncoder {
         Isa::current()
     }
 
+    /// [`Encoder::embed`], and the milliseconds spent per stage ([`STAGES`] order) as `now`
+    /// (a clock in milliseconds) measures them: where the time goes, for the benchmarks.
+    pub fn embed_timed(&self, texts: &[&str], now: &dyn Fn() -> f64) -> Result<(Vec<f32>, [f64; STAGES.len()])> {
+        let mut scratch = Scratch::default();
+        scratch.clock = Some(StageClock::new(now));
+        let out = self.embed_with(texts, &mut scratch)?;
+        Ok((out, scratch.clock.expect("set above").spent))
+    }
+
+    fn embed_with(&self, texts: &[&str], scratch: &mut Scratch) -> Result<Vec<f32>> {
+        let ids = self.tokenizer.ids_of_all(texts)?;
+        if let Some(c) = &mut scratch.clock {
+            c.mark(Stage::Tokenize);
+        }
+        let order = longest_first(&ids);
+        let d = self.dim();
+        let mut out = vec![0f32; texts.len() * d];
+        let mut start = 0;
+        while start < order.len() {
+            // Longest first, so the batch's first text bounds the rest: fill up to the budget.
+            let mut end = start + 1;
+            let mut tokens = ids[order[start]].len();
+            while end < order.len() && end - start < BATCH_TEXTS && tokens + ids[order[end]].len() <= BATCH_TOKENS {
+                tokens += ids[order[end]].len();
+                end += 1;
+            }
+            let seqs: Vec<&[u32]> = order[start..end].iter().map(|&i| ids[i].as_slice()).collect();
+            let hidden = self.model.forward(&seqs, scratch)?;
+            let mut row = 0;
+            for (seq, &i) in seqs.iter().zip(&order[start..end]) {
+                let dst = &mut out[i * d..(i + 1) * d];
+                self.pooling.pool(&hidden[row * d..(row + seq.len()) * d], d, dst);
+                l2_normalize(dst);
+                row += seq.len();
+            }
+            start = end;
+            if let Some(c) = &mut scratch.clock {
+                c.mark(Stage::Pool);
+            }
+        }
+        Ok(out)
+    }
+
     /// Per linear layer and input channel, the largest |activation| over `texts` (calibration).
     fn channel_max(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
         let ids = self.tokenizer.ids_of_all(texts)?;
@@ -101,31 +145,6 @@ impl Encoder for EdgeEncoder {
     }
 
     fn embed(&self, texts: &[&str]) -> Result<Vec<f32>> {
-        let ids = self.tokenizer.ids_of_all(texts)?;
-        let order = longest_first(&ids);
-        let d = self.dim();
-        let mut out = vec![0f32; texts.len() * d];
-        let mut scratch = Scratch::default();
-        let mut start = 0;
-        while start < order.len() {
-            // Longest first, so the batch's first text bounds the rest: fill up to the budget.
-            let mut end = start + 1;
-            let mut tokens = ids[order[start]].len();
-            while end < order.len() && end - start < BATCH_TEXTS && tokens + ids[order[end]].len() <= BATCH_TOKENS {
-                tokens += ids[order[end]].len();
-                end += 1;
-            }
-            let seqs: Vec<&[u32]> = order[start..end].iter().map(|&i| ids[i].as_slice()).collect();
-            let hidden = self.model.forward(&seqs, &mut scratch)?;
-            let mut row = 0;
-            for (seq, &i) in seqs.iter().zip(&order[start..end]) {
-                let dst = &mut out[i * d..(i + 1) * d];
-                self.pooling.pool(&hidden[row * d..(row + seq.len()) * d], d, dst);
-                l2_normalize(dst);
-                row += seq.len();
-            }
-            start = end;
-        }
-        Ok(out)
+        self.embed_with(texts, &mut Scratch::default())
     }
 }

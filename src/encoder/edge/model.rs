@@ -63,9 +63,97 @@ pub struct EdgeModel {
     tanh_gelu: bool,
 }
 
-/// Reusable buffers for one `embed` call.
+/// The stages an encoder pass is timed in (issue 13's breakdown), in [`STAGES`] order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Text to token ids.
+    Tokenize,
+    /// Word + position + type embeddings.
+    Embeddings,
+    /// Every LayerNorm.
+    LayerNorm,
+    /// Activations to int8 before each linear layer.
+    Quantize,
+    /// The int8 matrix products, per kind of linear layer ([`LINEAR_KINDS`] order).
+    Matmul(usize),
+    /// The input channels multiplied exactly in f32.
+    ExactChannels,
+    /// Scores, softmax and the weighted sum of values.
+    Attention,
+    /// GELU.
+    Gelu,
+    /// Residual additions.
+    Residual,
+    /// Pooling and normalisation.
+    Pool,
+}
+
+/// Every stage's name, in the order [`StageClock::spent`] holds them.
+pub const STAGES: [&str; 13] = [
+    "tokenize",
+    "embeddings",
+    "layer norm",
+    "quantize activations",
+    "matmul qkv",
+    "matmul attn_out",
+    "matmul ffn_in",
+    "matmul ffn_out",
+    "exact channels (f32)",
+    "attention",
+    "gelu",
+    "residual adds",
+    "pool + normalize",
+];
+
+impl Stage {
+    fn index(self) -> usize {
+        match self {
+            Stage::Tokenize => 0,
+            Stage::Embeddings => 1,
+            Stage::LayerNorm => 2,
+            Stage::Quantize => 3,
+            Stage::Matmul(k) => 4 + k.min(3),
+            Stage::ExactChannels => 8,
+            Stage::Attention => 9,
+            Stage::Gelu => 10,
+            Stage::Residual => 11,
+            Stage::Pool => 12,
+        }
+    }
+}
+
+/// Time spent per [`Stage`], read from a clock the caller gives (the core has none: in wasm it
+/// is `performance.now()`); each mark charges the time since the previous one to a stage.
+pub struct StageClock<'c> {
+    now: &'c dyn Fn() -> f64,
+    last: f64,
+    /// Milliseconds per stage, [`STAGES`] order.
+    pub spent: [f64; STAGES.len()],
+}
+
+impl<'c> StageClock<'c> {
+    /// A clock reading `now` (milliseconds), starting now.
+    pub fn new(now: &'c dyn Fn() -> f64) -> Self {
+        Self { last: now(), now, spent: [0.0; STAGES.len()] }
+    }
+
+    /// Charges the time since the last mark to `stage`.
+    pub fn mark(&mut self, stage: Stage) {
+        let t = (self.now)();
+        self.spent[stage.index()] += t - self.last;
+        self.last = t;
+    }
+}
+
+fn mark(clock: &mut Option<StageClock>, stage: Stage) {
+    if let Some(c) = clock {
+        c.mark(stage);
+    }
+}
+
+/// Reusable buffers for one `embed` call, and the clock when it is timed.
 #[derive(Default)]
-pub struct Scratch {
+pub struct Scratch<'c> {
     h: Vec<f32>,
     qkv: Vec<f32>,
     ctx: Vec<f32>,
@@ -73,6 +161,8 @@ pub struct Scratch {
     inter: Vec<f32>,
     scores: Vec<f32>,
     q: Quant,
+    /// Set to time the stages.
+    pub clock: Option<StageClock<'c>>,
 }
 
 #[derive(Default)]
@@ -158,7 +248,7 @@ impl EdgeModel {
         &self.bytes
     }
 
-    fn linear(&self, l: &Linear, input: &[f32], k: usize, s: &mut Quant, out: &mut Vec<f32>) {
+    fn linear(&self, l: &Linear, input: &[f32], k: usize, s: &mut Quant, out: &mut Vec<f32>, clock: &mut Option<StageClock>) {
         let n = l.scale.len();
         if let Some(stats) = s.stats.as_mut() {
             let st = &mut stats[l.id];
@@ -170,9 +260,11 @@ impl EdgeModel {
             }
         }
         s.q.quantize(input, k, &l.exact);
+        mark(clock, Stage::Quantize);
         out.resize(input.len() / k * n, 0.0);
         let weight = as_i8(&self.bytes[l.weight.clone()]);
         matmul(&s.q, &QLinear { weight, scale: &l.scale, wsum: &l.wsum, bias: &l.bias }, out);
+        mark(clock, Stage::Matmul(l.id % LINEAR_KINDS.len()));
         for (row, dst) in input.chunks_exact(k).zip(out.chunks_exact_mut(n)) {
             for (&c, col) in l.exact.iter().zip(l.exact_weight.chunks_exact(n)) {
                 let v = row[c as usize];
@@ -181,6 +273,7 @@ impl EdgeModel {
                 }
             }
         }
+        mark(clock, Stage::ExactChannels);
     }
 
     /// Runs [`Self::forward`] and records, per linear layer (in `LINEAR_KINDS` order, layer by
@@ -196,6 +289,7 @@ impl EdgeModel {
     /// Runs the encoder over `seqs` (token ids, each at most `max_seq_length` long) and leaves the
     /// last hidden states, `Σ len × hidden`, in `s.h`.
     pub fn forward<'s>(&self, seqs: &[&[u32]], s: &'s mut Scratch) -> Result<&'s [f32]> {
+        let clock = &mut s.clock;
         let h = self.cfg.hidden_size;
         let total: usize = seqs.iter().map(|q| q.len()).sum();
         s.h.clear();
@@ -219,58 +313,66 @@ impl EdgeModel {
                 t += 1;
             }
         }
+        mark(clock, Stage::Embeddings);
         let eps = self.cfg.layer_norm_eps;
         layer_norm(&mut s.h, h, &self.emb_ln.gamma, &self.emb_ln.beta, eps);
+        mark(clock, Stage::LayerNorm);
         for layer in &self.layers {
-            self.linear(&layer.qkv, &s.h, h, &mut s.q, &mut s.qkv);
-            self.attention(seqs, s);
-            self.linear(&layer.attn_out, &s.ctx, h, &mut s.q, &mut s.proj);
+            self.linear(&layer.qkv, &s.h, h, &mut s.q, &mut s.qkv, clock);
+            Self::attention(&self.cfg, seqs, &s.qkv, &mut s.ctx, &mut s.scores);
+            mark(clock, Stage::Attention);
+            self.linear(&layer.attn_out, &s.ctx, h, &mut s.q, &mut s.proj, clock);
             for (x, r) in s.h.iter_mut().zip(&s.proj) {
                 *x += r;
             }
+            mark(clock, Stage::Residual);
             layer_norm(&mut s.h, h, &layer.ln1.gamma, &layer.ln1.beta, eps);
+            mark(clock, Stage::LayerNorm);
             let i = self.cfg.intermediate_size;
             for start in (0..total).step_by(FFN_ROWS) {
                 let rows = start..(start + FFN_ROWS).min(total);
-                self.linear(&layer.ffn_in, &s.h[rows.start * h..rows.end * h], h, &mut s.q, &mut s.inter);
+                self.linear(&layer.ffn_in, &s.h[rows.start * h..rows.end * h], h, &mut s.q, &mut s.inter, clock);
                 gelu(&mut s.inter, self.tanh_gelu);
-                self.linear(&layer.ffn_out, &s.inter, i, &mut s.q, &mut s.proj);
+                mark(clock, Stage::Gelu);
+                self.linear(&layer.ffn_out, &s.inter, i, &mut s.q, &mut s.proj, clock);
                 let block = &mut s.h[rows.start * h..rows.end * h];
                 for (x, r) in block.iter_mut().zip(&s.proj) {
                     *x += r;
                 }
+                mark(clock, Stage::Residual);
                 layer_norm(block, h, &layer.ln2.gamma, &layer.ln2.beta, eps);
+                mark(clock, Stage::LayerNorm);
             }
         }
         Ok(&s.h)
     }
 
     /// Self-attention of each text over its own rows of `s.qkv` into `s.ctx`.
-    fn attention(&self, seqs: &[&[u32]], s: &mut Scratch) {
-        let h = self.cfg.hidden_size;
-        let heads = self.cfg.num_heads;
+    fn attention(cfg: &EdgeConfig, seqs: &[&[u32]], qkv: &[f32], ctx: &mut Vec<f32>, scores: &mut Vec<f32>) {
+        let h = cfg.hidden_size;
+        let heads = cfg.num_heads;
         let dh = h / heads;
         let scale = 1.0 / (dh as f32).sqrt();
-        s.ctx.clear();
-        s.ctx.resize(s.qkv.len() / 3, 0.0);
+        ctx.clear();
+        ctx.resize(qkv.len() / 3, 0.0);
         let mut start = 0;
         for seq in seqs {
             let len = seq.len();
-            s.scores.resize(len, 0.0);
+            scores.resize(len, 0.0);
             for head in 0..heads {
                 let col = head * dh;
                 for i in 0..len {
                     let qrow = (start + i) * 3 * h;
-                    let q = &s.qkv[qrow + col..qrow + col + dh];
-                    for (j, sc) in s.scores.iter_mut().enumerate() {
+                    let q = &qkv[qrow + col..qrow + col + dh];
+                    for (j, sc) in scores.iter_mut().enumerate() {
                         let krow = (start + j) * 3 * h + h;
-                        *sc = dot_f32(q, &s.qkv[krow + col..krow + col + dh]) * scale;
+                        *sc = dot_f32(q, &qkv[krow + col..krow + col + dh]) * scale;
                     }
-                    softmax(&mut s.scores);
-                    let out = &mut s.ctx[(start + i) * h + col..(start + i) * h + col + dh];
-                    for (j, &p) in s.scores.iter().enumerate() {
+                    softmax(scores);
+                    let out = &mut ctx[(start + i) * h + col..(start + i) * h + col + dh];
+                    for (j, &p) in scores.iter().enumerate() {
                         let vrow = (start + j) * 3 * h + 2 * h;
-                        for (o, &v) in out.iter_mut().zip(&s.qkv[vrow + col..vrow + col + dh]) {
+                        for (o, &v) in out.iter_mut().zip(&qkv[vrow + col..vrow + col + dh]) {
                             *o += p * v;
                         }
                     }
