@@ -50,6 +50,7 @@ fn index_builds_a_bundle_that_loads_and_matches_the_model() {
     let log = String::from_utf8_lossy(&o.stderr);
     assert!(log.contains("embedding 4/4 texts"), "{log}");
     assert!(log.contains("fitting the ranker to the catalog's boards (1 of them"), "{log}");
+    assert!(log.contains("bytes per item: ") && log.contains("co-saved "), "{log}");
     let c = Catalog::from_bytes(&std::fs::read(&out).unwrap()).unwrap();
     assert_eq!(c.len(), 4);
     c.check_model(encoder_for_cli().as_str()).unwrap();

@@ -436,6 +436,14 @@ fn index(
             String::new()
         }
     );
+    let parts = catalog.header().sections.bytes_by_part();
+    let per_item = |b: usize| b as f64 / n.max(1) as f64;
+    eprintln!(
+        "bytes per item: {:.0} ({}; vectors {})",
+        per_item(bytes.len()),
+        parts.iter().map(|(name, b)| format!("{name} {:.0}", per_item(*b))).collect::<Vec<_>>().join(", "),
+        catalog.header().vectors.name()
+    );
     match fitted {
         None if boards.is_empty() => eprintln!("ranker: the built-in defaults (no boards to fit it on)"),
         None => eprintln!("ranker: the built-in defaults (--no-fit)"),

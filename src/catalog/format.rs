@@ -96,6 +96,27 @@ pub struct Sections {
     pub ranker: Option<Section>,
 }
 
+impl Sections {
+    /// Bytes by part of the catalog: `[vectors, co-saved neighbours, items, the rest]` (what
+    /// `edgerec index` reports per item).
+    pub fn bytes_by_part(&self) -> [(&'static str, usize); 4] {
+        let len = |s: &Option<Section>| s.map_or(0, |s| s.len);
+        [
+            ("vectors", self.vectors.len + self.scales.len + len(&self.vector_mean)),
+            (
+                "co-saved",
+                self.nbr_offsets.len
+                    + len(&self.nbr_packed)
+                    + len(&self.nbr_scales)
+                    + len(&self.nbr_items)
+                    + len(&self.nbr_weights),
+            ),
+            ("items", self.items.len),
+            ("the rest", self.popularity.len + self.names.len + len(&self.ranker)),
+        ]
+    }
+}
+
 /// Where the in-place sections are in a loaded bundle's bytes.
 #[derive(Debug, Clone)]
 pub(crate) struct Ranges {

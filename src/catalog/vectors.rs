@@ -34,6 +34,16 @@ pub enum VectorCoding {
     },
 }
 
+impl VectorCoding {
+    /// Its name in the header (`int8`, `rotated4`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            VectorCoding::Int8 => "int8",
+            VectorCoding::Rotated4 { .. } => "rotated4",
+        }
+    }
+}
+
 /// Which coding a catalog build asks for (a [`super::BuildOptions`] field; `edgerec eval
 /// --build '{"vector_bits":"int8"}'` compares them).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
