@@ -17,7 +17,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::bundle::f32_at;
-use crate::vector::{dot_i8, quantize_i8, sign_bits, Rotation};
+use crate::vector::{add_scaled, dot_i8, quantize_i8, sign_bits, Rotation};
 
 /// How a catalog's item vectors are stored (the header's `vectors`; format 2 files: int8).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,7 +86,7 @@ pub(crate) fn encode(vectors: &[f32], dim: usize, bits: VectorBits) -> Encoded {
     };
     let mut mean = vec![0f32; dim];
     for v in vectors.chunks_exact(dim) {
-        mean.iter_mut().zip(v).for_each(|(m, x)| *m += x);
+        add_scaled(&mut mean, 1.0, v);
     }
     mean.iter_mut().for_each(|m| *m /= n.max(1) as f32);
     let mut mean_rot = mean.clone();
@@ -205,11 +205,6 @@ pub struct Vectors<'a> {
 }
 
 impl Vectors<'_> {
-    /// How they are stored.
-    pub fn coding(&self) -> VectorCoding {
-        self.derived.coding
-    }
-
     /// Calls `f` with item `j`'s levels (int8 values, or rotated4's odd levels) and its scale:
     /// int8 read in place, rotated4 unpacked on the stack (the exact pass calls this a few
     /// thousand times a request).
@@ -253,7 +248,7 @@ impl Vectors<'_> {
     }
 
     /// `v` (in the working space: see [`Vectors::to_working`]) prepared for
-    /// [`Vectors::cosine`] and the coarse pass.
+    /// [`Vectors::each_cosine`] and the coarse pass.
     pub fn query(&self, v: &[f32]) -> QueryVector {
         let d = self.derived.dim;
         let mut q = vec![0i8; d];
@@ -268,11 +263,6 @@ impl Vectors<'_> {
         let mut bits_of = vec![0i8; d];
         quantize_i8(&centred, &mut bits_of);
         QueryVector { q, scale, offset, norm, bits: sign_bits(&bits_of) }
-    }
-
-    /// The cosine (inner product) of a prepared query and item `j`, from the stored vector.
-    pub fn cosine(&self, q: &QueryVector, j: usize) -> f32 {
-        self.with_levels(j, |c, s| q.offset + dot_i8(&q.q, c) as f32 * q.scale * s)
     }
 
     /// Calls `f(k, cosine)` for each of `queries` and item `j` (its vector read once).
@@ -339,6 +329,13 @@ mod tests {
         out
     }
 
+    /// The exact cosine of one prepared query and item `j`.
+    fn cosine(vs: &Vectors, q: &QueryVector, j: usize) -> f32 {
+        let mut out = 0.0;
+        vs.each_cosine(j, std::iter::once(q), |_, c| out = c);
+        out
+    }
+
     fn loaded(e: &Encoded, dim: usize) -> (Derived, Vec<u64>, Vec<u8>) {
         let scales: Vec<u8> = e.scales.iter().flat_map(|x| x.to_le_bytes()).collect();
         let (d, bits) = Derived::new(e.coding, dim, &e.codes, &scales, e.mean.as_deref()).unwrap();
@@ -364,9 +361,9 @@ mod tests {
             vs.to_working(&mut w);
             let q = vs.query(&w);
             let want: f32 = v[..dim].iter().zip(&v[j * dim..(j + 1) * dim]).map(|(a, b)| a * b).sum();
-            worst = worst.max((vs.cosine(&q, j) - want).abs());
+            worst = worst.max((cosine(&vs, &q, j) - want).abs());
             let exact_item: f32 = out.iter().zip(&v[..dim]).map(|(a, b)| a * b).sum();
-            assert!((vs.cosine(&q, j) - exact_item).abs() < 0.01, "the query cosine reads the decoded vector");
+            assert!((cosine(&vs, &q, j) - exact_item).abs() < 0.01, "the query cosine reads the decoded vector");
         }
         assert!(worst < 0.03, "worst cosine error {worst}");
         // Item-item cosines agree with the decoded vectors.
@@ -430,7 +427,7 @@ mod tests {
         let mut qi = vec![0i8; 100];
         let qs = quantize_i8(&v[..100], &mut qi);
         let vi = crate::bundle::as_i8(&e.codes[100..200]);
-        assert_eq!(vs.cosine(&q, 1), dot_i8(&qi, vi) as f32 * qs * e.scales[1]);
+        assert_eq!(cosine(&vs, &q, 1), dot_i8(&qi, vi) as f32 * qs * e.scales[1]);
         assert_eq!(vs.coarse(&q, 1, 0.25), 0.25);
         assert!(Derived::new(VectorCoding::Rotated4 { seed: 1 }, 100, &e.codes, &scales, Some(&[0.0; 100])).is_err());
         assert!(Derived::new(VectorCoding::Rotated4 { seed: 1 }, 128, &[0; 64], &[0; 4], None).is_err());

@@ -27,7 +27,6 @@ struct Round {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rotation {
     rounds: [Round; 2],
-    scratch_len: usize,
 }
 
 impl Rotation {
@@ -52,12 +51,12 @@ impl Rotation {
             Round { signs, perm }
         };
         let rounds = [round(), round()];
-        Some(Self { rounds, scratch_len: dim })
+        Some(Self { rounds })
     }
 
     /// `x ← R·x`.
     pub fn apply(&self, x: &mut [f32]) {
-        debug_assert_eq!(x.len(), self.scratch_len);
+        debug_assert_eq!(x.len(), self.rounds[0].signs.len());
         let mut y = vec![0f32; x.len()];
         for r in &self.rounds {
             for (i, &p) in r.perm.iter().enumerate() {
@@ -70,7 +69,7 @@ impl Rotation {
 
     /// `x ← Rᵀ·x` (the inverse: each step undone, last round first).
     pub fn invert(&self, x: &mut [f32]) {
-        debug_assert_eq!(x.len(), self.scratch_len);
+        debug_assert_eq!(x.len(), self.rounds[0].signs.len());
         let mut y = vec![0f32; x.len()];
         for r in self.rounds.iter().rev() {
             hadamard_blocks(x);

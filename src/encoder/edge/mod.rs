@@ -13,7 +13,7 @@ pub use format::{EdgeConfig, EdgeHeader, FORMAT_VERSION};
 pub use kernels::Isa;
 pub use quantize::{quantize, QuantizeOptions};
 
-use model::{EdgeModel, Scratch};
+use model::{mark, EdgeModel, Scratch};
 pub use model::{Stage, StageClock, STAGES};
 
 use super::text::{longest_first, TextTokenizer};
@@ -80,9 +80,7 @@ impl EdgeEncoder {
 
     fn embed_with(&self, texts: &[&str], scratch: &mut Scratch) -> Result<Vec<f32>> {
         let ids = self.tokenizer.ids_of_all(texts)?;
-        if let Some(c) = &mut scratch.clock {
-            c.mark(Stage::Tokenize);
-        }
+        mark(&mut scratch.clock, Stage::Tokenize);
         let order = longest_first(&ids);
         let d = self.dim();
         let mut out = vec![0f32; texts.len() * d];
@@ -105,9 +103,7 @@ impl EdgeEncoder {
                 row += seq.len();
             }
             start = end;
-            if let Some(c) = &mut scratch.clock {
-                c.mark(Stage::Pool);
-            }
+            mark(&mut scratch.clock, Stage::Pool);
         }
         Ok(out)
     }

@@ -145,7 +145,8 @@ impl<'c> StageClock<'c> {
     }
 }
 
-fn mark(clock: &mut Option<StageClock>, stage: Stage) {
+/// Charges the time since the last mark to `stage` when the pass is timed.
+pub(super) fn mark(clock: &mut Option<StageClock>, stage: Stage) {
     if let Some(c) = clock {
         c.mark(stage);
     }
