@@ -76,6 +76,8 @@ pub struct FitReport {
 pub struct Validation {
     /// `Recall@10 + ¼·Recall@50` on the warm examples, defaults and fit.
     pub objective: (f64, f64),
+    /// The fit's gain in that objective over the defaults, paired per target: mean and standard error.
+    pub warm_gain: (f64, f64),
     /// Recall@10 of the defaults and of the fit, on warm and on cold examples.
     pub recall: [(f64, f64); 2],
     /// Recall@10 of the plain model (similarity to the board's mean) on the cold examples.
@@ -236,9 +238,13 @@ fn cold_examples(items: &[ItemRecord], boards: &[BoardRecord], opts: &FitOptions
 
 /// One example's scored shortlist.
 struct Scored {
+    /// Which example (its place in the training sets): pairs the same targets across blends.
+    example: usize,
     features: Vec<Features>,
     /// Indices into `features`.
     targets: Vec<usize>,
+    /// The targets' catalog indices (a target's place in the shortlist depends on the knobs).
+    target_items: Vec<u32>,
     focus_pins: f32,
     validation: bool,
     cold: bool,
@@ -264,11 +270,13 @@ type TrainingSet = (Catalog, Vec<BoardRecord>, Vec<Example>);
 fn score_examples(set: &[TrainingSet], knobs: &Knobs) -> Result<Vec<Scored>> {
     let kn = extraction_knobs(knobs);
     let mut out = Vec::new();
+    let mut first = 0;
     for (catalog, boards, examples) in set {
         let ranker = Ranker::with_knobs(catalog.clone(), kn.clone());
         let scored: Vec<Option<Scored>> = examples
             .par_iter()
-            .map(|ex| -> Result<Option<Scored>> {
+            .enumerate()
+            .map(|(i, ex)| -> Result<Option<Scored>> {
                 let ts: Vec<u32> = ex.targets.iter().filter_map(|t| catalog.index_of(t)).map(|t| t as u32).collect();
                 let mut req = request_for(boards, &ex.user, &ex.board, 10);
                 if !ex.extra.is_empty() {
@@ -285,13 +293,16 @@ fn score_examples(set: &[TrainingSet], knobs: &Knobs) -> Result<Vec<Scored>> {
                     return Ok(None); // the user's boards held only held-out items
                 }
                 let s = ranker.scored(&req, &ts)?;
-                let targets: Vec<usize> = ts.iter().filter_map(|&t| s.candidates.iter().position(|c| c.0 == t)).collect();
+                let (targets, target_items): (Vec<usize>, Vec<u32>) =
+                    ts.iter().filter_map(|&t| s.candidates.iter().position(|c| c.0 == t).map(|p| (p, t))).unzip();
                 if targets.is_empty() {
                     return Ok(None);
                 }
                 Ok(Some(Scored {
+                    example: first + i,
                     features: s.candidates.into_iter().map(|c| c.1).collect(),
                     targets,
+                    target_items,
                     focus_pins: s.focus_pins,
                     validation: ex.validation,
                     cold: ex.cold,
@@ -299,6 +310,7 @@ fn score_examples(set: &[TrainingSet], knobs: &Knobs) -> Result<Vec<Scored>> {
             })
             .collect::<Result<_>>()?;
         out.extend(scored.into_iter().flatten());
+        first += examples.len();
     }
     Ok(out)
 }
@@ -347,11 +359,29 @@ impl Measured {
     }
 }
 
-/// How `kn` ranks the examples of one side (`validation`) among the candidates of `pool`.
-fn objective(scored: &[Scored], kn: &Knobs, validation: bool, pool: Pool) -> Measured {
+/// One target's outcome under a blend.
+#[derive(Debug, Clone, Copy)]
+struct Outcome {
+    /// The example and the target's catalog index: the same target under any blend.
+    key: (usize, u32),
+    cold: bool,
+    /// Hit within the top 10 and the top 50.
+    hits: [bool; 2],
+    /// Whether the plain model (similarity to the board's mean alone) has it in its top 10.
+    plain: bool,
+}
+
+impl Outcome {
+    /// This target's share of the objective: `hit@10 + ¼·hit@50`.
+    fn objective(&self) -> f64 {
+        self.hits[0] as u8 as f64 + 0.25 * self.hits[1] as u8 as f64
+    }
+}
+
+/// How `kn` ranks each target of one side (`validation`) among the candidates of `pool`.
+fn outcomes(scored: &[Scored], kn: &Knobs, validation: bool, pool: Pool) -> Vec<Outcome> {
     let is_new = |f: &Features| f[5] > 0.5;
-    // Per example: [cold][@10, @50] hits, the plain model's cold hits, targets.
-    let per: Vec<([[f64; 2]; 2], f64, [usize; 2])> = scored
+    scored
         .par_iter()
         .filter(|s| s.validation == validation)
         .filter(|s| match pool {
@@ -359,10 +389,7 @@ fn objective(scored: &[Scored], kn: &Knobs, validation: bool, pool: Pool) -> Mea
             Pool::Warm => !s.cold,
             Pool::New => s.cold,
         })
-        .map(|s| {
-            let mut hits = [[0f64; 2]; 2];
-            let mut plain = 0f64;
-            let mut n = [0usize; 2];
+        .flat_map_iter(|s| {
             let w = crate::rank::signals::weights(kn, s.focus_pins);
             let scores: Vec<f32> = s.features.iter().map(|f| crate::rank::signals::blend(&w, f)).collect();
             // New items that may take a kept slot.
@@ -372,7 +399,8 @@ fn objective(scored: &[Scored], kn: &Knobs, validation: bool, pool: Pool) -> Mea
                 Pool::Warm => !is_new(f),
                 Pool::New => is_new(f),
             };
-            for &target in &s.targets {
+            let mut out = Vec::with_capacity(s.targets.len());
+            for (&target, &item) in s.targets.iter().zip(&s.target_items) {
                 let t = scores[target];
                 let (mut above, mut new_above, mut new_below) = (0usize, 0usize, 0usize);
                 let mut plain_above = 0usize;
@@ -393,32 +421,38 @@ fn objective(scored: &[Scored], kn: &Knobs, validation: bool, pool: Pool) -> Mea
                         new_below += eligible[i] as usize;
                     }
                 }
-                let c = s.cold as usize;
-                n[c] += 1;
-                plain += (s.cold && plain_above < 10) as u8 as f64;
-                for (i, cut) in [10usize, 50].into_iter().enumerate() {
+                let hit = |cut: usize| {
                     // The new items' slots: the best `q` eligible new items are in, whatever their score.
                     let q = if pool == Pool::All { (kn.new_share * cut as f32).round() as usize } else { 0 };
-                    let hit = if eligible[target] {
+                    if eligible[target] {
                         above < cut || new_above < q
                     } else {
                         above + q.saturating_sub(new_above).min(new_below) < cut
-                    };
-                    hits[c][i] += hit as u8 as f64;
-                }
+                    }
+                };
+                out.push(Outcome {
+                    key: (s.example, item),
+                    cold: s.cold,
+                    hits: [hit(10), hit(50)],
+                    plain: s.cold && plain_above < 10,
+                });
             }
-            (hits, plain, n)
+            out
         })
-        .collect();
+        .collect()
+}
+
+/// The totals of some outcomes.
+fn measure(outcomes: &[Outcome]) -> Measured {
     let mut hits = [[0f64; 2]; 2];
     let (mut plain, mut n) = (0f64, [0usize; 2]);
-    for (h, p, m) in per {
-        for c in 0..2 {
-            hits[c][0] += h[c][0];
-            hits[c][1] += h[c][1];
-            n[c] += m[c];
+    for o in outcomes {
+        let c = o.cold as usize;
+        n[c] += 1;
+        for (h, &hit) in hits[c].iter_mut().zip(&o.hits) {
+            *h += hit as u8 as f64;
         }
-        plain += p;
+        plain += o.plain as u8 as f64;
     }
     let r = |c: usize, i: usize| if n[c] == 0 { 0.0 } else { hits[c][i] / n[c] as f64 };
     Measured {
@@ -427,6 +461,26 @@ fn objective(scored: &[Scored], kn: &Knobs, validation: bool, pool: Pool) -> Mea
         targets: n,
         plain_cold: if n[1] == 0 { 0.0 } else { plain / n[1] as f64 },
     }
+}
+
+/// How `kn` ranks the examples of one side (`validation`) among the candidates of `pool`.
+fn objective(scored: &[Scored], kn: &Knobs, validation: bool, pool: Pool) -> Measured {
+    measure(&outcomes(scored, kn, validation, pool))
+}
+
+/// The warm objective's gain from `before` to `after` on the targets both ranked: the mean of
+/// the paired per-target differences and its standard error. Pairing removes what the targets
+/// themselves vary by (most of the noise of two separate means).
+fn paired_gain(before: &[Outcome], after: &[Outcome]) -> (f64, f64) {
+    let before: HashMap<(usize, u32), f64> = before.iter().filter(|o| !o.cold).map(|o| (o.key, o.objective())).collect();
+    let d: Vec<f64> = after.iter().filter(|o| !o.cold).filter_map(|o| before.get(&o.key).map(|b| o.objective() - b)).collect();
+    if d.len() < 2 {
+        return (0.0, 0.0);
+    }
+    let n = d.len() as f64;
+    let mean = d.iter().sum::<f64>() / n;
+    let var = d.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    (mean, (var / n).sqrt())
 }
 
 /// A knob, as a place to read and write.
@@ -596,7 +650,8 @@ pub fn fit(
 
     // The scalar knobs that change the signals themselves: re-score the examples for each value.
     let base = score_examples(&set, &defaults)?;
-    let val_default = objective(&base, &defaults, true, Pool::All);
+    let default_outcomes = outcomes(&base, &defaults, true, Pool::All);
+    let val_default = measure(&default_outcomes);
     let (mut best, mut best_fit) = fit_blend(&base, &defaults);
     let mut best_scored = base;
     for (half, other) in [(0.02, 0.0), (0.15, 0.0), (0.5, 0.0), (0.05, 0.3)] {
@@ -623,21 +678,30 @@ pub fn fit(
             dropped.push(name.to_string());
         }
     }
-    let val_fit = objective(&best_scored, &best, true, Pool::All);
+    let fit_outcomes = outcomes(&best_scored, &best, true, Pool::All);
+    let val_fit = measure(&fit_outcomes);
+    let warm_gain = paired_gain(&default_outcomes, &fit_outcomes);
     let validation = Validation {
+        warm_gain,
         objective: (val_default.objective[0], val_fit.objective[0]),
         recall: [(val_default.recall[0], val_fit.recall[0]), (val_default.recall[1], val_fit.recall[1])],
         plain_cold: val_fit.plain_cold,
     };
-    let kept = gate(&val_default, &val_fit);
+    let kept = gate(&val_default, &val_fit, warm_gain);
     Ok(FitReport {
         knobs: if kept { best.clone() } else { defaults.clone() },
         fitted: best,
         kept,
         refused: (!kept).then(|| {
             format!(
-                "on held-out users the fit scored warm {:.4} against the defaults' {:.4}, cold Recall@10 {:.4} against the plain model's {:.4}",
-                validation.objective.1, validation.objective.0, validation.recall[1].1, validation.plain_cold
+                "on held-out users the fit scored warm {:.4} against the defaults' {:.4} (paired gain {:+.4} ± {:.4}, \
+                 needs more than {GAIN_MARGIN} standard error), cold Recall@10 {:.4} against the plain model's {:.4}",
+                validation.objective.1,
+                validation.objective.0,
+                warm_gain.0,
+                warm_gain.1,
+                validation.recall[1].1,
+                validation.plain_cold
             )
         }),
         examples,
@@ -647,15 +711,21 @@ pub fn fit(
     })
 }
 
+/// How many standard errors the fit's paired warm gain on held-out users must clear: a gain
+/// within noise of the defaults is not worth trading their known behaviour for (the same rule
+/// as the fine-tuned model's gate).
+const GAIN_MARGIN: f64 = 1.0;
+
 /// The validation gate, on the held-out users: the fit is kept when it ranks warm items better
-/// than the defaults and new items not clearly worse than the plain model (the fit set already
-/// asked for a clear win: here a standard error of slack, the held-out users being few). Where
-/// the defaults are the ones that bury new items, a fit that does not is kept whatever it costs
-/// on warm items: the fit is already the best warm ranking that finds new items (its
-/// criterion), and an item added this morning must be found.
-fn gate(defaults: &Measured, fit: &Measured) -> bool {
+/// than the defaults — by more than [`GAIN_MARGIN`] standard errors of the paired per-target
+/// differences (`gain`: mean, standard error) — and new items not clearly worse than the plain
+/// model (the fit set already asked for a clear win: here a standard error of slack, the
+/// held-out users being few). Where the defaults are the ones that bury new items, a fit that
+/// does not is kept whatever it costs on warm items: the fit is already the best warm ranking
+/// that finds new items (its criterion), and an item added this morning must be found.
+fn gate(defaults: &Measured, fit: &Measured, (gain, se): (f64, f64)) -> bool {
     let cold_ok = |m: &Measured| m.targets[1] == 0 || m.recall[1] >= 2.0 * m.plain_cold - m.cold_bar();
-    cold_ok(fit) && (fit.objective[0] > defaults.objective[0] || !cold_ok(defaults))
+    cold_ok(fit) && (gain > GAIN_MARGIN * se || !cold_ok(defaults))
 }
 
 /// `edgerec index`: the catalog bundle, with the ranker fitted to its boards when they are given
@@ -696,12 +766,15 @@ impl FitReport {
         let v = &self.validation;
         let mut out = format!(
             "ranker fit on {} warm + {} cold examples from the boards in {:.1} s; held-out users: \
-             warm objective defaults {:.4} → fitted {:.4} (R@10 {:.4} → {:.4}), cold R@10 {:.4} → {:.4} (plain model {:.4})",
+             warm objective defaults {:.4} → fitted {:.4} (paired gain {:+.4} ± {:.4}; R@10 {:.4} → {:.4}), \
+             cold R@10 {:.4} → {:.4} (plain model {:.4})",
             self.examples.0,
             self.examples.1,
             self.seconds,
             v.objective.0,
             v.objective.1,
+            v.warm_gain.0,
+            v.warm_gain.1,
             v.recall[0].0,
             v.recall[0].1,
             v.recall[1].0,
@@ -747,19 +820,43 @@ mod tests {
 
     #[test]
     fn the_gate_wants_better_warm_ranking_without_burying_new_items() {
-        // Both find new items: only a warm gain is kept.
-        assert!(gate(&measured(0.20, 0.10, 0.08), &measured(0.21, 0.10, 0.08)));
-        assert!(!gate(&measured(0.20, 0.10, 0.08), &measured(0.20, 0.10, 0.08)));
-        assert!(!gate(&measured(0.20, 0.10, 0.08), &measured(0.19, 0.12, 0.08)));
+        let clear = (0.02, 0.01); // a paired gain of two standard errors
+        let noise = (0.005, 0.01);
+        // Both find new items: only a clear warm gain is kept.
+        assert!(gate(&measured(0.20, 0.10, 0.08), &measured(0.21, 0.10, 0.08), clear));
+        assert!(!gate(&measured(0.20, 0.10, 0.08), &measured(0.21, 0.10, 0.08), noise));
+        assert!(!gate(&measured(0.20, 0.10, 0.08), &measured(0.21, 0.10, 0.08), (0.0, 0.0)));
+        assert!(!gate(&measured(0.20, 0.10, 0.08), &measured(0.19, 0.12, 0.08), (-0.01, 0.01)));
         // A warm gain that buries new items is refused (bar: plain minus one standard error).
-        assert!(!gate(&measured(0.20, 0.10, 0.10), &measured(0.25, 0.05, 0.10)));
+        assert!(!gate(&measured(0.20, 0.10, 0.10), &measured(0.25, 0.05, 0.10), clear));
         // The defaults bury new items and the fit does not: kept, even at a warm cost.
-        assert!(gate(&measured(0.20, 0.01, 0.10), &measured(0.18, 0.10, 0.10)));
+        assert!(gate(&measured(0.20, 0.01, 0.10), &measured(0.18, 0.10, 0.10), (-0.02, 0.01)));
         // Neither finds them: the fit still needs to clear the bar.
-        assert!(!gate(&measured(0.20, 0.01, 0.10), &measured(0.25, 0.02, 0.10)));
-        // Without cold examples only the warm objective counts.
+        assert!(!gate(&measured(0.20, 0.01, 0.10), &measured(0.25, 0.02, 0.10), clear));
+        // Without cold examples only the warm gain counts.
         let no_cold = |warm: f64| Measured { targets: [400, 0], ..measured(warm, 0.0, 0.10) };
-        assert!(gate(&no_cold(0.20), &no_cold(0.21)));
-        assert!(!gate(&no_cold(0.20), &no_cold(0.19)));
+        assert!(gate(&no_cold(0.20), &no_cold(0.21), clear));
+        assert!(!gate(&no_cold(0.20), &no_cold(0.21), noise));
+    }
+
+    fn outcome(example: usize, cold: bool, hit10: bool) -> Outcome {
+        Outcome { key: (example, 7), cold, hits: [hit10, hit10], plain: false }
+    }
+
+    #[test]
+    fn the_paired_gain_counts_the_same_warm_targets_on_both_sides() {
+        // Targets 0..4 warm: the fit gains target 1 and loses none; target 9 is cold (not counted);
+        // target 5 exists only on one side (not paired).
+        let before: Vec<Outcome> = [(0, false), (1, false), (2, true), (3, false), (9, false), (5, false)]
+            .iter()
+            .map(|&(e, h)| outcome(e, e == 9, h))
+            .collect();
+        let after: Vec<Outcome> =
+            [(3, false), (2, true), (1, true), (0, false), (9, true)].iter().map(|&(e, h)| outcome(e, e == 9, h)).collect();
+        let (gain, se) = paired_gain(&before, &after);
+        assert!((gain - 1.25 / 4.0).abs() < 1e-12, "{gain}");
+        // d = (0, 1.25, 0, 0): sample sd 0.625, over √4.
+        assert!((se - 0.3125).abs() < 1e-12, "{se}");
+        assert_eq!(paired_gain(&before, &[]), (0.0, 0.0));
     }
 }
