@@ -40,7 +40,7 @@ pub struct BuildOptions {
 impl Default for BuildOptions {
     fn default() -> Self {
         Self {
-            neighbours_per_item: 100,
+            neighbours_per_item: 50,
             board_damping: 0.5,
             window: 0.25,
             backward: 0.5,

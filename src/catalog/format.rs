@@ -6,17 +6,22 @@
 //!               array of ItemRecord)
 //!   vectors     the item vectors as the header's `vectors` coding says (see `catalog::vectors`):
 //!               int8: n × dim i8; rotated4: n × dim/2 bytes of 4-bit codes
-//!   scales      n f32           (int8: vector i ≈ vectors[i] × scales[i])
+//!   scales      n f16           (int8: vector i ≈ vectors[i] × scales[i]; rotated4: see there)
 //!   vector_mean rotated4 only: dim f32, the catalog's mean vector
 //!   popularity  n f32           (users who saved the item)
 //!   nbr_offsets (n + 1) u32     (byte offsets of each item's row in nbr_packed)
 //!   nbr_packed  the co-saved neighbours, m entries (see `catalog::neighbours`)
-//!   nbr_scales  n f32           (each row's largest weight)
+//!   nbr_scales  n bf16          (each row's largest weight)
 //!   names       JSON NameTable
 //!   ranker      optional: the ranker fitted to this catalog (JSON, read by `rank`)
 //! ```
 //! Numbers are little-endian. Every count is checked against the header and every index against
-//! `n` when loading, so a truncated or foreign file is an error, never a panic later. Format 2
+//! `n` when loading, so a truncated or foreign file is an error, never a panic later. Format 3
+//! is format 4 with both scale sections in f32 (2 bytes an item more each); it still loads. The
+//! vector scales fit f16 (a unit vector's scale is at least 1/(127·√dim): inside f16's normal
+//! range for any model, so a relative error of 2⁻¹¹); the rows' scales are bf16, because
+//! co-occurrence weights have no bounded range (relative error at most 2⁻⁸, under half of what the
+//! rows' own weight codes round by, 1.1%). Format 2
 //! (the same, but the neighbours as `nbr_offsets` of entries, `nbr_items` m u32 and `nbr_weights`
 //! m f32: 8 bytes an entry) still loads; format 1 (sequential sections, before the shared
 //! envelope) is refused with a typed error naming it.
@@ -32,9 +37,57 @@ use crate::bundle::{self, Envelope, Kind, Section, Writer};
 use crate::error::{Error, Result};
 
 /// The bundle format this build writes.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 /// The formats it reads.
-const READS: [u32; 2] = [2, FORMAT_VERSION];
+const READS: [u32; 3] = [2, 3, FORMAT_VERSION];
+
+/// How a section of per-item scales is stored (see the module doc).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum ScaleWidth {
+    F32,
+    F16,
+    Bf16,
+}
+
+impl ScaleWidth {
+    fn bytes(self) -> usize {
+        if self == ScaleWidth::F32 {
+            4
+        } else {
+            2
+        }
+    }
+
+    fn encode(self, v: &[f32]) -> Vec<u8> {
+        match self {
+            ScaleWidth::F32 => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            ScaleWidth::F16 => v.iter().flat_map(|&x| half::f16::from_f32(x).to_le_bytes()).collect(),
+            ScaleWidth::Bf16 => v.iter().flat_map(|&x| half::bf16::from_f32(x).to_le_bytes()).collect(),
+        }
+    }
+
+    /// The scales as little-endian f32 bytes (what readers index), each checked finite.
+    fn decode(self, bytes: &[u8], what: &str) -> Result<Vec<u8>> {
+        let values: Vec<f32> = match self {
+            ScaleWidth::F32 => bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
+            ScaleWidth::F16 => bytes.chunks_exact(2).map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
+            ScaleWidth::Bf16 => bytes.chunks_exact(2).map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
+        };
+        if let Some(i) = values.iter().position(|x| !x.is_finite()) {
+            return Err(bad(format!("{what}[{i}] is not a finite number")));
+        }
+        Ok(values.iter().flat_map(|x| x.to_le_bytes()).collect())
+    }
+}
+
+/// How format `version` stores the vector scales and the neighbour rows' scales.
+fn scale_widths(version: u32) -> (ScaleWidth, ScaleWidth) {
+    if version >= 4 {
+        (ScaleWidth::F16, ScaleWidth::Bf16)
+    } else {
+        (ScaleWidth::F32, ScaleWidth::F32)
+    }
+}
 
 /// What the bundle says about itself (the JSON header).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -67,7 +120,7 @@ pub struct Sections {
     pub items: Section,
     /// The vectors, as the header's `vectors` coding says.
     pub vectors: Section,
-    /// f32 scales.
+    /// The vectors' scales: f16 (format 4), f32 (before).
     pub scales: Section,
     /// rotated4: the f32 mean vector.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -80,7 +133,7 @@ pub struct Sections {
     /// Format 3: the packed neighbour rows.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nbr_packed: Option<Section>,
-    /// Format 3: f32 row scales.
+    /// Formats 3 and 4: row scales, bf16 (format 4) or f32 (format 3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nbr_scales: Option<Section>,
     /// Format 2: u32 neighbour items.
@@ -121,7 +174,6 @@ impl Sections {
 #[derive(Debug, Clone)]
 pub(crate) struct Ranges {
     pub vectors: Range<usize>,
-    pub scales: Range<usize>,
     pub popularity: Range<usize>,
     pub neighbours: NeighbourRanges,
     pub ranker: Option<Range<usize>>,
@@ -134,17 +186,17 @@ pub(crate) struct Ranges {
 pub(crate) enum NeighbourRanges {
     /// Format 2: entry offsets, ids, weights.
     Plain([Range<usize>; 3]),
-    /// Format 3: byte offsets, packed rows, row scales.
-    Packed([Range<usize>; 3]),
+    /// Formats 3 and 4: byte offsets, packed rows (the row scales are decoded at load).
+    Packed([Range<usize>; 2]),
 }
 
 impl NeighbourRanges {
-    /// The table, read in place from the bundle's `bytes`.
-    pub fn view<'a>(&self, bytes: &'a [u8]) -> Neighbours<'a> {
+    /// The table, read in place from the bundle's `bytes`, with the rows' decoded `scales`.
+    pub fn view<'a>(&self, bytes: &'a [u8], scales: &'a [u8]) -> Neighbours<'a> {
         let s = |r: &Range<usize>| &bytes[r.clone()];
         Neighbours(match self {
             NeighbourRanges::Plain([o, i, w]) => Table::Plain { offsets: s(o), items: s(i), weights: s(w) },
-            NeighbourRanges::Packed([o, r, c]) => Table::Packed { offsets: s(o), rows: s(r), scales: s(c) },
+            NeighbourRanges::Packed([o, r]) => Table::Packed { offsets: s(o), rows: s(r), scales },
         })
     }
 }
@@ -157,6 +209,9 @@ pub(crate) struct Loaded {
     pub catalog_id: String,
     pub items: Vec<ItemRecord>,
     pub names: NameTable,
+    /// The vectors' scales and the neighbour rows' (empty for format 2), as little-endian f32.
+    pub scales: Vec<u8>,
+    pub nbr_scales: Vec<u8>,
     pub at: Ranges,
 }
 
@@ -181,15 +236,16 @@ pub(crate) fn write(p: Parts) -> Vec<u8> {
     let items = super::items::encode(p.items);
     let names = serde_json::to_vec(p.names).expect("names serialise");
     let packed = neighbours::pack(p.neighbours);
+    let (vector_width, row_width) = scale_widths(FORMAT_VERSION);
     let sections = Sections {
         items: w.add(&items),
         vectors: w.add(&p.vectors.codes),
-        scales: w.add_f32s(&p.vectors.scales),
+        scales: w.add(&vector_width.encode(&p.vectors.scales)),
         vector_mean: p.vectors.mean.as_deref().map(|m| w.add_f32s(m)),
         popularity: w.add_f32s(p.popularity),
         nbr_offsets: w.add_u32s(&packed.offsets),
         nbr_packed: Some(w.add(&packed.rows)),
-        nbr_scales: Some(w.add_f32s(&packed.scales)),
+        nbr_scales: Some(w.add(&row_width.encode(&packed.scales))),
         nbr_items: None,
         nbr_weights: None,
         names: w.add(&names),
@@ -244,8 +300,8 @@ pub(crate) fn read(bytes: &[u8]) -> Result<Loaded> {
         VectorCoding::Rotated4 { .. } => size(n, d / 2)?,
     };
     let vectors = e.section(s.vectors, "vectors", Some(vector_bytes))?;
-    let scales = e.section(s.scales, "scales", Some(size(n, 4)?))?;
-    bundle::check_finite(&bytes[scales.clone()], "scales", Kind::Catalog)?;
+    let (vector_width, row_width) = scale_widths(e.version);
+    let scales = vector_width.decode(&bytes[e.section(s.scales, "scales", Some(size(n, vector_width.bytes())?))?], "scales")?;
     let mean = match (header.vectors, s.vector_mean) {
         (VectorCoding::Rotated4 { .. }, Some(m)) => {
             Some(bundle::f32s(&bytes[e.section(m, "vector mean", Some(size(d, 4)?))?], "vector mean", Kind::Catalog)?)
@@ -253,8 +309,7 @@ pub(crate) fn read(bytes: &[u8]) -> Result<Loaded> {
         (VectorCoding::Rotated4 { .. }, None) => return Err(bad("header: rotated4 vectors without a vector_mean section")),
         _ => None,
     };
-    let (derived, bits) =
-        Derived::new(header.vectors, d, &bytes[vectors.clone()], &bytes[scales.clone()], mean.as_deref()).map_err(bad)?;
+    let (derived, bits) = Derived::new(header.vectors, d, &bytes[vectors.clone()], &scales, mean.as_deref()).map_err(bad)?;
     let popularity = e.section(s.popularity, "popularity", Some(size(n, 4)?))?;
     let offsets = e.section(
         s.nbr_offsets,
@@ -263,6 +318,7 @@ pub(crate) fn read(bytes: &[u8]) -> Result<Loaded> {
     )?;
     bundle::check_finite(&bytes[popularity.clone()], "popularity", Kind::Catalog)?;
     let missing = |what: &str| bad(format!("header: no {what} section (format {})", e.version));
+    let mut nbr_scales = Vec::new();
     let neighbours = if e.version == 2 {
         let nbr_items = e.section(s.nbr_items.ok_or_else(|| missing("nbr_items"))?, "neighbour items", Some(size(m, 4)?))?;
         let weights = e.section(s.nbr_weights.ok_or_else(|| missing("nbr_weights"))?, "neighbour weights", Some(size(m, 4)?))?;
@@ -271,9 +327,11 @@ pub(crate) fn read(bytes: &[u8]) -> Result<Loaded> {
         NeighbourRanges::Plain([offsets, nbr_items, weights])
     } else {
         let rows = e.section(s.nbr_packed.ok_or_else(|| missing("nbr_packed"))?, "neighbour rows", None)?;
-        let row_scales = e.section(s.nbr_scales.ok_or_else(|| missing("nbr_scales"))?, "neighbour scales", Some(size(n, 4)?))?;
-        neighbours::check_packed(&bytes[offsets.clone()], &bytes[rows.clone()], &bytes[row_scales.clone()], n, m).map_err(bad)?;
-        NeighbourRanges::Packed([offsets, rows, row_scales])
+        let row_scales =
+            e.section(s.nbr_scales.ok_or_else(|| missing("nbr_scales"))?, "neighbour scales", Some(size(n, row_width.bytes())?))?;
+        nbr_scales = row_width.decode(&bytes[row_scales], "neighbour scales")?;
+        neighbours::check_packed(&bytes[offsets.clone()], &bytes[rows.clone()], &nbr_scales, n, m).map_err(bad)?;
+        NeighbourRanges::Packed([offsets, rows])
     };
     let names: NameTable =
         serde_json::from_slice(&bytes[e.section(s.names, "names", None)?]).map_err(|e| bad(format!("names: {e}")))?;
@@ -281,7 +339,9 @@ pub(crate) fn read(bytes: &[u8]) -> Result<Loaded> {
     let ranker = s.ranker.map(|r| e.section(r, "ranker", None)).transpose()?;
     let catalog_id = e.digest[..8].iter().map(|b| format!("{b:02x}")).collect();
     Ok(Loaded {
-        at: Ranges { vectors, scales, popularity, neighbours, ranker, version: e.version },
+        at: Ranges { vectors, popularity, neighbours, ranker, version: e.version },
+        scales,
+        nbr_scales,
         header,
         derived,
         bits,
@@ -403,6 +463,65 @@ mod tests {
         // A format-2 header without its neighbour sections is named, not a panic.
         let bytes = with_header(FORMAT_2, |h| h["sections"].as_object_mut().unwrap().remove("nbr_items").map(|_| ()).unwrap());
         assert!(Catalog::from_bytes(&bytes).unwrap_err().to_string().contains("no nbr_items section (format 2)"));
+    }
+
+    /// A bundle written by format 3's writer (before format 4): 12 items, 128-d rotated4 vectors.
+    const FORMAT_3: &[u8] = include_bytes!("../../tests/fixtures/catalog-format3.bin");
+
+    #[test]
+    fn format_3_files_still_load_with_their_f32_scales() {
+        let c = Catalog::from_bytes(FORMAT_3).unwrap();
+        assert_eq!((c.len(), c.at.version), (12, 3));
+        // What format 3's writer read back from the same bytes.
+        assert_eq!(c.neighbours().of(0).collect::<Vec<_>>(), vec![(3, 0.40712553), (6, 0.12368956), (9, 0.10401011)]);
+        let mut v = vec![0f32; 128];
+        c.vector_f32(5, &mut v);
+        assert_eq!(&v[..4], &[-0.061132632, -0.011595896, 0.15752499, -0.107122585]);
+        assert_eq!(c.with_ranker(Some(b"{}")).unwrap().at.version, 3);
+        // Format 4 of the same inputs (those of the fixture's writer): scales half as wide, the
+        // same table and vectors within their rounding (bf16 rows: 2⁻⁸ relative; f16 vector
+        // scales: 2⁻¹¹).
+        let (n, dim) = (12, 128);
+        let items: Vec<ItemRecord> = (0..n)
+            .map(|i| ItemRecord {
+                id: format!("item-{i}"),
+                title: format!("Item {i}"),
+                tags: vec![format!("group-{}", i % 3)],
+                ..Default::default()
+            })
+            .collect();
+        let mut vectors = vec![0f32; n * dim];
+        for (i, v) in vectors.chunks_exact_mut(dim).enumerate() {
+            for (d, x) in v.iter_mut().enumerate() {
+                *x = (((i * 7 + d * 3) % 11) as f32 - 5.0) / 5.0 + if d % 3 == i % 3 { 1.0 } else { 0.0 };
+            }
+            crate::vector::l2_normalize(v);
+        }
+        let boards: Vec<crate::catalog::BoardRecord> = (0..9)
+            .map(|b| crate::catalog::BoardRecord {
+                user: format!("u{}", b % 4),
+                board: ["Weekend", "Group ideas", "liked"][b % 3].into(),
+                items: (0..5).map(|k| format!("item-{}", (b * 2 + k * 3) % n)).collect(),
+            })
+            .collect();
+        let (four, _) = crate::catalog::build(items, &vectors, dim, &boards, "fixture-model", &Default::default()).unwrap();
+        assert_eq!(four.at.version, FORMAT_VERSION);
+        let scale_bytes = |c: &Catalog| (c.header().sections.scales.len, c.header().sections.nbr_scales.unwrap().len);
+        assert_eq!((scale_bytes(&c), scale_bytes(&four)), ((4 * n, 4 * n), (2 * n, 2 * n)));
+        for i in 0..n {
+            let (old, new): (Vec<_>, Vec<_>) = (c.neighbours().of(i).collect(), four.neighbours().of(i).collect());
+            assert_eq!(old.len(), new.len());
+            for ((j, w), (k, x)) in old.into_iter().zip(new) {
+                assert_eq!(j, k);
+                assert!((w - x).abs() <= w * 2f32.powi(-8), "{i}→{j}: {w} vs {x}");
+            }
+        }
+        let mut u = vec![0f32; dim];
+        four.vector_f32(5, &mut u);
+        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        for (a, b) in v.iter().zip(&u) {
+            assert!((a - b).abs() <= norm * 2f32.powi(-11) + 1e-7, "{a} vs {b}");
+        }
     }
 
     #[test]

@@ -125,6 +125,10 @@ pub struct Catalog {
     /// Sign bits of every vector (`words` u64 per item), for the coarse similarity pass.
     bits: Vec<u64>,
     words: usize,
+    /// The vectors' and the neighbour rows' scales as little-endian f32 (stored narrower from
+    /// format 4: decoded once at load).
+    scales: Vec<u8>,
+    nbr_scales: Vec<u8>,
     at: format::Ranges,
 }
 
@@ -156,6 +160,8 @@ impl Catalog {
             derived: loaded.derived,
             bits: loaded.bits,
             words,
+            scales: loaded.scales,
+            nbr_scales: loaded.nbr_scales,
             at: loaded.at,
             bytes,
         })
@@ -219,11 +225,7 @@ impl Catalog {
     }
     /// The item vectors: cosines with queries and between items, decoding.
     pub fn vectors(&self) -> Vectors<'_> {
-        Vectors {
-            codes: &self.bytes[self.at.vectors.clone()],
-            scales: &self.bytes[self.at.scales.clone()],
-            derived: &self.derived,
-        }
+        Vectors { codes: &self.bytes[self.at.vectors.clone()], scales: &self.scales, derived: &self.derived }
     }
     /// Every item's sign bits, `dim.div_ceil(64)` words per item.
     pub fn all_bits(&self) -> &[u64] {
@@ -244,7 +246,7 @@ impl Catalog {
     }
     /// The co-occurrence neighbour table.
     pub fn neighbours(&self) -> Neighbours<'_> {
-        self.at.neighbours.view(&self.bytes)
+        self.at.neighbours.view(&self.bytes, &self.nbr_scales)
     }
     /// The board-name table.
     pub fn names(&self) -> &NameTable {
