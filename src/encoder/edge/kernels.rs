@@ -193,17 +193,18 @@ fn dot_scalar(a: &[u8], w: &[i8]) -> i32 {
 mod wasm {
     use core::arch::wasm32::*;
 
-    /// One 16-byte step: 16 products of int8 weights and 7-bit activations summed into `acc`.
+    /// One 16-byte step of [`tile`]: 16 products of int8 weights and 7-bit activations summed
+    /// into `acc`.
     #[cfg(feature = "relaxed-simd")]
     #[inline(always)]
-    unsafe fn step(w: v128, a: v128, acc: v128) -> v128 {
+    unsafe fn step_bytes(w: v128, a: v128, acc: v128) -> v128 {
         // Deterministic because `a` never has its top bit set (activations are 0..=127).
         i32x4_relaxed_dot_i8x16_i7x16_add(w, a, acc)
     }
 
     #[cfg(not(feature = "relaxed-simd"))]
     #[inline(always)]
-    unsafe fn step(w: v128, a: v128, acc: v128) -> v128 {
+    unsafe fn step_bytes(w: v128, a: v128, acc: v128) -> v128 {
         // Two products of at most 127·127 fit in i16 (32,258), so pairing lo and hi is exact.
         let p = i16x8_add(i16x8_extmul_low_i8x16(w, a), i16x8_extmul_high_i8x16(w, a));
         i32x4_add(acc, i32x4_extadd_pairwise_i16x8(p))
@@ -245,6 +246,75 @@ mod wasm {
         i32x4_add(i32x4_shuffle::<0, 1, 4, 5>(ab, cd), i32x4_shuffle::<2, 3, 6, 7>(ab, cd))
     }
 
+    // The operands of one 16-value step of the product, as each build holds them.
+    //
+    // relaxed-simd: the activations as they are (u7) and the raw int8 weights, one dot
+    // instruction per step. simd128: the activations widened to i16 once per matmul (every
+    // output channel reads them again) and each weight vector widened once per pass (both rows
+    // use it), so that a step is two `i32x4.dot_i16x8_s` (one instruction each on x86 and
+    // arm) where multiplying bytes takes two widening multiplies and two pairwise adds. Either
+    // way the i32 sums are the same exact integers: results stay bit-identical.
+
+    /// Activations of one row, as the step reads them.
+    #[cfg(feature = "relaxed-simd")]
+    type Act = u8;
+    #[cfg(not(feature = "relaxed-simd"))]
+    type Act = i16;
+
+    /// One row's 16 activations from `i`.
+    #[cfg(feature = "relaxed-simd")]
+    #[inline(always)]
+    unsafe fn load_act(row: *const Act, i: usize) -> (v128, v128) {
+        (v128_load(row.add(i) as *const v128), i32x4_splat(0))
+    }
+    #[cfg(not(feature = "relaxed-simd"))]
+    #[inline(always)]
+    unsafe fn load_act(row: *const Act, i: usize) -> (v128, v128) {
+        (v128_load(row.add(i) as *const v128), v128_load(row.add(i + 8) as *const v128))
+    }
+
+    /// One output channel's 16 weights from `i`, prepared for [`step`].
+    #[cfg(feature = "relaxed-simd")]
+    #[inline(always)]
+    unsafe fn load_w(w: *const i8, i: usize) -> (v128, v128) {
+        (v128_load(w.add(i) as *const v128), i32x4_splat(0))
+    }
+    #[cfg(not(feature = "relaxed-simd"))]
+    #[inline(always)]
+    unsafe fn load_w(w: *const i8, i: usize) -> (v128, v128) {
+        let v = v128_load(w.add(i) as *const v128);
+        (i16x8_extend_low_i8x16(v), i16x8_extend_high_i8x16(v))
+    }
+
+    /// 16 products of weights and activations summed into `acc`.
+    #[cfg(feature = "relaxed-simd")]
+    #[inline(always)]
+    unsafe fn step((w, _): (v128, v128), (a, _): (v128, v128), acc: v128) -> v128 {
+        // Deterministic because `a` never has its top bit set (activations are 0..=127).
+        i32x4_relaxed_dot_i8x16_i7x16_add(w, a, acc)
+    }
+    #[cfg(not(feature = "relaxed-simd"))]
+    #[inline(always)]
+    unsafe fn step((wl, wh): (v128, v128), (al, ah): (v128, v128), acc: v128) -> v128 {
+        i32x4_add(acc, i32x4_add(i32x4_dot_i16x8(wl, al), i32x4_dot_i16x8(wh, ah)))
+    }
+
+    /// Rows of activations [`matmul`] widens at a time: a bounded buffer (at most 96 KiB for
+    /// the FFN's 1,536 inputs) however many tokens a call holds.
+    const ROW_BLOCK: usize = 32;
+
+    /// The activations of `rows` as [`step`] reads them: the relaxed build reads them in place.
+    #[cfg(feature = "relaxed-simd")]
+    fn activations<'a>(a: &'a super::QuantRows, rows: std::ops::Range<usize>, _buf: &'a mut Vec<Act>) -> &'a [Act] {
+        &a.q[rows.start * a.k..rows.end * a.k]
+    }
+    #[cfg(not(feature = "relaxed-simd"))]
+    fn activations<'a>(a: &'a super::QuantRows, rows: std::ops::Range<usize>, buf: &'a mut Vec<Act>) -> &'a [Act] {
+        buf.clear();
+        buf.extend(a.q[rows.start * a.k..rows.end * a.k].iter().map(|&x| x as i16));
+        buf
+    }
+
     /// The whole product for `n % 4 == 0` and `k % 16 == 0`: 2 rows × 4 output channels per
     /// step, sums and dequantization four channels at a time (the same float operations, in
     /// the same order, as the portable path: results are bit-identical).
@@ -252,57 +322,63 @@ mod wasm {
     pub(super) unsafe fn matmul(a: &super::QuantRows, w: &super::QLinear, out: &mut [f32]) {
         let (n, k, rows) = (w.scale.len(), a.k, a.rows);
         let z = i32x4_splat(0);
+        let mut buf = Vec::new();
         let store = |out: &mut [f32], r: usize, o: usize, dots: v128, wsum: v128, wscale: v128, bias: v128| {
             let d = i32x4_sub(dots, i32x4_mul(i32x4_splat(a.zero[r]), wsum));
             let v = f32x4_add(f32x4_mul(f32x4_mul(f32x4_splat(a.scale[r]), wscale), f32x4_convert_i32x4(d)), bias);
             let dst = &mut out[r * n + o..r * n + o + 4];
             v128_store(dst.as_mut_ptr() as *mut v128, v);
         };
-        for o in (0..n).step_by(4) {
-            let wp = [0, 1, 2, 3].map(|c| w.weight[(o + c) * k..].as_ptr());
-            let wsum = v128_load(w.wsum[o..o + 4].as_ptr() as *const v128);
-            let wscale = v128_load(w.scale[o..o + 4].as_ptr() as *const v128);
-            let bias = v128_load(w.bias[o..o + 4].as_ptr() as *const v128);
-            let mut r = 0;
-            while r + 2 <= rows {
-                let (a0, a1) = (a.q[r * k..].as_ptr(), a.q[(r + 1) * k..].as_ptr());
-                let (mut s00, mut s01, mut s02, mut s03) = (z, z, z, z);
-                let (mut s10, mut s11, mut s12, mut s13) = (z, z, z, z);
-                let mut i = 0;
-                while i < k {
-                    let x0 = v128_load(a0.add(i) as *const v128);
-                    let x1 = v128_load(a1.add(i) as *const v128);
-                    let w0 = v128_load(wp[0].add(i) as *const v128);
-                    s00 = step(w0, x0, s00);
-                    s10 = step(w0, x1, s10);
-                    let w1 = v128_load(wp[1].add(i) as *const v128);
-                    s01 = step(w1, x0, s01);
-                    s11 = step(w1, x1, s11);
-                    let w2 = v128_load(wp[2].add(i) as *const v128);
-                    s02 = step(w2, x0, s02);
-                    s12 = step(w2, x1, s12);
-                    let w3 = v128_load(wp[3].add(i) as *const v128);
-                    s03 = step(w3, x0, s03);
-                    s13 = step(w3, x1, s13);
-                    i += 16;
+        for first in (0..rows).step_by(ROW_BLOCK) {
+            let end = (first + ROW_BLOCK).min(rows);
+            let q = activations(a, first..end, &mut buf);
+            let at = |r: usize| q[(r - first) * k..].as_ptr();
+            for o in (0..n).step_by(4) {
+                let wp = [0, 1, 2, 3].map(|c| w.weight[(o + c) * k..].as_ptr());
+                let wsum = v128_load(w.wsum[o..o + 4].as_ptr() as *const v128);
+                let wscale = v128_load(w.scale[o..o + 4].as_ptr() as *const v128);
+                let bias = v128_load(w.bias[o..o + 4].as_ptr() as *const v128);
+                let mut r = first;
+                while r + 2 <= end {
+                    let (a0, a1) = (at(r), at(r + 1));
+                    let (mut s00, mut s01, mut s02, mut s03) = (z, z, z, z);
+                    let (mut s10, mut s11, mut s12, mut s13) = (z, z, z, z);
+                    let mut i = 0;
+                    while i < k {
+                        let x0 = load_act(a0, i);
+                        let x1 = load_act(a1, i);
+                        let w0 = load_w(wp[0], i);
+                        s00 = step(w0, x0, s00);
+                        s10 = step(w0, x1, s10);
+                        let w1 = load_w(wp[1], i);
+                        s01 = step(w1, x0, s01);
+                        s11 = step(w1, x1, s11);
+                        let w2 = load_w(wp[2], i);
+                        s02 = step(w2, x0, s02);
+                        s12 = step(w2, x1, s12);
+                        let w3 = load_w(wp[3], i);
+                        s03 = step(w3, x0, s03);
+                        s13 = step(w3, x1, s13);
+                        i += 16;
+                    }
+                    store(out, r, o, hsum4(s00, s01, s02, s03), wsum, wscale, bias);
+                    store(out, r + 1, o, hsum4(s10, s11, s12, s13), wsum, wscale, bias);
+                    r += 2;
                 }
-                store(out, r, o, hsum4(s00, s01, s02, s03), wsum, wscale, bias);
-                store(out, r + 1, o, hsum4(s10, s11, s12, s13), wsum, wscale, bias);
-                r += 2;
-            }
-            if r < rows {
-                let a0 = a.q[r * k..].as_ptr();
-                let (mut s0, mut s1, mut s2, mut s3) = (z, z, z, z);
-                let mut i = 0;
-                while i < k {
-                    let x0 = v128_load(a0.add(i) as *const v128);
-                    s0 = step(v128_load(wp[0].add(i) as *const v128), x0, s0);
-                    s1 = step(v128_load(wp[1].add(i) as *const v128), x0, s1);
-                    s2 = step(v128_load(wp[2].add(i) as *const v128), x0, s2);
-                    s3 = step(v128_load(wp[3].add(i) as *const v128), x0, s3);
-                    i += 16;
+                if r < end {
+                    let a0 = at(r);
+                    let (mut s0, mut s1, mut s2, mut s3) = (z, z, z, z);
+                    let mut i = 0;
+                    while i < k {
+                        let x0 = load_act(a0, i);
+                        s0 = step(load_w(wp[0], i), x0, s0);
+                        s1 = step(load_w(wp[1], i), x0, s1);
+                        s2 = step(load_w(wp[2], i), x0, s2);
+                        s3 = step(load_w(wp[3], i), x0, s3);
+                        i += 16;
+                    }
+                    store(out, r, o, hsum4(s0, s1, s2, s3), wsum, wscale, bias);
                 }
-                store(out, r, o, hsum4(s0, s1, s2, s3), wsum, wscale, bias);
             }
         }
     }
@@ -318,7 +394,7 @@ mod wasm {
                 while i < body {
                     let av = v128_load(ar.as_ptr().add(i) as *const v128);
                     let wv = v128_load(wr.as_ptr().add(i) as *const v128);
-                    s = step(wv, av, s);
+                    s = step_bytes(wv, av, s);
                     i += 16;
                 }
                 acc[r][c] = hsum(s) + super::dot_scalar(&ar[body..], &wr[body..]);
