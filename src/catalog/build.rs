@@ -105,6 +105,15 @@ pub fn build(
         .collect();
 
     let coded = vectors::encode(vectors, dim, opts.vector_bits);
+    // Scales are stored in f16: only a vector far longer than the unit vectors encoders make
+    // could leave its range.
+    if let Some(i) = coded.scales.iter().position(|&s| s > f32::from(half::f16::MAX)) {
+        return Err(Error::InvalidInput(format!(
+            "vector of item {:?} is too long to store (length {:.3e}; catalogs hold unit vectors)",
+            items[i].id,
+            crate::vector::dot_f32(&vectors[i * dim..(i + 1) * dim], &vectors[i * dim..(i + 1) * dim]).sqrt()
+        )));
+    }
 
     let popularity = popularity(boards, &boards_idx, n);
     let neighbours = cooccurrence(&boards_idx, n, opts);

@@ -18,8 +18,12 @@
 //! Numbers are little-endian. Every count is checked against the header and every index against
 //! `n` when loading, so a truncated or foreign file is an error, never a panic later. Format 3
 //! is format 4 with both scale sections in f32 (2 bytes an item more each); it still loads. The
-//! vector scales fit f16 (a unit vector's scale is at least 1/(127·√dim): inside f16's normal
-//! range for any model, so a relative error of 2⁻¹¹); the rows' scales are bf16, because
+//! vector scales are f16: an int8 scale of a unit vector is at least 1/(127·√dim), inside f16's
+//! normal range (relative error 2⁻¹¹) for any model; a rotated4 scale is proportional to the
+//! item's distance from the catalog mean, so an item within about 0.007 of the mean may fall
+//! below that range, where f16's absolute error (2⁻²⁵) is still far under the 4-bit codes' own.
+//! Vectors long enough to overflow f16 are refused when the catalog is built. The rows' scales
+//! are bf16, because
 //! co-occurrence weights have no bounded range (relative error at most 2⁻⁸, under half of what the
 //! rows' own weight codes round by, 1.1%). Format 2
 //! (the same, but the neighbours as `nbr_offsets` of entries, `nbr_items` m u32 and `nbr_weights`

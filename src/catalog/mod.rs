@@ -111,7 +111,8 @@ impl NameTable {
 
 /// A loaded catalog bundle. The bundle's bytes are kept as they are and the vectors and the
 /// neighbour table are read in place, so the big sections exist once in memory; only the display
-/// fields (parsed JSON), the id index, the name table and the sign bits are built at load.
+/// fields (parsed JSON), the id index, the name table, the sign bits and the scales as f32 (8
+/// bytes an item) are built at load.
 #[derive(Debug, Clone)]
 pub struct Catalog {
     bytes: Vec<u8>,
@@ -262,6 +263,21 @@ mod tests {
     fn item_text_skips_empty_parts() {
         assert_eq!(item_text("Toy Story", "", &["Animation".into(), " ".into(), "pixar".into()]), "Toy Story. Animation, pixar");
         assert_eq!(item_text("", "", &[]), "");
+    }
+
+    #[test]
+    fn a_vector_too_long_for_its_stored_scale_is_refused_at_build() {
+        let items: Vec<ItemRecord> =
+            ["a", "b"].iter().map(|id| ItemRecord { id: id.to_string(), ..Default::default() }).collect();
+        let mut vectors = vec![0.5f32; 2 * 128];
+        vectors[128..].iter_mut().for_each(|x| *x = 1e9);
+        for bits in [VectorBits::Int8, VectorBits::Four] {
+            let opts = BuildOptions { vector_bits: bits, ..Default::default() };
+            let e = build(items.clone(), &vectors, 128, &[], "m", &opts).unwrap_err();
+            assert_eq!(e.code(), "invalid_input", "{e}");
+            // int8 names b; rotated4 scales each item's distance from the mean, which both share.
+            assert!(e.to_string().contains(if bits == VectorBits::Int8 { "\"b\" is too long" } else { "is too long" }), "{e}");
+        }
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //!
 //! Format 3 packs each item's row as its neighbours in ascending id order, each as a LEB128
 //! varint of the gap to the previous id (the first id as it is) followed by one byte of weight
-//! code, with the row's largest weight as its f32 scale: code `q` < 255 is `scale · 2^(−q/32)`
+//! code, with the row's largest weight as its scale (f32; bf16 from format 4): code `q` < 255 is `scale · 2^(−q/32)`
 //! (a relative step of 2.2%, down to eight octaves below the row's best, where smaller weights
 //! are clamped; movielens rows span at most 8.7 octaves, 99% of them under 7), 255 is 0. About
 //! 2.2 bytes an entry on movielens where format 2 spent 8 (u32 id, f32 weight), which it still

@@ -1,13 +1,13 @@
 //! How a catalog stores its item vectors, and every similarity read from them.
 //!
 //! Two codings ([`VectorCoding`]):
-//! - **int8**: `dim` int8 and an f32 scale per item (format 2, and any dimension);
-//! - **rotated4** (format 3's default where `dim` is a multiple of 128): the catalog's mean `μ`
+//! - **int8**: `dim` int8 and a scale per item (format 2, and any dimension);
+//! - **rotated4** (the default from format 3 where `dim` is a multiple of 128): the catalog's mean `μ`
 //!   is subtracted, the rest rotated by a seeded [`Rotation`] `R` (which spreads it evenly over
 //!   the components) and stored in 4 bits a component: `u = clamp(⌊r/Δ⌋ + 8, 0, 15)` with
 //!   `Δ = 0.3352·rms(r)` (the uniform 16-level step that loses least on a Gaussian), read as the
-//!   odd levels `c = 2u − 15`; the f32 scale `s` makes `μ + Rᵀ(s·c)` exactly as long as the
-//!   item's vector was. Half the bytes of int8, and on movielens closer to the int8 cosines than
+//!   odd levels `c = 2u − 15`; the scale `s` makes `μ + Rᵀ(s·c)` as long as the item's vector
+//!   was (exactly in f32; within f16's rounding as format 4 stores it). Half the bytes of int8, and on movielens closer to the int8 cosines than
 //!   4 bits without the mean and the rotation (issue 14's study: top-10 overlap 0.92–0.95).
 //!
 //! With `q` a query, `q·x = q·μ + s·(Rq)·c`: one int8 dot product in the rotated space. The
@@ -23,11 +23,11 @@ use crate::vector::{add_scaled, dot_i8, quantize_i8, sign_bits, Rotation};
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum VectorCoding {
-    /// `dim` int8 and an f32 scale per item.
+    /// `dim` int8 and a scale per item.
     #[default]
     Int8,
-    /// The catalog mean off, rotated by the [`Rotation`] of `seed`, 4 bits a component and an
-    /// f32 scale per item, and the mean (`dim` f32) once.
+    /// The catalog mean off, rotated by the [`Rotation`] of `seed`, 4 bits a component and a
+    /// scale per item, and the mean (`dim` f32) once.
     Rotated4 {
         /// The rotation's seed.
         seed: u64,

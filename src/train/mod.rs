@@ -243,6 +243,8 @@ fn cold_examples(items: &[ItemRecord], boards: &[BoardRecord], opts: &FitOptions
 struct Scored {
     /// Which example (its place in the training sets): pairs the same targets across blends.
     example: usize,
+    /// Whose boards it came from (a hash of the user): a user's examples are not independent.
+    user: u64,
     features: Vec<Features>,
     /// Indices into `features`.
     targets: Vec<usize>,
@@ -303,6 +305,7 @@ fn score_examples(set: &[TrainingSet], knobs: &Knobs) -> Result<Vec<Scored>> {
                 }
                 Ok(Some(Scored {
                     example: first + i,
+                    user: xxh3_64(ex.user.as_bytes()),
                     features: s.candidates.into_iter().map(|c| c.1).collect(),
                     targets,
                     target_items,
@@ -367,6 +370,8 @@ impl Measured {
 struct Outcome {
     /// The example and the target's catalog index: the same target under any blend.
     key: (usize, u32),
+    /// See [`Scored::user`].
+    user: u64,
     cold: bool,
     /// Hit within the top 10 and the top 50.
     hits: [bool; 2],
@@ -435,6 +440,7 @@ fn outcomes(scored: &[Scored], kn: &Knobs, validation: bool, pool: Pool) -> Vec<
                 };
                 out.push(Outcome {
                     key: (s.example, item),
+                    user: s.user,
                     cold: s.cold,
                     hits: [hit(10), hit(50)],
                     plain: s.cold && plain_above < 10,
@@ -474,18 +480,27 @@ fn objective(scored: &[Scored], kn: &Knobs, validation: bool, pool: Pool) -> Mea
 /// The gain from `before` to `after` on the targets both ranked, warm (`cold` false: in the
 /// objective) or cold (in Recall@10): the mean of the paired per-target differences and its
 /// standard error. Pairing removes what the targets themselves vary by (most of the noise of two
-/// separate means).
+/// separate means); the error is clustered by user (a user gives up to three targets, which
+/// share their boards), as the ratio estimator's: `√(C/(C−1) · Σ_u (D_u − m·N_u)²) / N` over
+/// `C` users with `N_u` targets and summed differences `D_u`.
 fn paired_gain(before: &[Outcome], after: &[Outcome], cold: bool) -> (f64, f64) {
     let value = |o: &Outcome| if cold { o.hits[0] as u8 as f64 } else { o.objective() };
     let before: HashMap<(usize, u32), f64> = before.iter().filter(|o| o.cold == cold).map(|o| (o.key, value(o))).collect();
-    let d: Vec<f64> = after.iter().filter(|o| o.cold == cold).filter_map(|o| before.get(&o.key).map(|b| value(o) - b)).collect();
-    if d.len() < 2 {
+    let mut users: HashMap<u64, (f64, f64)> = HashMap::new();
+    for o in after.iter().filter(|o| o.cold == cold) {
+        if let Some(b) = before.get(&o.key) {
+            let u = users.entry(o.user).or_default();
+            *u = (u.0 + value(o) - b, u.1 + 1.0);
+        }
+    }
+    let c = users.len() as f64;
+    if users.len() < 2 {
         return (0.0, 0.0);
     }
-    let n = d.len() as f64;
-    let mean = d.iter().sum::<f64>() / n;
-    let var = d.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
-    (mean, (var / n).sqrt())
+    let (sum, n) = users.values().fold((0.0, 0.0), |(s, n), u| (s + u.0, n + u.1));
+    let mean = sum / n;
+    let spread = users.values().map(|u| (u.0 - mean * u.1).powi(2)).sum::<f64>();
+    (mean, (c / (c - 1.0) * spread).sqrt() / n)
 }
 
 /// A knob, as a place to read and write.
@@ -701,13 +716,18 @@ pub fn fit(
         kept,
         refused: (!kept).then(|| {
             format!(
-                "on held-out users the fit scored warm {:.4} against the defaults' {:.4} (paired gain {:+.4} ± {:.4}, \
-                 needs more than {GAIN_MARGIN} standard error), cold Recall@10 {:.4} against the plain model's {:.4}",
+                "on held-out users the fit scored warm {:.4} against the defaults' {:.4} (paired gain {:+.4} ± {:.4}; \
+                 a kept fit needs more than {GAIN_MARGIN} standard error), cold Recall@10 {:.4} against the defaults' {:.4} \
+                 (paired gain {:+.4} ± {:.4}; keeping a warm loss for new items needs {RESCUE_MARGIN}) and the plain \
+                 model's {:.4}",
                 validation.objective.1,
                 validation.objective.0,
                 warm_gain.0,
                 warm_gain.1,
                 validation.recall[1].1,
+                validation.recall[1].0,
+                cold_gain.0,
+                cold_gain.1,
                 validation.plain_cold
             )
         }),
@@ -856,6 +876,7 @@ mod tests {
         // One bar, the defaults' plain model: the fit's own plain model (its recency) moves nothing.
         assert!(!gate(&measured(0.20, 0.10, 0.10), &measured(0.25, 0.05, 0.02), clear, none));
         assert!(!gate(&measured(0.20, 0.10, 0.10), &measured(0.18, 0.12, 0.40), loss, clear));
+        assert!(gate(&measured(0.20, 0.10, 0.10), &measured(0.21, 0.10, 0.40), clear, none));
         // Neither finds them: the fit still needs to clear the bar.
         assert!(!gate(&measured(0.20, 0.01, 0.10), &measured(0.25, 0.02, 0.10), clear, clear));
         // Without cold examples only the warm gain counts.
@@ -865,7 +886,7 @@ mod tests {
     }
 
     fn outcome(example: usize, cold: bool, hit10: bool) -> Outcome {
-        Outcome { key: (example, 7), cold, hits: [hit10, hit10], plain: false }
+        Outcome { key: (example, 7), user: example as u64, cold, hits: [hit10, hit10], plain: false }
     }
 
     #[test]
@@ -885,5 +906,15 @@ mod tests {
         assert_eq!(paired_gain(&before, &[], false), (0.0, 0.0));
         // The cold side: target 9 alone, one pair (too few for a standard error).
         assert_eq!(paired_gain(&before, &after, true), (0.0, 0.0));
+        // Targets of one user are one cluster: two gains of one user are not two users' evidence.
+        let same_user = |o: Outcome| Outcome { user: if o.key.0 <= 1 { 1 } else { o.user }, ..o };
+        let after2: Vec<Outcome> =
+            [(3, false), (2, true), (1, true), (0, true)].iter().map(|&(e, h)| same_user(outcome(e, false, h))).collect();
+        let before2: Vec<Outcome> = before.iter().map(|&o| same_user(o)).collect();
+        let (gain, se) = paired_gain(&before2, &after2, false);
+        assert!((gain - 2.5 / 4.0).abs() < 1e-12, "{gain}");
+        // Clusters: user 1 (D 2.5, N 2), users 2 and 3 (0, 1): m = 0.625, Σ(D − mN)² = 1.25² +
+        // 0.625² · 2 = 2.34375; √(3/2 · 2.34375) / 4.
+        assert!((se - (1.5f64 * 2.34375).sqrt() / 4.0).abs() < 1e-12, "{se}");
     }
 }
