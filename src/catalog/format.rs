@@ -72,15 +72,14 @@ impl ScaleWidth {
 
     /// The scales as little-endian f32 bytes (what readers index), each checked finite.
     fn decode(self, bytes: &[u8], what: &str) -> Result<Vec<u8>> {
-        let values: Vec<f32> = match self {
-            ScaleWidth::F32 => bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
-            ScaleWidth::F16 => bytes.chunks_exact(2).map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
-            ScaleWidth::Bf16 => bytes.chunks_exact(2).map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
+        let widen = |to_f32: fn([u8; 2]) -> f32| bytes.chunks_exact(2).flat_map(|c| to_f32([c[0], c[1]]).to_le_bytes()).collect();
+        let out: Vec<u8> = match self {
+            ScaleWidth::F32 => bytes.to_vec(),
+            ScaleWidth::F16 => widen(|b| half::f16::from_le_bytes(b).to_f32()),
+            ScaleWidth::Bf16 => widen(|b| half::bf16::from_le_bytes(b).to_f32()),
         };
-        if let Some(i) = values.iter().position(|x| !x.is_finite()) {
-            return Err(bad(format!("{what}[{i}] is not a finite number")));
-        }
-        Ok(values.iter().flat_map(|x| x.to_le_bytes()).collect())
+        bundle::check_finite(&out, what, Kind::Catalog)?;
+        Ok(out)
     }
 }
 
@@ -449,6 +448,22 @@ mod tests {
             let bytes = with_header(&good, |h| h["sections"][section] = value.clone());
             let e = Catalog::from_bytes(&bytes).unwrap_err();
             assert_eq!(e.code(), "invalid_catalog", "{section} = {value}: {e}");
+        }
+    }
+
+    #[test]
+    fn stored_scales_widen_to_f32_and_a_non_finite_one_is_named() {
+        let v = [0.5f32, 3.0e-3, 0.0];
+        for w in [ScaleWidth::F32, ScaleWidth::F16, ScaleWidth::Bf16] {
+            let back = w.decode(&w.encode(&v), "scales").unwrap();
+            assert_eq!(bundle::f32s(&back, "scales", Kind::Catalog).unwrap().len(), 3);
+            assert_eq!(f32::from_le_bytes(back[..4].try_into().unwrap()), 0.5);
+        }
+        // NaN in f16 (0x7e00) and +∞ in bf16 (0x7f80), second of two values.
+        for (w, bad) in [(ScaleWidth::F16, [0x00, 0x38, 0x00, 0x7e]), (ScaleWidth::Bf16, [0x00, 0x3f, 0x80, 0x7f])] {
+            let e = w.decode(&bad, "neighbour scales").unwrap_err();
+            assert_eq!(e.code(), "invalid_catalog");
+            assert!(e.to_string().contains("neighbour scales[1] is not a finite number"), "{e}");
         }
     }
 

@@ -290,8 +290,7 @@ mod wasm {
     #[cfg(feature = "relaxed-simd")]
     #[inline(always)]
     unsafe fn step((w, _): (v128, v128), (a, _): (v128, v128), acc: v128) -> v128 {
-        // Deterministic because `a` never has its top bit set (activations are 0..=127).
-        i32x4_relaxed_dot_i8x16_i7x16_add(w, a, acc)
+        step_bytes(w, a, acc)
     }
     #[cfg(not(feature = "relaxed-simd"))]
     #[inline(always)]
