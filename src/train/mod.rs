@@ -718,8 +718,8 @@ pub fn fit(
             format!(
                 "on held-out users the fit scored warm {:.4} against the defaults' {:.4} (paired gain {:+.4} ± {:.4}; \
                  a kept fit needs more than {GAIN_MARGIN} standard error), cold Recall@10 {:.4} against the defaults' {:.4} \
-                 (paired gain {:+.4} ± {:.4}; keeping a warm loss for new items needs {RESCUE_MARGIN}) and the plain \
-                 model's {:.4}",
+                 (paired gain {:+.4} ± {:.4}; a kept cold gain needs {RESCUE_MARGIN} standard errors, with the warm \
+                 gain above -{GAIN_MARGIN}) and the plain model's {:.4}",
                 validation.objective.1,
                 validation.objective.0,
                 warm_gain.0,
@@ -743,25 +743,30 @@ pub fn fit(
 /// as the fine-tuned model's gate).
 const GAIN_MARGIN: f64 = 1.0;
 
-/// How many standard errors the fit's paired cold gain must clear to be kept at a warm cost:
-/// overriding a warm loss takes more evidence than a warm gain does.
+/// How many standard errors the fit's paired cold gain must clear to be kept for it (with a warm
+/// gain within noise, or at a warm cost where the defaults bury new items): more evidence than a
+/// warm gain needs, since it is a trade.
 const RESCUE_MARGIN: f64 = 2.0;
 
-/// The validation gate, on the held-out users. The fit is kept when it ranks warm items better
-/// than the defaults — by more than [`GAIN_MARGIN`] standard errors of the paired per-target
-/// differences (`warm`: mean, standard error) — and new items not clearly worse than the plain
-/// model (the fit set already asked for a clear win: here a standard error of slack, the
-/// held-out users being few). Where the defaults are the ones that bury new items and the fit
-/// clearly finds more of them (`cold`, by [`RESCUE_MARGIN`]), the fit is kept whatever it costs
-/// on warm items: it is already the best warm ranking that finds new items (its criterion), and
-/// an item added this morning must be found.
+/// The validation gate, on the held-out users. The fit must find new items not clearly worse
+/// than the plain model (the fit set already asked for a clear win: here a standard error of
+/// slack, the held-out users being few), and then it is kept when
+/// - it ranks warm items better than the defaults, by more than [`GAIN_MARGIN`] standard errors
+///   of the paired per-target differences (`warm`: mean, standard error); or
+/// - it finds clearly more new items (`cold`, by [`RESCUE_MARGIN`]) while its warm ranking is
+///   within [`GAIN_MARGIN`] of theirs: new items found at no measurable warm cost; or
+/// - the defaults are the ones that bury new items and the fit clearly finds more of them:
+///   then whatever it costs on warm items, since it is already the best warm ranking that finds
+///   new items (its criterion), and an item added this morning must be found.
 fn gate(defaults: &Measured, fit: &Measured, warm: (f64, f64), cold: (f64, f64)) -> bool {
     // One bar for both sides: the plain model as the defaults' examples score it (the fit's
     // recency can move its own plain model's mean).
     let floor = 2.0 * defaults.plain_cold - defaults.cold_bar();
     let cold_ok = |m: &Measured| m.targets[1] == 0 || m.recall[1] >= floor;
-    let rescue = !cold_ok(defaults) && cold.0 > RESCUE_MARGIN * cold.1;
-    cold_ok(fit) && (warm.0 > GAIN_MARGIN * warm.1 || rescue)
+    let warm_gain = warm.0 > GAIN_MARGIN * warm.1;
+    let warm_held = warm.0 >= -GAIN_MARGIN * warm.1;
+    let cold_gain = cold.0 > RESCUE_MARGIN * cold.1;
+    cold_ok(fit) && (warm_gain || (cold_gain && (warm_held || !cold_ok(defaults))))
 }
 
 /// `edgerec index`: the catalog bundle, with the ranker fitted to its boards when they are given
@@ -873,6 +878,12 @@ mod tests {
         assert!(gate(&measured(0.20, 0.01, 0.10), &measured(0.18, 0.10, 0.10), loss, (0.09, 0.02)));
         // ... but not on a cold gain within noise (a target or two of the defaults' shortfall).
         assert!(!gate(&measured(0.20, 0.01, 0.10), &measured(0.18, 0.10, 0.10), loss, (0.03, 0.02)));
+        // Both clear the bar, and the fit clearly finds more new items: kept while its warm
+        // ranking is within a standard error of the defaults', refused past that.
+        assert!(gate(&measured(0.20, 0.10, 0.08), &measured(0.20, 0.20, 0.08), noise, (0.09, 0.02)));
+        assert!(gate(&measured(0.20, 0.10, 0.08), &measured(0.20, 0.20, 0.08), (-0.005, 0.01), (0.09, 0.02)));
+        assert!(!gate(&measured(0.20, 0.10, 0.08), &measured(0.18, 0.20, 0.08), loss, (0.09, 0.02)));
+        assert!(!gate(&measured(0.20, 0.10, 0.08), &measured(0.20, 0.12, 0.08), noise, (0.03, 0.02)));
         // One bar, the defaults' plain model: the fit's own plain model (its recency) moves nothing.
         assert!(!gate(&measured(0.20, 0.10, 0.10), &measured(0.25, 0.05, 0.02), clear, none));
         assert!(!gate(&measured(0.20, 0.10, 0.10), &measured(0.18, 0.12, 0.40), loss, clear));
