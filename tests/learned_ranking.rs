@@ -265,6 +265,24 @@ fn every_pin_is_heard_a_text_pin_and_the_older_catalog_pins() {
 }
 
 #[test]
+fn a_text_pin_is_heard_even_when_content_weighs_nothing_in_the_blend() {
+    // Knobs that give content no weight at all (as a fit on a catalog with weak text might):
+    // no ranked item's reason can name the text pin, and its slot still goes to its nearest item.
+    let (s, dirs) = topical_catalog();
+    let kn = Knobs { w_similar: 0.0, w_similar_mean: 0.0, w_new_similar: 0.0, w_new_similar_mean: 0.0, ..Knobs::default() };
+    let ranker = Ranker::with_knobs(s.catalog(), kn);
+    let enc = TopicEncoder(dirs);
+    let mut board_pins = pins(&["t1-0", "t2-0"]);
+    board_pins.push(Pin { title: Some("topic7 something cozy".into()), ..Default::default() });
+    let ctx = BoardContext { boards: vec![Board { name: "mixed".into(), pins: board_pins }], k: Some(10), ..Default::default() };
+    let out = ranker.recommend(Some(&enc), &ctx).unwrap();
+    let heard: Vec<_> = out.items.iter().filter(|i| i.reason.pin.as_deref() == Some("topic7 something cozy")).collect();
+    assert_eq!(heard.len(), 1, "{:?}", out.items);
+    assert!(heard[0].id.starts_with("t7-"), "the text pin's slot holds {:?}", heard[0]);
+    assert_eq!(heard[0].reason.signal, edgerec::rank::Signal::Similar);
+}
+
+#[test]
 fn a_catalog_without_boards_uses_the_defaults_and_a_corrupt_section_is_refused() {
     let (s, _) = topical_catalog();
     let (bare, _, fit) =

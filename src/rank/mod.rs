@@ -177,6 +177,14 @@ impl Ranker {
         let k = ctx.k.unwrap_or(10);
         let sig = Signals::new(&self.catalog, &profile, kn);
         let ranked = self.score(&profile, &sig, &ctx.exclude);
+        // Never recommended: the user's own items and the excluded ids.
+        let ranked_out: HashSet<u32> = ctx
+            .exclude
+            .iter()
+            .filter_map(|id| self.catalog.index_of(id))
+            .map(|i| i as u32)
+            .chain(profile.saved.iter().copied())
+            .collect();
         let sources = reason::Sources::new(&self.catalog, &profile);
         let need = self.quotas(&profile, &sources, k);
         let w = weights(kn, profile.focus_pin_count());
@@ -207,6 +215,25 @@ impl Ranker {
             if in_pool || owed_here {
                 explained.insert(j, e);
                 cands.push(cand);
+            }
+        }
+        // A free-text pin is always heard: when no ranked candidate's reason names it (its
+        // nearest items score low on every other signal, as with a weak text model), its nearest
+        // items by content join the candidates, explained by it.
+        let unheard: Vec<usize> = need
+            .keys()
+            .filter_map(|&s| match s {
+                Slot::Pin(i) if profile.pins[i].text && !cands.iter().any(|c| c.fills(s)) => Some(i),
+                _ => None,
+            })
+            .collect();
+        for i in unheard {
+            let taken: HashSet<u32> = cands.iter().map(|c| c.item).collect();
+            let skip = |j: u32| taken.contains(&j) || ranked_out.contains(&j);
+            for j in signals::nearest(&self.catalog, &profile.pins[i].vector, 3, skip) {
+                let f = sig.features(&self.catalog, &self.prior, j);
+                explained.insert(j, (Signal::Similar, Some(i), None));
+                cands.push(Candidate { item: j, score: blend(&w, &f), source: Some(i), new: signals::takes_new_slot(kn, &f) });
             }
         }
         let picked = select(&self.catalog, &cands, k, ctx.diversity.unwrap_or(0.0), kn.duplicate_cosine, &need);

@@ -346,6 +346,24 @@ fn cosaved(catalog: &Catalog, profile: &Profile, p: f32) -> (HashMap<u32, f32>, 
     (acc, best)
 }
 
+/// The `n` items nearest to `vector` by cosine (estimated from sign bits over the catalog, then
+/// exact for a shortlist), best first, leaving out those `skip` names.
+pub fn nearest(catalog: &Catalog, vector: &[f32], n: usize, skip: impl Fn(u32) -> bool) -> Vec<u32> {
+    let Some(sim) = Similarity::new(catalog, &[(vector, 1.0)]) else { return Vec::new() };
+    let none = vec![false; catalog.len()];
+    let mut coarse = vec![0f32; catalog.len()];
+    sim.add_coarse(catalog, (1.0, 1.0), &none, &mut coarse);
+    for (j, c) in coarse.iter_mut().enumerate() {
+        if skip(j as u32) {
+            *c = f32::NEG_INFINITY;
+        }
+    }
+    let mut exact: Vec<(u32, f32)> =
+        super::select::top_n(&coarse, (4 * n).max(32)).into_iter().map(|j| (j, sim.exact(catalog, j as usize))).collect();
+    exact.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    exact.into_iter().take(n).map(|(j, _)| j).collect()
+}
+
 /// Mean and population standard deviation (0 and 0 for an empty slice).
 pub fn mean_std(xs: &[f32]) -> (f32, f32) {
     let n = xs.len().max(1) as f32;
