@@ -4,9 +4,12 @@
 // schema, which `edgerec bundle` writes too (src/served.rs: the same entries and names).
 //
 // Inputs: pkg/ (scripts/build-wasm.sh: the glue and both wasm builds), the int8 edge model and
-// the catalog bundle (scripts/build-assets.sh: .cache/assets/). Environment:
-//   EDGEREC_CATALOG      another catalog bundle
-//   EDGEREC_EDGE_MODEL   another int8 edge model
+// the catalog bundle, the lite model and the catalog it embedded (scripts/build-assets.sh:
+// .cache/assets/). Environment:
+//   EDGEREC_CATALOG        another catalog bundle
+//   EDGEREC_EDGE_MODEL     another int8 edge model
+//   EDGEREC_LITE_CATALOG   another lite pair (both, or neither): a catalog the lite model
+//   EDGEREC_LITE_MODEL     embedded, and that lite model (`edgerec distill`)
 //   EDGEREC_NO_RUST=1    (or the flag --no-rust) skip the two Rust build scripts: package what
 //                        pkg/ and the inputs hold now
 //
@@ -16,6 +19,8 @@
 //                                                          // serves (absent: the package's own)
 //     "catalog": Entry,
 //     "model":   Entry | null,                             // null: catalog pins only
+//     "lite":    { "catalog": Entry, "model": Entry },     // optional: the lite model and the
+//                                                          // catalog it embedded
 //     …a target's own fields (www: "titles": Entry; worker: "worker_version") }
 //   Entry = { "name": "movielens.bin", "bytes": 9597532, "sha256": "<64 hex>",
 //             "shards": [{ "url": "catalog/catalog-<sha256 prefix>.000", "bytes": …, "sha256": "…" }] }
@@ -77,8 +82,9 @@ export function runRustBuilds({ noRust }, say) {
 }
 
 /**
- * The built inputs, every one required: `{ pkg, glue, wasm: { simd128, relaxed }, catalog, model }`
- * (absolute paths). EDGEREC_CATALOG / EDGEREC_EDGE_MODEL replace the default catalog and model.
+ * The built inputs, every one required: `{ pkg, glue, wasm: { simd128, relaxed }, catalog, model,
+ * lite: { catalog, model } }` (absolute paths). EDGEREC_CATALOG / EDGEREC_EDGE_MODEL replace the
+ * default catalog and model, EDGEREC_LITE_CATALOG / EDGEREC_LITE_MODEL the lite pair.
  */
 export function locateInputs(env = process.env) {
   const rel = (p) => relative(repo, p) || p;
@@ -99,6 +105,26 @@ export function locateInputs(env = process.env) {
     },
     catalog: need(env.EDGEREC_CATALOG || join(assets, "movielens.bin"), assetsHint("EDGEREC_CATALOG")),
     model: need(env.EDGEREC_EDGE_MODEL || join(assets, "all-MiniLM-L6-v2.edgerec"), assetsHint("EDGEREC_EDGE_MODEL")),
+    lite: liteInputs(env, need, assets, assetsHint),
+  };
+}
+
+/** The lite pair: both variables or neither (a catalog is queried by the model that embedded it). */
+function liteInputs(env, need, assets, hint) {
+  if (Boolean(env.EDGEREC_LITE_CATALOG) !== Boolean(env.EDGEREC_LITE_MODEL)) {
+    throw new BuildError("set EDGEREC_LITE_CATALOG and EDGEREC_LITE_MODEL together: the lite model and the catalog it embedded");
+  }
+  return {
+    catalog: need(env.EDGEREC_LITE_CATALOG || join(assets, "movielens.lite.bin"), hint("EDGEREC_LITE_CATALOG")),
+    model: need(env.EDGEREC_LITE_MODEL || join(assets, "all-MiniLM-L6-v2.lite.edgerec"), hint("EDGEREC_LITE_MODEL")),
+  };
+}
+
+/** The manifest's `lite` entry: the lite pair sharded into `outDir`. */
+export function shardLite(lite, outDir) {
+  return {
+    catalog: shardFile(lite.catalog, { outDir, prefix: "lite-catalog", stem: "lite-catalog" }),
+    model: shardFile(lite.model, { outDir, prefix: "lite-model", stem: "lite-model" }),
   };
 }
 
@@ -200,10 +226,11 @@ export function writeManifest(dir, fields) {
   return manifest;
 }
 
-/** Every entry of a manifest (wasm builds included), as [key, entry] pairs. */
+/** Every entry of a manifest (wasm builds and the lite pair included), as [key, entry] pairs. */
 export function manifestEntries(manifest) {
   const out = [];
   for (const [variant, e] of Object.entries(manifest.wasm ?? {})) if (e) out.push([`wasm.${variant}`, e]);
+  for (const [key, e] of Object.entries(manifest.lite ?? {})) if (e) out.push([`lite.${key}`, e]);
   for (const [key, e] of Object.entries(manifest)) {
     if (key !== "wasm" && e && typeof e === "object" && Array.isArray(e.shards)) out.push([key, e]);
   }

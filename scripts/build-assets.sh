@@ -2,6 +2,8 @@
 # Builds the files the browser demo, the Worker and the wasm tests load, into .cache/assets/:
 #   all-MiniLM-L6-v2.edgerec  the default model as an int8 edge bundle (edgerec quantize)
 #   movielens.bin             the movielens catalog bundle (edgerec index; vectors cached)
+#   all-MiniLM-L6-v2.lite.edgerec  the lite model (edgerec distill)
+#   movielens.lite.bin        the movielens catalog embedded by the lite model
 # Needs the model (scripts/fetch-model.sh) and the dataset (EDGEREC_DATA_DIR or ../shared/data).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -44,4 +46,16 @@ if ! fresh "$catalog" "$bin" "${model_files[@]}" "$data/items.jsonl" "$data/boar
   echo "indexing movielens (embedding its items the first time, cached after; fitting the ranker: about a minute)" >&2
   $bin index --items "$data/items.jsonl" --boards "$data/boards.jsonl" --out "$catalog"
   built "$catalog"
+fi
+lite=.cache/assets/all-MiniLM-L6-v2.lite.edgerec
+if ! fresh "$lite" "$bin" "${model_files[@]}"; then
+  echo "distilling the lite model (the teacher runs once per vocabulary token: about a minute)" >&2
+  $bin distill .cache/models/all-MiniLM-L6-v2 "$lite"
+  built "$lite"
+fi
+lite_catalog=.cache/assets/movielens.lite.bin
+if ! fresh "$lite_catalog" "$bin" "$lite" "$data/items.jsonl" "$data/boards.jsonl"; then
+  echo "indexing movielens with the lite model (fitting the ranker: about a minute)" >&2
+  $bin index --items "$data/items.jsonl" --boards "$data/boards.jsonl" --model "$lite" --out "$lite_catalog"
+  built "$lite_catalog"
 fi

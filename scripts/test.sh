@@ -20,12 +20,12 @@ stage "style: cargo fmt --check, cargo clippy -D warnings"
 cargo fmt --check
 cargo clippy --all-targets --quiet -- -D warnings
 
+# Before the native tests: tests/lite.rs checks the CLI's lite bundle (and bundles the pair).
+stage "assets: the int8 edge model, the lite model and the movielens catalogs (scripts/build-assets.sh)"
+scripts/build-assets.sh
+
 stage "native tests"
 cargo test --all-targets
-
-
-stage "assets: the int8 edge model and the movielens catalog (scripts/build-assets.sh)"
-scripts/build-assets.sh
 
 stage "wasm build"
 scripts/build-wasm.sh

@@ -17,6 +17,8 @@ pub mod rank;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod served;
 #[cfg(not(target_arch = "wasm32"))]
+pub mod sets;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod slices;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod train;
@@ -27,5 +29,5 @@ pub mod vector_cache;
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;
 
-pub use encoder::{BertEncoder, EdgeEncoder, Encoder, ModelFiles};
+pub use encoder::{BertEncoder, EdgeEncoder, Encoder, LiteEncoder, ModelFiles};
 pub use error::{Error, Result};

@@ -6,12 +6,15 @@
 //!
 //! ```text
 //! manifest.json  { "format": 2, "shard_max_bytes": …, "edgerec_version": "0.1.0",
-//!                  "catalog": Entry, "model": Entry | null, "catalog_id": …, "model_id": …, "items": … }
+//!                  "catalog": Entry, "model": Entry | null, "catalog_id": …, "model_id": …, "items": …,
+//!                  "lite": { "catalog": Entry, "model": Entry, "catalog_id": …, "model_id": …, "items": … } }
 //! Entry          { "name": "movielens.bin", "bytes": …, "sha256": "<64 hex>",
 //!                  "shards": [{ "url": "catalog/catalog-<sha256 prefix>.000", "bytes": …, "sha256": … }] }
 //! ```
 //! A file is its shards concatenated in order; urls are relative to the manifest. Without a
-//! `wasm` entry the readers take the wasm builds from the package itself.
+//! `wasm` entry the readers take the wasm builds from the package itself. `lite` (optional) is a
+//! second pair: a lite model (`edgerec distill`) and the catalog it embedded, which
+//! `createRecommender({ model: "lite" })` and a Worker with `EDGEREC_MODEL = "lite"` load instead.
 
 use std::fs;
 use std::path::Path;
@@ -20,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::catalog::Catalog;
-use crate::encoder::{EdgeEncoder, Encoder};
+use crate::encoder::{self, Encoder};
 use crate::error::{Error, Result};
 
 /// The manifest layout written (and read by the package's loaders).
@@ -72,6 +75,24 @@ pub struct Manifest {
     pub model_id: String,
     /// Catalog items.
     pub items: usize,
+    /// The lite pair, if the folder has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lite: Option<LiteVariant>,
+}
+
+/// The lite model and the catalog it embedded (a catalog is queried by the model that built it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LiteVariant {
+    /// The catalog bundle the lite model embedded.
+    pub catalog: Entry,
+    /// The lite model (`edgerec distill`).
+    pub model: Entry,
+    /// That catalog's content id.
+    pub catalog_id: String,
+    /// The lite model's id.
+    pub model_id: String,
+    /// Its items.
+    pub items: usize,
 }
 
 /// What [`write`] takes: the files, and how to cut them.
@@ -80,6 +101,8 @@ pub struct Files<'a> {
     pub catalog: (&'a [u8], &'a str),
     /// The edge model's bytes and file name, if any.
     pub model: Option<(&'a [u8], &'a str)>,
+    /// The lite pair, if any: its catalog's and its model's bytes and file names.
+    pub lite: Option<[(&'a [u8], &'a str); 2]>,
     /// Shard size, 1..=[`MAX_SHARD_BYTES`].
     pub shard_bytes: usize,
 }
@@ -118,13 +141,14 @@ fn own_shards(m: &Manifest) -> Vec<String> {
         let Some((dir, file)) = url.split_once('/') else { return false };
         let Some(rest) = file.strip_prefix(dir).and_then(|r| r.strip_prefix('-')) else { return false };
         let Some((hash, index)) = rest.split_once('.') else { return false };
-        matches!(dir, "catalog" | "model")
+        matches!(dir, "catalog" | "model" | "lite-catalog" | "lite-model")
             && hash.len() == 16
             && hash.bytes().all(|b| b.is_ascii_hexdigit())
             && index.len() == 3
             && index.bytes().all(|b| b.is_ascii_digit())
     };
-    m.model.iter().chain([&m.catalog]).flat_map(|e| &e.shards).map(|s| s.url.clone()).filter(|u| own(u)).collect()
+    let lite = m.lite.iter().flat_map(|l| [&l.catalog, &l.model]);
+    m.model.iter().chain([&m.catalog]).chain(lite).flat_map(|e| &e.shards).map(|s| s.url.clone()).filter(|u| own(u)).collect()
 }
 
 /// Checks the files (a catalog bundle; an edge model, made by the model the catalog was embedded
@@ -140,9 +164,19 @@ pub fn write(out: &Path, files: &Files, force: bool) -> Result<Manifest> {
     let catalog = Catalog::from_bytes(files.catalog.0)?;
     let model_id = catalog.header().model_id.clone();
     if let Some((bytes, _)) = files.model {
-        let encoder = EdgeEncoder::from_bytes(bytes.to_vec())?;
+        let encoder = encoder::from_bundle(bytes.to_vec())?;
         catalog.check_model(encoder.space_id())?;
     }
+    // The lite pair: a lite model (not an int8 one), and a catalog it embedded.
+    let lite = match files.lite {
+        Some([(catalog_bytes, _), (model_bytes, _)]) => {
+            let lite_catalog = Catalog::from_bytes(catalog_bytes)?;
+            let lite_model = encoder::LiteEncoder::from_bytes(model_bytes.to_vec())?;
+            lite_catalog.check_model(lite_model.space_id())?;
+            Some((lite_catalog, lite_model))
+        }
+        None => None,
+    };
     let manifest_path = out.join("manifest.json");
     let mut earlier: Vec<String> = Vec::new();
     if out.exists() {
@@ -176,6 +210,16 @@ pub fn write(out: &Path, files: &Files, force: bool) -> Result<Manifest> {
         catalog_id: catalog.catalog_id().to_string(),
         model_id,
         items: catalog.len(),
+        lite: match (&lite, files.lite) {
+            (Some((c, m)), Some([cf, mf])) => Some(LiteVariant {
+                catalog: write_shards(out, "lite-catalog", cf, files.shard_bytes)?,
+                model: write_shards(out, "lite-model", mf, files.shard_bytes)?,
+                catalog_id: c.catalog_id().to_string(),
+                model_id: m.model_id().to_string(),
+                items: c.len(),
+            }),
+            _ => None,
+        },
     };
     let json = serde_json::to_string_pretty(&manifest).map_err(|e| Error::Io(e.to_string()))? + "\n";
     let tmp = out.join(".manifest.json.tmp");
@@ -185,7 +229,7 @@ pub fn write(out: &Path, files: &Files, force: bool) -> Result<Manifest> {
     for url in earlier.iter().filter(|u| !now.contains(u)) {
         let _ = fs::remove_file(out.join(url)); // best effort: a stale shard harms nothing
     }
-    for sub in ["catalog", "model"] {
+    for sub in ["catalog", "model", "lite-catalog", "lite-model"] {
         let _ = fs::remove_dir(out.join(sub)); // only if empty
     }
     Ok(manifest)

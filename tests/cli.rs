@@ -356,7 +356,7 @@ fn index_in_slices_merges_into_the_bundle_one_process_writes() {
     fails(
         &["index", "--items", items, "--out", out, "--slices", &parts[0], whole.to_str().unwrap(), &parts[2]],
         "invalid_input",
-        "wrong magic",
+        "this file is an edgerec catalog bundle",
     );
     let o = edgerec(&["index", "--items", items, "--slice", "3/3", "--out", out], &d.join("cache-merge"));
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("0 ≤ i < n"));

@@ -68,7 +68,9 @@ fn truncated_corrupt_and_foreign_bundles_are_refused() {
     flipped[bytes.len() / 3] ^= 0x40;
     assert!(err(flipped).to_string().contains("checksum"));
     let catalog_magic = [b"EDGERECC".as_slice(), &bytes[8..]].concat();
-    assert!(err(catalog_magic).to_string().contains("magic"));
+    assert!(err(catalog_magic).to_string().contains("this file is an edgerec catalog bundle"));
+    let unknown_magic = [b"EDGERECZ".as_slice(), &bytes[8..]].concat();
+    assert!(err(unknown_magic).to_string().contains("magic"));
     let e = err(std::fs::read(default_model_dir().join("model.safetensors")).unwrap());
     assert_eq!(e.code(), "invalid_model");
 }

@@ -95,8 +95,8 @@ fn bundle_round_trips_and_rejects_bad_files() {
     let foreign = &model_files().weights[..4096];
     assert!(Catalog::from_bytes(foreign).unwrap_err().to_string().contains("not an edgerec catalog"));
     let mut future = bytes.clone();
-    future[8] = 5;
-    assert!(Catalog::from_bytes(&future).unwrap_err().to_string().contains("format version 5"));
+    future[8] = 9;
+    assert!(Catalog::from_bytes(&future).unwrap_err().to_string().contains("format version 9"));
 
     assert!(c.check_model(encoder().model_id()).is_ok());
     assert_eq!(c.check_model("bert-6x384-mean:other").unwrap_err().code(), "model_mismatch");

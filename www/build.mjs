@@ -8,14 +8,14 @@
 //   node build.mjs             runs scripts/build-wasm.sh and scripts/build-assets.sh first
 //   node build.mjs --no-rust   (or EDGEREC_NO_RUST=1) packages what pkg/ and .cache/assets/ hold
 //
-// Inputs: EDGEREC_CATALOG, EDGEREC_EDGE_MODEL (see scripts/assets.mjs); EDGEREC_DATA_DIR
+// Inputs: EDGEREC_CATALOG, EDGEREC_EDGE_MODEL, EDGEREC_LITE_CATALOG, EDGEREC_LITE_MODEL (see scripts/assets.mjs); EDGEREC_DATA_DIR
 // (movielens-small, for the demo's title search).
 
 import { existsSync, promises as fs, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { displayTitle } from "./demo/titles.js";
-import { BuildError, WASM_FILES, buildOptions, describeFile, locateInputs, runRustBuilds, shardFile, writeManifest } from "../scripts/assets.mjs";
+import { BuildError, WASM_FILES, buildOptions, describeFile, locateInputs, runRustBuilds, shardFile, shardLite, writeManifest } from "../scripts/assets.mjs";
 import { buildPackage, packageDir } from "../scripts/build-package.mjs";
 
 const www = dirname(fileURLToPath(import.meta.url));
@@ -68,6 +68,7 @@ async function build() {
     ),
     catalog: shardFile(inputs.catalog, { outDir: assets, prefix: "catalog", stem: "catalog" }),
     model: shardFile(inputs.model, { outDir: assets, prefix: "model", stem: "model" }),
+    lite: shardLite(inputs.lite, assets),
     titles: describeFile(join(assets, "titles.json"), "titles.json"),
   });
 
@@ -77,6 +78,7 @@ async function build() {
   console.log(`  wasm     simd128 ${mb(manifest.wasm.simd128.bytes)}, relaxed ${mb(manifest.wasm.relaxed.bytes)}`);
   console.log(`  catalog  ${line(manifest.catalog, inputs.catalog)}`);
   console.log(`  model    ${line(manifest.model, inputs.model)}`);
+  console.log(`  lite     model ${line(manifest.lite.model, inputs.lite.model)}; catalog ${line(manifest.lite.catalog, inputs.lite.catalog)}`);
   console.log(`  titles   ${titles.length} movies`);
   // scripts/demo.sh serves it right after, on its own port: it says so itself.
   if (!process.env.EDGEREC_DEMO_SERVES) console.log("serve it:  node www/serve.mjs   (or npm --prefix www run serve)");

@@ -68,6 +68,18 @@ enum Command {
         #[arg(long, default_value_t = QuantizeOptions::default().exact_channels)]
         exact_channels: usize,
     },
+    /// Distill a model folder into a lite model: a static student (each token's vector from the
+    /// teacher, reduced by PCA and weighted by rarity), int8, one file of a few MB that embeds a
+    /// text in microseconds. Any `--model` takes it; catalogs built with it need it for queries.
+    Distill {
+        /// The f32 model folder (the teacher).
+        model: PathBuf,
+        /// Where to write the lite bundle.
+        out: PathBuf,
+        /// PCA components kept (the vector length).
+        #[arg(long, default_value_t = edgerec::encoder::lite::DistillOptions::default().dims)]
+        dims: usize,
+    },
     /// Build a catalog bundle from items.jsonl (and boards.jsonl for the co-saved, board-name
     /// and popularity tables).
     Index {
@@ -97,6 +109,24 @@ enum Command {
         /// model, any order) instead of embedding: no model is loaded.
         #[arg(long, num_args = 1.., value_name = "FILE", conflicts_with = "model")]
         slices: Vec<PathBuf>,
+        /// Cut the catalog into N shards: `--out` is then a folder of N shard bundles, their front
+        /// and shards.json (a catalog too large for one Worker isolate, served by several).
+        #[arg(long, value_name = "N")]
+        shards: Option<usize>,
+    },
+    /// Cut a built catalog into N shards: a folder of N shard bundles, their front and
+    /// shards.json (what `index --shards` writes), each shard answering for its items exactly
+    /// as the whole catalog does.
+    Shard {
+        /// The catalog bundle (`edgerec index`).
+        #[arg(long)]
+        catalog: PathBuf,
+        /// How many shards.
+        #[arg(long)]
+        shards: usize,
+        /// The folder to write (new or empty).
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Write the folder a page or a Worker serves: manifest.json plus the catalog (and the edge
     /// model) cut into content-named shards of at most 24 MiB. Point `createRecommender({ manifest })`
@@ -114,6 +144,13 @@ enum Command {
         /// Replace an earlier `bundle` in `--out` (its manifest and the shards it listed; nothing else).
         #[arg(long)]
         force: bool,
+        /// A lite model (`edgerec distill`) to serve beside the int8 one, with `--lite-catalog`:
+        /// `createRecommender({ model: "lite" })` and `EDGEREC_MODEL = "lite"` load that pair.
+        #[arg(long, requires = "lite_catalog")]
+        lite_model: Option<PathBuf>,
+        /// The catalog the lite model embedded (`edgerec index --model LITE`).
+        #[arg(long, requires = "lite_model")]
+        lite_catalog: Option<PathBuf>,
         /// Shard size in bytes (at most 24 MiB, the default).
         #[arg(long, default_value_t = edgerec::served::MAX_SHARD_BYTES)]
         shard_bytes: usize,
@@ -121,7 +158,7 @@ enum Command {
     /// Recommend: a board context (JSON, as the wasm and Worker APIs take it) on stdin, the
     /// ranked items with scores and reasons (JSON) on stdout.
     Recommend {
-        /// The catalog bundle (`edgerec index`).
+        /// The catalog bundle (`edgerec index`), or a sharded catalog's folder (`--shards`).
         #[arg(long)]
         catalog: PathBuf,
         /// Model folder (as for `embed`); needed only for pins that are not catalog items.
@@ -192,7 +229,14 @@ enum Command {
     },
 }
 
-fn bundle(catalog: &Path, model: Option<&Path>, out: &Path, force: bool, shard_bytes: usize) -> Result<()> {
+fn bundle(
+    catalog: &Path,
+    model: Option<&Path>,
+    lite: Option<[&Path; 2]>,
+    out: &Path,
+    force: bool,
+    shard_bytes: usize,
+) -> Result<()> {
     let read = |p: &Path| std::fs::read(p).map_err(|e| Error::Io(format!("{}: {e}", p.display())));
     let name = |p: &Path| p.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
     let catalog_bytes = read(catalog)?;
@@ -203,9 +247,11 @@ fn bundle(catalog: &Path, model: Option<&Path>, out: &Path, force: bool, shard_b
     }
     let model_bytes = model.map(read).transpose()?;
     let (catalog_name, model_name) = (name(catalog), model.map(name).unwrap_or_default());
+    let lite_bytes = lite.map(|[c, m]| Ok::<_, Error>([(read(c)?, name(c)), (read(m)?, name(m))])).transpose()?;
     let files = edgerec::served::Files {
         catalog: (&catalog_bytes, &catalog_name),
         model: model_bytes.as_deref().map(|b| (b, model_name.as_str())),
+        lite: lite_bytes.as_ref().map(|[c, m]| [(c.0.as_slice(), c.1.as_str()), (m.0.as_slice(), m.1.as_str())]),
         shard_bytes,
     };
     let m = edgerec::served::write(out, &files, force)?;
@@ -216,6 +262,9 @@ fn bundle(catalog: &Path, model: Option<&Path>, out: &Path, force: bool, shard_b
     match &m.model {
         Some(e) => eprintln!("  model    {}", line(e)),
         None => eprintln!("  model    none (pins must be catalog items)"),
+    }
+    if let Some(l) = &m.lite {
+        eprintln!("  lite     model {}: catalog {}; model {}", l.model_id, line(&l.catalog), line(&l.model));
     }
     Ok(())
 }
@@ -235,11 +284,15 @@ fn read_text(path: &Path) -> Result<String> {
     std::fs::read_to_string(path).map_err(|e| Error::Io(format!("{}: {e}", path.display())))
 }
 
-/// An f32 model folder or an edge bundle file, whichever the path is.
+/// An f32 model folder, or a model bundle file (int8 edge or lite), whichever the path is.
 fn load_encoder(model: Option<PathBuf>, batch_size: usize) -> Result<Box<dyn Encoder>> {
     let path = model_dir(model);
     if path.is_file() {
-        Ok(Box::new(EdgeEncoder::from_file(&path)?))
+        let bytes = std::fs::read(&path).map_err(|e| Error::InvalidModel(format!("cannot read {}: {e}", path.display())))?;
+        edgerec::encoder::from_bundle(bytes).map_err(|e| match e {
+            Error::InvalidModel(m) => Error::InvalidModel(format!("{}: {m}", path.display())),
+            e => e,
+        })
     } else {
         let mut e = BertEncoder::from_dir(&path)?;
         e.set_batch_size(batch_size);
@@ -259,6 +312,40 @@ fn quantize(model: PathBuf, out: PathBuf, exact_channels: usize) -> Result<()> {
         files.weights.len(),
         enc.model_id(),
         enc.space_id()
+    );
+    Ok(())
+}
+
+fn distill(model: PathBuf, out: PathBuf, dims: usize) -> Result<()> {
+    let files = ModelFiles::from_dir(&model)?;
+    let opts = edgerec::encoder::lite::DistillOptions { dims, ..Default::default() };
+    let t0 = std::time::Instant::now();
+    let bar = ProgressBar::new(0)
+        .with_style(ProgressStyle::with_template("distilling {bar:40} {pos}/{len} tokens, eta {eta}").expect("valid template"));
+    let logged = !std::io::stderr().is_terminal();
+    let mut last_tenth = None;
+    let report = edgerec::encoder::lite::distill(&files, &opts, &mut |done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+        let tenth = done * 10 / total.max(1);
+        if logged && last_tenth != Some(tenth) {
+            last_tenth = Some(tenth);
+            eprintln!("distilling {done}/{total} tokens, {:.0} s elapsed", t0.elapsed().as_secs_f64());
+        }
+    })?;
+    bar.finish_and_clear();
+    std::fs::write(&out, &report.bytes).map_err(|e| Error::Io(format!("{}: {e}", out.display())))?;
+    let h = &report.header;
+    eprintln!(
+        "wrote {} ({} bytes) in {:.0} s: lite model {} ({} tokens × {} dims, {:.1}% of the teacher's token variance; teacher {})",
+        out.display(),
+        report.bytes.len(),
+        t0.elapsed().as_secs_f64(),
+        h.model_id,
+        h.vocab_size,
+        h.dim,
+        100.0 * report.explained,
+        h.teacher_model_id
     );
     Ok(())
 }
@@ -381,6 +468,7 @@ fn index_slice(
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 fn index(
     items: PathBuf,
     boards: Option<PathBuf>,
@@ -389,7 +477,12 @@ fn index(
     cache: Option<PathBuf>,
     no_fit: bool,
     slices: &[PathBuf],
+    shards: Option<usize>,
 ) -> Result<()> {
+    // A set's folder is refused early, before the embedding and the fit take their time.
+    if shards.is_some() && out.exists() && std::fs::read_dir(&out).map(|mut d| d.next().is_some()).unwrap_or(true) {
+        return Err(Error::OutputExists(format!("{} is not empty: give a new or empty folder for the shards", out.display())));
+    }
     let items = catalog::read_items_jsonl(&read_text(&items)?)?;
     let boards = match boards {
         Some(p) => catalog::read_boards_jsonl(&read_text(&p)?)?,
@@ -422,9 +515,13 @@ fn index(
     let (catalog, report, fitted) =
         train::index(items, &vectors, dim, &boards, &space_id, &BuildOptions::default(), fit.as_ref())?;
     let bytes = catalog.to_bytes();
-    std::fs::write(&out, &bytes).map_err(|e| Error::Io(format!("{}: {e}", out.display())))?;
+    match shards {
+        Some(count) => write_set(&catalog, count, &out)?,
+        None => std::fs::write(&out, &bytes).map_err(|e| Error::Io(format!("{}: {e}", out.display())))?,
+    }
     eprintln!(
-        "wrote {} ({} bytes): {n} items, {} neighbour entries, {} board names, catalog {}{}",
+        "{}{} ({} bytes): {n} items, {} neighbour entries, {} board names, catalog {}{}",
+        if shards.is_some() { "the whole catalog, as " } else { "wrote " },
         out.display(),
         bytes.len(),
         catalog.header().neighbours,
@@ -639,16 +736,43 @@ fn finetune_cmd(
     Ok(())
 }
 
+fn shard(catalog: &Path, count: usize, out: &Path) -> Result<()> {
+    let bytes = std::fs::read(catalog).map_err(|e| Error::Io(format!("{}: {e}", catalog.display())))?;
+    let c = edgerec::catalog::Catalog::from_vec(bytes)?;
+    write_set(&c, count, out)
+}
+
+/// Cuts `c` into `count` shards in `out` and says what it wrote.
+fn write_set(c: &edgerec::catalog::Catalog, count: usize, out: &Path) -> Result<()> {
+    let set = edgerec::catalog::shard::split(c, count)?;
+    let m = edgerec::sets::write(out, &set)?;
+    let sizes: Vec<String> = m.shards.iter().map(|s| format!("{} items {} bytes", s.items, s.file.bytes)).collect();
+    eprintln!(
+        "wrote {}/: {count} shards of set {} ({}), front {} bytes, shards.json",
+        out.display(),
+        m.set,
+        sizes.join("; "),
+        m.front.bytes
+    );
+    Ok(())
+}
+
 fn recommend(catalog: PathBuf, model: Option<PathBuf>, table: bool) -> Result<()> {
-    let bytes = std::fs::read(&catalog).map_err(|e| Error::Io(format!("{}: {e}", catalog.display())))?;
-    let ranker = edgerec::rank::Ranker::new(edgerec::catalog::Catalog::from_vec(bytes)?)?;
     let mut input = String::new();
     std::io::Read::read_to_string(&mut std::io::stdin().lock(), &mut input)?;
     let ctx = edgerec::context::BoardContext::from_json(&input)?;
-    // The model loads only when a pin needs it (most requests are catalog pins).
-    let encoder = if ranker.needs_encoder(&ctx) { Some(load_encoder(model, 32)?) } else { None };
-    let encoder = encoder.as_deref();
-    let out = ranker.recommend(encoder, &ctx)?;
+    let out = if edgerec::sets::is_set(&catalog) {
+        // A sharded catalog's folder: the front and every shard in this process.
+        let (front, shards) = edgerec::sets::load(&catalog)?;
+        let encoder = if edgerec::rank::needs_encoder(front.whole(), &ctx) { Some(load_encoder(model, 32)?) } else { None };
+        front.recommend(encoder.as_deref(), &ctx, &shards)?
+    } else {
+        let bytes = std::fs::read(&catalog).map_err(|e| Error::Io(format!("{}: {e}", catalog.display())))?;
+        let ranker = edgerec::rank::Ranker::new(edgerec::catalog::Catalog::from_vec(bytes)?)?;
+        // The model loads only when a pin needs it (most requests are catalog pins).
+        let encoder = if ranker.needs_encoder(&ctx) { Some(load_encoder(model, 32)?) } else { None };
+        ranker.recommend(encoder.as_deref(), &ctx)?
+    };
     if table {
         print!("{}", results_table(&out));
     } else {
@@ -714,15 +838,18 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Embed { model, out, batch_size, preview } => embed(model, out, batch_size, preview),
         Command::Quantize { model, out, exact_channels } => quantize(model, out, exact_channels),
+        Command::Distill { model, out, dims } => distill(model, out, dims),
         // clap refuses --slice with --boards, --slices or --no-fit.
         Command::Index { items, out, model, cache, slice: Some(slice), .. } => index_slice(&items, slice, &out, model, cache),
-        Command::Index { items, boards, out, model, cache, no_fit, slices, .. } => {
-            index(items, boards, out, model, cache, no_fit, &slices)
+        Command::Index { items, boards, out, model, cache, no_fit, slices, shards, .. } => {
+            index(items, boards, out, model, cache, no_fit, &slices, shards)
         }
-        Command::Bundle { catalog, model, out, force, shard_bytes } => {
-            bundle(&catalog, model.as_deref(), &out, force, shard_bytes)
+        Command::Bundle { catalog, model, out, force, shard_bytes, lite_model, lite_catalog } => {
+            let lite = lite_catalog.as_deref().zip(lite_model.as_deref()).map(|(c, m)| [c, m]);
+            bundle(&catalog, model.as_deref(), lite, &out, force, shard_bytes)
         }
         Command::Recommend { catalog, model, table } => recommend(catalog, model, table),
+        Command::Shard { catalog, shards, out } => shard(&catalog, shards, &out),
         Command::Finetune { items, boards, model, out, force, resume, options, cache } => {
             finetune_cmd(&items, &boards, model, &out, force, resume, &options, cache)
         }

@@ -32,8 +32,13 @@ pub enum Kind {
     Catalog,
     /// An edge model bundle (`edgerec quantize`).
     Model,
+    /// A lite model bundle: a static student of the encoder (`edgerec distill`).
+    Lite,
     /// One slice of a catalog's item vectors (`edgerec index --slice i/n`).
     VectorSlice,
+    /// The front of a sharded catalog (`edgerec index --shards N`): what the front needs of the
+    /// whole catalog.
+    Front,
 }
 
 impl Kind {
@@ -41,7 +46,9 @@ impl Kind {
         match self {
             Kind::Catalog => b"EDGERECC",
             Kind::Model => b"EDGERECM",
+            Kind::Lite => b"EDGERECL",
             Kind::VectorSlice => b"EDGERECV",
+            Kind::Front => b"EDGERECF",
         }
     }
 
@@ -50,16 +57,29 @@ impl Kind {
         match self {
             Kind::Catalog => Error::InvalidCatalog(msg.to_string()),
             Kind::Model => Error::InvalidModel(format!("edge model bundle: {msg}")),
+            Kind::Lite => Error::InvalidModel(format!("lite model bundle: {msg}")),
             Kind::VectorSlice => Error::InvalidInput(format!("vector slice: {msg}")),
+            Kind::Front => Error::InvalidCatalog(format!("sharded catalog front: {msg}")),
         }
     }
 
-    fn name(self) -> &'static str {
+    /// What a file of this kind is, for people.
+    pub fn name(self) -> &'static str {
         match self {
             Kind::Catalog => "an edgerec catalog bundle",
             Kind::Model => "an edgerec edge model",
+            Kind::Lite => "an edgerec lite model",
             Kind::VectorSlice => "an edgerec vector slice (`edgerec index --slice`)",
+            Kind::Front => "the front of an edgerec sharded catalog (`edgerec index --shards`)",
         }
+    }
+
+    /// Every kind, to name what a file given in the wrong place is.
+    const ALL: [Kind; 5] = [Kind::Catalog, Kind::Model, Kind::Lite, Kind::VectorSlice, Kind::Front];
+
+    /// The kind whose magic bytes `bytes` starts with, if any.
+    pub fn of(bytes: &[u8]) -> Option<Kind> {
+        Self::ALL.into_iter().find(|k| bytes.starts_with(k.magic()))
     }
 }
 
@@ -137,7 +157,12 @@ impl<'a> Envelope<'a> {
     pub fn parse(bytes: &'a [u8], kind: Kind, versions: &[u32]) -> Result<Self> {
         let bad = |m: String| kind.error(m);
         if bytes.len() < 8 || &bytes[..8] != kind.magic() {
-            return Err(bad(format!("not {} (wrong magic bytes)", kind.name())));
+            // A file of another kind given here says which it is: a lite model where an int8
+            // one is required, a catalog given as a model.
+            return Err(bad(match Kind::of(bytes) {
+                Some(other) => format!("not {}: this file is {}", kind.name(), other.name()),
+                None => format!("not {} (wrong magic bytes)", kind.name()),
+            }));
         }
         if bytes.len() < PREFIX + DIGEST {
             return Err(bad("truncated: the file is shorter than a header".into()));
@@ -277,7 +302,12 @@ mod tests {
     fn rejects_foreign_old_truncated_and_corrupt_files() {
         let bytes = file();
         let code = |b: &[u8], k: Kind| Envelope::parse(b, k, &[7]).unwrap_err();
-        assert!(code(&bytes, Kind::Model).to_string().contains("not an edgerec edge model"));
+        assert!(code(&bytes, Kind::Model)
+            .to_string()
+            .contains("not an edgerec edge model: this file is an edgerec catalog bundle"));
+        assert!(code(&bytes, Kind::Lite).to_string().contains("not an edgerec lite model: this file is an edgerec catalog"));
+        assert_eq!(code(&bytes, Kind::Lite).code(), "invalid_model");
+        assert!(code(b"EDGERECX-rest", Kind::Model).to_string().contains("wrong magic bytes"));
         assert_eq!(code(&bytes, Kind::Model).code(), "invalid_model");
         assert!(Envelope::parse(&bytes, Kind::Catalog, &[8]).unwrap_err().to_string().contains("format version 7"));
         for cut in [0, 9, 20, bytes.len() - 1] {

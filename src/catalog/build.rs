@@ -127,6 +127,7 @@ pub fn build(
         boards: boards.len(),
         built_by: format!("edgerec {}", env!("CARGO_PKG_VERSION")),
         sections: Default::default(),
+        shard: None,
     };
     let bytes = format::write(Parts {
         header,

@@ -42,8 +42,12 @@ use crate::error::{Error, Result};
 
 /// The bundle format this build writes.
 pub const FORMAT_VERSION: u32 = 4;
+/// The format of a catalog shard (`edgerec index --shards`): format 4 with a [`ShardInfo`] in
+/// the header and neighbour rows for every item of the whole catalog (see `catalog::shard`). A
+/// build that reads only format 4 refuses it by its version, never takes it for a catalog.
+pub const SHARD_FORMAT_VERSION: u32 = 5;
 /// The formats it reads.
-const READS: [u32; 3] = [2, 3, FORMAT_VERSION];
+const READS: [u32; 4] = [2, 3, FORMAT_VERSION, SHARD_FORMAT_VERSION];
 
 /// How a section of per-item scales is stored (see the module doc).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -113,6 +117,29 @@ pub struct CatalogHeader {
     /// Where each section is.
     #[serde(default)]
     pub sections: Sections,
+    /// A shard of a larger catalog: which part of it this file holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardInfo>,
+}
+
+/// Where a shard's items sit in the whole catalog, and what it shares with the other shards.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ShardInfo {
+    /// This shard's number, from 0.
+    pub index: usize,
+    /// Shards in the set.
+    pub count: usize,
+    /// The whole catalog's content id: every shard and the front of one set carry it.
+    pub set: String,
+    /// The whole catalog's index of this shard's first item (it owns `start..start + items`).
+    pub start: usize,
+    /// Items in the whole catalog: the neighbour table has a row for each (holding the
+    /// neighbours this shard owns).
+    pub rows: usize,
+    /// The popularity prior's statistics over the whole catalog (mean and standard deviation
+    /// of log popularity over the items that have any), so every shard scales it alike.
+    pub prior: (f32, f32),
 }
 
 /// The section table of a catalog bundle.
@@ -218,6 +245,14 @@ pub(crate) struct Loaded {
     pub at: Ranges,
 }
 
+/// A packed neighbour table as a shard stores it: rows for every item of the whole catalog.
+pub(crate) struct PackedRows {
+    pub offsets: Vec<u32>,
+    pub rows: Vec<u8>,
+    /// The rows' scales as little-endian f32 (the whole catalog's, unchanged).
+    pub scales: Vec<f32>,
+}
+
 /// The parts of a catalog, as the builder makes them.
 pub(crate) struct Parts<'a> {
     pub header: CatalogHeader,
@@ -235,11 +270,18 @@ fn bad(msg: impl std::fmt::Display) -> Error {
 
 /// Serialises a catalog from its parts.
 pub(crate) fn write(p: Parts) -> Vec<u8> {
+    let packed = neighbours::pack(p.neighbours);
+    write_packed(p, PackedRows { offsets: packed.offsets, rows: packed.rows, scales: packed.scales })
+}
+
+/// Serialises a catalog whose neighbour table is already packed (`p.neighbours` is ignored):
+/// a shard's, with rows for the whole catalog, when the header names a shard.
+pub(crate) fn write_packed(p: Parts, packed: PackedRows) -> Vec<u8> {
     let mut w = Writer::default();
     let items = super::items::encode(p.items);
     let names = serde_json::to_vec(p.names).expect("names serialise");
-    let packed = neighbours::pack(p.neighbours);
-    let (vector_width, row_width) = scale_widths(FORMAT_VERSION);
+    let version = if p.header.shard.is_some() { SHARD_FORMAT_VERSION } else { FORMAT_VERSION };
+    let (vector_width, row_width) = scale_widths(version);
     let sections = Sections {
         items: w.add(&items),
         vectors: w.add(&p.vectors.codes),
@@ -255,7 +297,7 @@ pub(crate) fn write(p: Parts) -> Vec<u8> {
         ranker: p.ranker.map(|r| w.add(r)),
     };
     let header = CatalogHeader { sections, vectors: p.vectors.coding, ..p.header };
-    w.finish(Kind::Catalog, FORMAT_VERSION, &serde_json::to_vec(&header).expect("header serialises"))
+    w.finish(Kind::Catalog, version, &serde_json::to_vec(&header).expect("header serialises"))
 }
 
 /// The bytes of `c` with its ranker section replaced: every other section is copied as it is,
@@ -291,6 +333,22 @@ pub(crate) fn read(bytes: &[u8]) -> Result<Loaded> {
     if d == 0 {
         return Err(bad("header: dim is 0"));
     }
+    // A shard's neighbour table has a row for every item of the whole catalog.
+    let rows = match (&header.shard, e.version) {
+        (None, SHARD_FORMAT_VERSION) => return Err(bad("header: a shard file (format 5) without its shard")),
+        (Some(_), v) if v != SHARD_FORMAT_VERSION => return Err(bad(format!("header: format {v} names a shard"))),
+        (Some(sh), _) => {
+            let end = sh.start.checked_add(n).filter(|&end| end <= sh.rows);
+            if end.is_none() || sh.index >= sh.count || !(sh.prior.0.is_finite() && sh.prior.1.is_finite()) {
+                return Err(bad(format!(
+                    "header: shard {} of {} holding items {}..+{n} of {} is not a valid part",
+                    sh.index, sh.count, sh.start, sh.rows
+                )));
+            }
+            sh.rows
+        }
+        (None, _) => n,
+    };
     // Sizes from the header are untrusted: checked arithmetic, so a hostile header is an error.
     let size = |count: usize, width: usize| count.checked_mul(width).ok_or_else(|| bad("header: section sizes overflow"));
     let s = &header.sections;
@@ -317,7 +375,7 @@ pub(crate) fn read(bytes: &[u8]) -> Result<Loaded> {
     let offsets = e.section(
         s.nbr_offsets,
         "neighbour offsets",
-        Some(size(n.checked_add(1).ok_or_else(|| bad("header: items overflow"))?, 4)?),
+        Some(size(rows.checked_add(1).ok_or_else(|| bad("header: items overflow"))?, 4)?),
     )?;
     bundle::check_finite(&bytes[popularity.clone()], "popularity", Kind::Catalog)?;
     let missing = |what: &str| bad(format!("header: no {what} section (format {})", e.version));
@@ -329,12 +387,15 @@ pub(crate) fn read(bytes: &[u8]) -> Result<Loaded> {
         check_plain(&bytes[offsets.clone()], &bytes[nbr_items.clone()], n, m)?;
         NeighbourRanges::Plain([offsets, nbr_items, weights])
     } else {
-        let rows = e.section(s.nbr_packed.ok_or_else(|| missing("nbr_packed"))?, "neighbour rows", None)?;
-        let row_scales =
-            e.section(s.nbr_scales.ok_or_else(|| missing("nbr_scales"))?, "neighbour scales", Some(size(n, row_width.bytes())?))?;
+        let packed = e.section(s.nbr_packed.ok_or_else(|| missing("nbr_packed"))?, "neighbour rows", None)?;
+        let row_scales = e.section(
+            s.nbr_scales.ok_or_else(|| missing("nbr_scales"))?,
+            "neighbour scales",
+            Some(size(rows, row_width.bytes())?),
+        )?;
         nbr_scales = row_width.decode(&bytes[row_scales], "neighbour scales")?;
-        neighbours::check_packed(&bytes[offsets.clone()], &bytes[rows.clone()], &nbr_scales, n, m).map_err(bad)?;
-        NeighbourRanges::Packed([offsets, rows])
+        neighbours::check_packed(&bytes[offsets.clone()], &bytes[packed.clone()], &nbr_scales, rows, n, m).map_err(bad)?;
+        NeighbourRanges::Packed([offsets, packed])
     };
     let names: NameTable =
         serde_json::from_slice(&bytes[e.section(s.names, "names", None)?]).map_err(|e| bad(format!("names: {e}")))?;
@@ -389,6 +450,7 @@ mod tests {
             boards: 0,
             built_by: "test".into(),
             sections: Sections::default(),
+            shard: None,
         };
         let items = vec![ItemRecord { id: "a".into(), ..Default::default() }];
         let nb = NeighbourLists { offsets: vec![0, 0], items: vec![], weights: vec![] };

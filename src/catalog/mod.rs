@@ -8,6 +8,7 @@ pub mod format;
 mod items;
 mod jsonl;
 mod neighbours;
+pub mod shard;
 mod vectors;
 
 use std::collections::HashMap;
@@ -15,11 +16,11 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 pub use build::{build, BuildOptions, BuildReport};
-pub use format::CatalogHeader;
 pub use format::FORMAT_VERSION;
+pub use format::{CatalogHeader, ShardInfo};
 pub use jsonl::{read_boards_jsonl, read_items_jsonl, BoardRecord};
 pub use neighbours::{NeighbourIter, NeighbourLists, Neighbours};
-pub use vectors::{QueryVector, VectorBits, VectorCoding, Vectors};
+pub use vectors::{levels_cosine, QueryVector, VectorBits, VectorCoding, Vectors};
 
 use crate::bundle::f32_at;
 use crate::error::{Error, Result};
@@ -252,6 +253,18 @@ impl Catalog {
     /// The board-name table.
     pub fn names(&self) -> &NameTable {
         &self.names
+    }
+    /// Where this catalog's items sit in a larger one, when it is a shard of it.
+    pub fn shard(&self) -> Option<&ShardInfo> {
+        self.header.shard.as_ref()
+    }
+    /// The whole catalog's index of this catalog's first item (0 unless it is a shard).
+    pub fn start(&self) -> usize {
+        self.shard().map_or(0, |s| s.start)
+    }
+    /// Items in the whole catalog (this catalog's own count unless it is a shard).
+    pub fn total_items(&self) -> usize {
+        self.shard().map_or(self.len(), |s| s.rows)
     }
 }
 

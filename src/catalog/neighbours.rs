@@ -106,10 +106,11 @@ pub(crate) fn pack(lists: &NeighbourLists) -> Packed {
     out
 }
 
-/// Checks a packed table of `n` items holding `m` entries: offsets a valid index into `rows`,
-/// every varint well formed, every id below `n` (ascending within a row by construction), scales
-/// finite and not negative. Describes the first defect found.
-pub(crate) fn check_packed(offsets: &[u8], rows: &[u8], scales: &[u8], n: usize, m: usize) -> Result<(), String> {
+/// Checks a packed table of `n` rows over `ids` items holding `m` entries (a shard's table has a
+/// row for every item of the whole catalog, holding the neighbours among its own `ids` items):
+/// offsets a valid index into `rows`, every varint well formed, every id below `ids` (ascending
+/// within a row by construction), scales finite and not negative. Describes the first defect.
+pub(crate) fn check_packed(offsets: &[u8], rows: &[u8], scales: &[u8], n: usize, ids: usize, m: usize) -> Result<(), String> {
     let mut entries = 0usize;
     let mut start = 0usize;
     for i in 0..n {
@@ -124,7 +125,7 @@ pub(crate) fn check_packed(offsets: &[u8], rows: &[u8], scales: &[u8], n: usize,
                 None => Some(gap),
                 Some(p) => p.checked_add(gap).and_then(|x| x.checked_add(1)),
             };
-            let id = id.filter(|&j| (j as usize) < n).ok_or("a neighbour refers to an item that does not exist")?;
+            let id = id.filter(|&j| (j as usize) < ids).ok_or("a neighbour refers to an item that does not exist")?;
             if next >= b {
                 return Err("a neighbour row is malformed".into());
             }
@@ -142,6 +143,43 @@ pub(crate) fn check_packed(offsets: &[u8], rows: &[u8], scales: &[u8], n: usize,
         return Err(format!("the neighbour rows hold {entries} entries in {start} of {} bytes, the header says {m}", rows.len()));
     }
     Ok(())
+}
+
+/// The rows of a packed table (`offsets` and `rows` as stored) cut by who owns each neighbour:
+/// `owner(j)` is `(part, index within the part)`. Every part gets a row for every source item,
+/// holding its own neighbours with their weight codes unchanged (so under the same row scales
+/// every weight decodes exactly as before). Returns `(offsets, rows, entries)` per part.
+pub(crate) fn split_packed(
+    offsets: &[u8],
+    rows: &[u8],
+    parts: usize,
+    owner: impl Fn(u32) -> (usize, u32),
+) -> Vec<(Vec<u32>, Vec<u8>, usize)> {
+    let n = offsets.len() / 4 - 1;
+    let mut out: Vec<(Vec<u32>, Vec<u8>, usize)> = (0..parts).map(|_| (vec![0], Vec::new(), 0)).collect();
+    let mut prev: Vec<Option<u32>> = vec![None; parts];
+    for i in 0..n {
+        prev.iter_mut().for_each(|p| *p = None);
+        let (mut at, end) = (u32_at(offsets, i) as usize, u32_at(offsets, i + 1) as usize);
+        let mut id_prev = None;
+        while at < end {
+            let (gap, next) = read_varint(rows, at, end).expect("checked at load");
+            let id = id_prev.map_or(gap, |p: u32| p + 1 + gap);
+            id_prev = Some(id);
+            let (part, local) = owner(id);
+            let o = &mut out[part];
+            // Ids stay ascending within a part's row: the owners keep the catalog's order.
+            push_varint(&mut o.1, prev[part].map_or(local, |p| local - p - 1));
+            o.1.push(rows[next]);
+            o.2 += 1;
+            prev[part] = Some(local);
+            at = next + 1;
+        }
+        for o in &mut out {
+            o.0.push(o.1.len() as u32);
+        }
+    }
+    out
 }
 
 /// Where a loaded catalog's table is, by format.
@@ -278,20 +316,21 @@ mod tests {
     fn defects_in_a_packed_table_are_named() {
         let p = pack(&lists(&[&[(1, 0.5), (2, 0.25)], &[(0, 1.0)], &[]]));
         let (o, r, s) = view(&p);
-        check_packed(&o, &r, &s, 3, 3).unwrap();
-        assert!(check_packed(&o, &r, &s, 3, 4).unwrap_err().contains("header says 4"));
-        assert!(check_packed(&o[..12], &r, &s, 2, 3).unwrap_err().contains("does not exist"));
+        check_packed(&o, &r, &s, 3, 3, 3).unwrap();
+        assert!(check_packed(&o, &r, &s, 3, 3, 4).unwrap_err().contains("header says 4"));
+        assert!(check_packed(&o[..12], &r, &s, 2, 2, 3).unwrap_err().contains("does not exist"));
+        assert!(check_packed(&o, &r, &s, 3, 2, 3).unwrap_err().contains("does not exist"));
         let mut cut = o.clone();
         cut[4..8].copy_from_slice(&1u32.to_le_bytes()); // row 0 ends inside its first entry
-        assert!(check_packed(&cut, &r, &s, 3, 3).is_err());
+        assert!(check_packed(&cut, &r, &s, 3, 3, 3).is_err());
         let mut past = o.clone();
         past[8..12].copy_from_slice(&99u32.to_le_bytes());
-        assert!(check_packed(&past, &r, &s, 3, 3).unwrap_err().contains("valid index"));
+        assert!(check_packed(&past, &r, &s, 3, 3, 3).unwrap_err().contains("valid index"));
         let mut long = r.clone();
         long[0] = 0x81; // a varint that runs into the weight code and beyond
-        assert!(check_packed(&o, &long, &s, 3, 3).is_err());
+        assert!(check_packed(&o, &long, &s, 3, 3, 3).is_err());
         let mut nan = s.clone();
         nan[0..4].copy_from_slice(&f32::NAN.to_le_bytes());
-        assert!(check_packed(&o, &r, &nan, 3, 3).unwrap_err().contains("scales[0]"));
+        assert!(check_packed(&o, &r, &nan, 3, 3, 3).unwrap_err().contains("scales[0]"));
     }
 }

@@ -163,6 +163,20 @@ impl Derived {
     }
 }
 
+/// The cosine of two items from their levels, scales and offset terms (see [`Vectors::levels`]),
+/// `mean_sq` as [`Vectors::mean_sq`] gives it: one function for a catalog and for a front that
+/// received them from its shards.
+pub fn levels_cosine((ca, sa, oa): (&[i8], f32, f32), (cb, sb, ob): (&[i8], f32, f32), mean_sq: Option<f32>) -> f32 {
+    if ca.len() != cb.len() {
+        return 0.0;
+    }
+    let dot = dot_i8(ca, cb) as f32 * sa * sb;
+    match mean_sq {
+        None => dot,
+        Some(m) => m + oa + ob + dot,
+    }
+}
+
 /// The odd levels of packed codes (arithmetic rather than a table: it vectorises).
 fn unpack(codes: &[u8], out: &mut [i8]) {
     for (pair, &b) in out.chunks_exact_mut(2).zip(codes) {
@@ -291,11 +305,22 @@ impl Vectors<'_> {
 
     /// The cosine of items `a` and `b`.
     pub fn item_cosine(&self, a: usize, b: usize) -> f32 {
-        let dot = self.with_levels(a, |ca, sa| self.with_levels(b, |cb, sb| dot_i8(ca, cb) as f32 * sa * sb));
-        match self.derived.coding {
-            VectorCoding::Int8 => dot,
-            VectorCoding::Rotated4 { .. } => self.derived.mean_sq + self.derived.offset[a] + self.derived.offset[b] + dot,
-        }
+        let offset = |j: usize| self.derived.offset.get(j).copied().unwrap_or(0.0);
+        self.with_levels(a, |ca, sa| {
+            self.with_levels(b, |cb, sb| levels_cosine((ca, sa, offset(a)), (cb, sb, offset(b)), self.mean_sq()))
+        })
+    }
+
+    /// Item `j`'s levels (int8 values, or rotated4's odd levels), its scale and its offset term
+    /// (rotated4's `s·c·Rμ`; 0 for int8): what [`levels_cosine`] reads.
+    pub fn levels(&self, j: usize) -> (Vec<i8>, f32, f32) {
+        let offset = self.derived.offset.get(j).copied().unwrap_or(0.0);
+        self.with_levels(j, |c, s| (c.to_vec(), s, offset))
+    }
+
+    /// `‖Rμ‖²` for rotated4 (what every cosine between items adds), `None` for int8.
+    pub fn mean_sq(&self) -> Option<f32> {
+        self.derived.rotation.as_ref().map(|_| self.derived.mean_sq)
     }
 
     /// Item `j`'s vector, decoded into `out` (in the encoder's space).

@@ -21,6 +21,7 @@ pub struct BertEncoder {
     settings: EncoderSettings,
     dim: usize,
     pad_id: u32,
+    vocab_size: usize,
     batch_size: usize,
     model_id: String,
 }
@@ -75,6 +76,7 @@ impl BertEncoder {
             settings,
             dim: cfg.hidden_size,
             pad_id: cfg.pad_token_id as u32,
+            vocab_size: cfg.vocab_size,
             batch_size: DEFAULT_BATCH_SIZE,
             model_id,
         })
@@ -96,9 +98,39 @@ impl BertEncoder {
         self.batch_size = batch_size.max(1);
     }
 
+    /// Rows of the word embedding table: the token ids the model takes are below it.
+    pub fn vocab_size(&self) -> usize {
+        self.vocab_size
+    }
+
+    /// The special tokens the tokenizer wraps a text in, as the empty text's ids (`[CLS] [SEP]`
+    /// for BERT): what a sequence of raw token ids needs around it.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(crate) fn special_ids(&self) -> Result<Vec<u32>> {
+        self.tokenizer.ids("")
+    }
+
+    /// Pooled vectors of token id sequences given directly (no tokenizer), not normalised:
+    /// `seqs.len() × dim`, one forward pass per [`Self::set_batch_size`] sequences.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(crate) fn pool_ids(&self, seqs: &[&[u32]]) -> Result<Vec<f32>> {
+        let d = self.dim;
+        let mut out = vec![0f32; seqs.len() * d];
+        for (chunk, dst) in seqs.chunks(self.batch_size).zip(out.chunks_mut(self.batch_size * d)) {
+            self.forward_batch(chunk, dst, false)?;
+        }
+        Ok(out)
+    }
+
+    /// The token string of id `id`, if the vocabulary has one.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(crate) fn token(&self, id: u32) -> Option<String> {
+        self.tokenizer.token(id)
+    }
+
     /// One forward pass over `seqs` (token ids of unequal length), pooled into `out`
-    /// (`seqs.len() × dim`).
-    fn forward_batch(&self, seqs: &[&[u32]], out: &mut [f32]) -> Result<()> {
+    /// (`seqs.len() × dim`) and L2-normalised when `normalize`.
+    fn forward_batch(&self, seqs: &[&[u32]], out: &mut [f32], normalize: bool) -> Result<()> {
         let b = seqs.len();
         let len = seqs.iter().map(|s| s.len()).max().unwrap_or(0);
         let mut ids = vec![self.pad_id; b * len];
@@ -117,7 +149,9 @@ impl BertEncoder {
             let row = &hidden[r * len * d..(r * len + s.len()) * d];
             let dst = &mut out[r * d..(r + 1) * d];
             self.settings.pooling.pool(row, d, dst);
-            l2_normalize(dst);
+            if normalize {
+                l2_normalize(dst);
+            }
         }
         Ok(())
     }
@@ -151,7 +185,7 @@ impl Encoder for BertEncoder {
         for chunk in order.chunks(self.batch_size) {
             let seqs: Vec<&[u32]> = chunk.iter().map(|&i| ids[i].as_slice()).collect();
             let pooled = &mut pooled[..chunk.len() * d];
-            self.forward_batch(&seqs, pooled)?;
+            self.forward_batch(&seqs, pooled, true)?;
             for (r, &i) in chunk.iter().enumerate() {
                 out[i * d..(i + 1) * d].copy_from_slice(&pooled[r * d..(r + 1) * d]);
             }

@@ -6,6 +6,7 @@
 mod bert;
 pub mod edge;
 mod files;
+pub mod lite;
 mod pooling;
 mod settings;
 pub(crate) mod text;
@@ -15,10 +16,12 @@ pub(crate) use bert::validate_config as validate_bert_config;
 pub use bert::BertEncoder;
 pub use edge::EdgeEncoder;
 pub use files::ModelFiles;
+pub use lite::LiteEncoder;
 pub use pooling::{l2_normalize, Pooling};
 pub use settings::EncoderSettings;
 
-use crate::error::Result;
+use crate::bundle::Kind;
+use crate::error::{Error, Result};
 
 /// The largest text, in UTF-8 bytes, that `embed` accepts. Texts are truncated to the model's
 /// `max_seq_length` tokens anyway (256 word pieces is roughly 1–2 KB of English); this bound only
@@ -31,7 +34,7 @@ pub const MAX_TEXTS_PER_CALL: usize = 4096;
 /// A sentence encoder: texts in, L2-normalised vectors out.
 ///
 /// One trait so that everything above it (profiles, catalogs, ranking) stays the same when the
-/// model implementation changes (f32 candle, the int8 edge bundle).
+/// model implementation changes (f32 candle, the int8 edge bundle, the lite static model).
 pub trait Encoder {
     /// The length of every vector this encoder returns.
     fn dim(&self) -> usize;
@@ -55,4 +58,19 @@ pub trait Encoder {
 
     /// Embeds `texts` and returns `texts.len() × dim()` floats, row-major, each row of unit norm.
     fn embed(&self, texts: &[&str]) -> Result<Vec<f32>>;
+}
+
+/// A model bundle file of either kind, by its magic bytes: the int8 edge model (`edgerec
+/// quantize`) or the lite model (`edgerec distill`). Anything else is an `invalid_model` error
+/// that names what the file is.
+pub fn from_bundle(bytes: Vec<u8>) -> Result<Box<dyn Encoder>> {
+    match Kind::of(&bytes) {
+        Some(Kind::Lite) => Ok(Box::new(LiteEncoder::from_bytes(bytes)?)),
+        Some(Kind::Model) => Ok(Box::new(EdgeEncoder::from_bytes(bytes)?)),
+        Some(other) => Err(Error::InvalidModel(format!("not a model bundle: this file is {}", other.name()))),
+        None => Err(Error::InvalidModel(
+            "not a model bundle (neither an int8 edge model from `edgerec quantize` nor a lite model from `edgerec distill`)"
+                .into(),
+        )),
+    }
 }

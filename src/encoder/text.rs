@@ -52,20 +52,37 @@ impl TextTokenizer {
         Ok(enc.get_ids().to_vec())
     }
 
+    /// The ids of one text without special tokens, truncated to `max_seq_length`: a static
+    /// model's tokens (its rows are each token's meaning; `[CLS]`/`[SEP]` carry none of the text's).
+    pub(crate) fn content_ids(&self, text: &str) -> Result<Vec<u32>> {
+        let enc =
+            self.tokenizer.encode_fast(text, false).map_err(|e| Error::InvalidInput(format!("cannot tokenize text: {e}")))?;
+        Ok(enc.get_ids().to_vec())
+    }
+
+    /// The token string of id `id`, if the vocabulary has one.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(crate) fn token(&self, id: u32) -> Option<String> {
+        self.tokenizer.id_to_token(id)
+    }
+
     /// Checks the limits of one `embed` call, then tokenizes every text.
     pub(crate) fn ids_of_all(&self, texts: &[&str]) -> Result<Vec<Vec<u32>>> {
-        if texts.len() > MAX_TEXTS_PER_CALL {
-            return Err(Error::LimitExceeded { what: "texts per call".into(), actual: texts.len(), limit: MAX_TEXTS_PER_CALL });
-        }
-        for (i, t) in texts.iter().enumerate() {
-            check_text(i, t)?;
-        }
+        check_all(texts)?;
         texts.iter().map(|t| self.ids(t)).collect()
     }
 }
 
+/// The limits of one `embed` call: the number of texts and each text's size.
+pub(crate) fn check_all(texts: &[&str]) -> Result<()> {
+    if texts.len() > MAX_TEXTS_PER_CALL {
+        return Err(Error::LimitExceeded { what: "texts per call".into(), actual: texts.len(), limit: MAX_TEXTS_PER_CALL });
+    }
+    texts.iter().enumerate().try_for_each(|(i, t)| check_text(i, t))
+}
+
 /// Rejects a text over [`MAX_TEXT_BYTES`], naming its index.
-fn check_text(index: usize, text: &str) -> Result<()> {
+pub(crate) fn check_text(index: usize, text: &str) -> Result<()> {
     if text.len() > MAX_TEXT_BYTES {
         return Err(Error::LimitExceeded {
             what: format!("texts[{index}] length in bytes"),

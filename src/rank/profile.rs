@@ -4,10 +4,11 @@
 //! Everything later stages need about the request is here, resolved once: they never look at the
 //! raw context again.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
+use super::fanout::{PinItem, Whole};
 use super::Knobs;
-use crate::catalog::{item_text, Catalog};
+use crate::catalog::item_text;
 use crate::context::{BoardContext, Pin};
 use crate::encoder::Encoder;
 use crate::error::{Error, Result};
@@ -108,20 +109,22 @@ pub fn recency_weights(len: usize, half_life: f32) -> Vec<f32> {
 }
 
 /// True when some pin of `ctx` needs the encoder (it is not a catalog item, and has text).
-pub fn needs_encoder(catalog: &Catalog, ctx: &BoardContext) -> bool {
-    ctx.boards.iter().flat_map(|b| &b.pins).any(|p| p.id.as_deref().and_then(|id| catalog.index_of(id)).is_none() && p.has_text())
+pub fn needs_encoder(whole: Whole, ctx: &BoardContext) -> bool {
+    ctx.boards.iter().flat_map(|b| &b.pins).any(|p| p.id.as_deref().and_then(|id| whole.index_of(id)).is_none() && p.has_text())
 }
 
-/// Builds the profile: resolves pins against the catalog, embeds the rest in one encoder call,
-/// weighs boards and recency, and clusters the focus pins into interests.
+/// Starts the profile: resolves pins against the catalog (`whole`: items are named by their
+/// whole-catalog index), embeds the rest in one encoder call, weighs boards and recency. The
+/// catalog pins' vectors and titles come from the items' owners ([`complete`]).
 pub fn build_profile(
-    catalog: &Catalog,
+    whole: Whole,
     encoder: Option<&dyn Encoder>,
     ctx: &BoardContext,
     knobs: &Knobs,
     max_text_pins: usize,
 ) -> Result<Profile> {
-    let dim = catalog.dim();
+    let coding = whole.coding();
+    let dim = coding.dim();
     // Board names are unique (BoardContext::validate), so the target is one board.
     let target = ctx.target_board.as_ref().and_then(|t| ctx.boards.iter().position(|b| &b.name == t));
     let boards: Vec<ProfileBoard> = ctx
@@ -138,12 +141,8 @@ pub fn build_profile(
     let mut texts: Vec<(usize, String)> = Vec::new(); // (index into pins, text)
     let mut unknown_pins = 0;
     // Everything saved anywhere is excluded, whatever its board weighs.
-    let saved = ctx
-        .boards
-        .iter()
-        .flat_map(|b| &b.pins)
-        .filter_map(|pin| pin.id.as_deref().and_then(|id| catalog.index_of(id)).map(|i| i as u32))
-        .collect();
+    let saved =
+        ctx.boards.iter().flat_map(|b| &b.pins).filter_map(|pin| pin.id.as_deref().and_then(|id| whole.index_of(id))).collect();
     for (b, board) in ctx.boards.iter().enumerate() {
         let board_weight = boards[b].weight;
         if board.pins.is_empty() || board_weight == 0.0 {
@@ -156,12 +155,9 @@ pub fn build_profile(
         for (pos, &p) in order.iter().enumerate() {
             let pin = &board.pins[p];
             let weight = board_weight * rec[pos] / total;
-            let item = pin.id.as_deref().and_then(|id| catalog.index_of(id)).map(|i| i as u32);
-            if let Some(i) = item {
-                let mut vector = vec![0f32; dim];
-                catalog.vectors().working(i as usize, &mut vector);
-                let label = catalog.item(i as usize).title.clone();
-                pins.push(ProfilePin { board: b, item, text: false, vector, weight, label });
+            let item = pin.id.as_deref().and_then(|id| whole.index_of(id));
+            if item.is_some() {
+                pins.push(ProfilePin { board: b, item, text: false, vector: Vec::new(), weight, label: String::new() });
             } else if pin.has_text() {
                 let text = item_text(pin.title.as_deref().unwrap_or(""), pin.description.as_deref().unwrap_or(""), &pin.tags);
                 let label = pin.title.clone().filter(|t| !t.trim().is_empty()).unwrap_or_else(|| text.clone());
@@ -193,19 +189,34 @@ pub fn build_profile(
                 texts.len()
             ))
         })?;
-        catalog.check_model(enc.space_id())?;
+        whole.check_model(enc.space_id())?;
         let refs: Vec<&str> = texts.iter().map(|(_, t)| t.as_str()).collect();
         let vectors = enc.embed(&refs)?;
         for ((p, _), v) in texts.iter().zip(vectors.chunks_exact(dim)) {
             // Into the catalog's working space, where the profile is built (see `Vectors`).
             let mut v = v.to_vec();
-            catalog.vectors().to_working(&mut v);
+            coding.vectors().to_working(&mut v);
             pins[*p].vector = v;
         }
     }
 
-    let mut profile =
-        Profile { boards, target, pins, interests: Vec::new(), centroid: None, saved, embedded_texts, unknown_pins };
+    Ok(Profile { boards, target, pins, interests: Vec::new(), centroid: None, saved, embedded_texts, unknown_pins })
+}
+
+/// Completes a profile with its catalog pins' vectors and titles (`items`: from their owners),
+/// and clusters the focus pins into interests. A pin whose owner did not answer (a shard that
+/// failed: the answer is partial) is left out.
+pub fn complete(mut profile: Profile, items: &HashMap<u32, PinItem>, knobs: &Knobs, dim: usize) -> Result<Profile> {
+    profile.pins.retain(|p| p.item.is_none_or(|i| items.contains_key(&i)));
+    for pin in profile.pins.iter_mut() {
+        let Some(i) = pin.item else { continue };
+        let it = &items[&i];
+        if it.vector.len() != dim {
+            return Err(Error::InvalidCatalog(format!("item {i} has a vector of {} values, not {dim}", it.vector.len())));
+        }
+        pin.vector = it.vector.clone();
+        pin.label = it.title.clone();
+    }
     let focus: Vec<&ProfilePin> = profile.pins.iter().filter(|p| profile.is_focus(p)).collect();
     let catalog_pins: Vec<&ProfilePin> = focus.iter().copied().filter(|p| !p.text).collect();
     // A free-text pin is what the user typed just now: an interest of its own, never averaged

@@ -47,20 +47,26 @@ pub struct Sources {
 }
 
 impl Sources {
-    /// The focus board's heaviest catalog pins and newest text pins, up to [`SOURCE_PINS`] each.
-    pub fn new(catalog: &Catalog, profile: &Profile) -> Self {
+    /// The focus board's heaviest catalog pins and newest text pins, up to [`SOURCE_PINS`] each:
+    /// `(index into profile.pins, working-space vector, √weight)`.
+    pub fn choose(profile: &Profile) -> Vec<(u32, Vec<f32>, f32)> {
         let mut focus: Vec<usize> = (0..profile.pins.len()).filter(|&i| profile.is_focus(&profile.pins[i])).collect();
         focus.sort_by(|&a, &b| profile.pins[b].weight.total_cmp(&profile.pins[a].weight).then(a.cmp(&b)));
         let mut chosen: Vec<usize> = focus.iter().copied().filter(|&i| !profile.pins[i].text).take(SOURCE_PINS).collect();
         chosen.extend(focus.iter().copied().filter(|&i| profile.pins[i].text).take(SOURCE_PINS));
-        let pins = chosen
-            .into_iter()
-            .map(|i| {
-                let p = &profile.pins[i];
-                (i, catalog.vectors().query(&p.vector), p.weight.sqrt())
-            })
-            .collect();
+        chosen.into_iter().map(|i| (i as u32, profile.pins[i].vector.clone(), profile.pins[i].weight.sqrt())).collect()
+    }
+
+    /// The chosen pins ([`Sources::choose`]) prepared for `catalog`'s vectors.
+    pub fn prepare(catalog: &Catalog, chosen: &[(u32, Vec<f32>, f32)]) -> Self {
+        // At most what `choose` picks (a message from elsewhere could hold more).
+        let pins = chosen.iter().take(2 * SOURCE_PINS).map(|(i, v, w)| (*i as usize, catalog.vectors().query(v), *w)).collect();
         Self { pins }
+    }
+
+    /// [`Sources::choose`] prepared for `catalog` (a whole catalog).
+    pub fn new(catalog: &Catalog, profile: &Profile) -> Self {
+        Self::prepare(catalog, &Self::choose(profile))
     }
 
     /// The source pins.

@@ -4,8 +4,6 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 
-use crate::catalog::Catalog;
-
 /// A scored candidate and the pin its reason names (its source), if any.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Candidate {
@@ -66,21 +64,20 @@ pub fn top_n(scores: &[f32], n: usize) -> Vec<u32> {
     out.into_iter().map(|(_, j)| j).collect()
 }
 
-/// Picks up to `k` of `cands` (best score first): near-duplicates of a pick (cosine ≥
-/// `duplicate_cosine`) are skipped; with `diversity > 0`, greedy MMR; and every source `s` in
+/// Picks up to `k` of `cands` (best score first), `cos` giving the cosine of two items:
+/// near-duplicates of a pick (cosine ≥ `duplicate_cosine`) are skipped; with `diversity > 0`, greedy MMR; and every source `s` in
 /// `need` (a pin, or the new items) gets at least `need[s]` slots when it has that many
 /// candidates, the rest going to the best of all. Returns indices into `cands`, in pick order.
 pub fn select(
-    catalog: &Catalog,
     cands: &[Candidate],
     k: usize,
     diversity: f32,
     duplicate_cosine: f32,
     need: &HashMap<Slot, usize>,
+    cos: impl Fn(u32, u32) -> f32,
 ) -> Vec<usize> {
     let (lo, hi) = (cands.last().map_or(0.0, |c| c.score), cands.first().map_or(0.0, |c| c.score));
     let span = (hi - lo).max(1e-6);
-    let cos = |a: u32, b: u32| catalog.vectors().item_cosine(a as usize, b as usize);
     // A quota can only be met from the candidates a source has.
     let mut owed: HashMap<Slot, usize> = HashMap::new();
     for (&s, &n) in need {

@@ -10,6 +10,9 @@
 
 use std::collections::HashMap;
 
+use serde::{Deserialize, Serialize};
+
+use super::fanout::{BoardRef, PinRef};
 use super::profile::Profile;
 use super::Knobs;
 use crate::catalog::{Catalog, QueryVector};
@@ -34,12 +37,50 @@ impl Prior {
     /// Reads the catalog's popularity table.
     pub fn new(catalog: &Catalog) -> Self {
         let pop = catalog.popularity();
-        let warm: Vec<f32> = pop.iter().filter(|&&p| p > 0.0).map(|p| p.ln_1p()).collect();
-        let (mean, std) = mean_std(&warm);
+        // A shard scales by the whole catalog's statistics, which its header carries.
+        let (mean, std) = catalog.shard().map_or_else(|| crate::catalog::shard::prior_stats(&pop), |s| s.prior);
         let popular = pop.iter().map(|&p| if p > 0.0 && std > 0.0 { (p.ln_1p() - mean) / std } else { 0.0 }).collect();
         Self { popular, new: pop.iter().map(|&p| p <= 0.0).collect() }
     }
 }
+
+/// Sums of a sparse signal's values and their squares over some items (every other item has
+/// 0): what its standard deviation over the whole catalog is made from, shard by shard.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Moments {
+    /// Σ v.
+    pub sum: f64,
+    /// Σ v².
+    pub sum_sq: f64,
+}
+
+impl Moments {
+    /// The sums of `values`.
+    pub fn of(values: &HashMap<u32, f32>) -> Self {
+        let (sum, sum_sq) = values.values().fold((0f64, 0f64), |(a, b), &v| (a + v as f64, b + (v as f64).powi(2)));
+        Self { sum, sum_sq }
+    }
+
+    /// The sums of two parts.
+    pub fn plus(self, other: Self) -> Self {
+        Self { sum: self.sum + other.sum, sum_sq: self.sum_sq + other.sum_sq }
+    }
+
+    /// `1 / std` over `n` items (0 when the signal is flat).
+    pub fn inv_std(&self, n: usize) -> f32 {
+        let n = n.max(1) as f64;
+        let mean = self.sum / n;
+        let var = (self.sum_sq / n - mean * mean).max(0.0);
+        if var > 0.0 {
+            (1.0 / var.sqrt()) as f32
+        } else {
+            0.0
+        }
+    }
+}
+
+/// A working-space vector and its weight (an interest).
+pub type WeightedVector = (Vec<f32>, f32);
 
 /// Per-request sparse signal: item → value, and its z-scale over the catalog.
 pub struct Sparse {
@@ -50,15 +91,6 @@ pub struct Sparse {
 }
 
 impl Sparse {
-    fn new(values: HashMap<u32, f32>, n: usize) -> Self {
-        let n = n.max(1) as f64;
-        let (s, s2) = values.values().fold((0f64, 0f64), |(a, b), &v| (a + v as f64, b + (v as f64).powi(2)));
-        let mean = s / n;
-        let var = (s2 / n - mean * mean).max(0.0);
-        let inv_std = if var > 0.0 { (1.0 / var.sqrt()) as f32 } else { 0.0 };
-        Self { values, inv_std }
-    }
-
     /// The z-score of item `j` (the constant −mean/std shift is dropped: it moves every item alike).
     pub fn z(&self, j: u32) -> f32 {
         self.values.get(&j).map_or(0.0, |v| v * self.inv_std)
@@ -66,6 +98,7 @@ impl Sparse {
 }
 
 /// One weighted query vector, prepared for the catalog's vectors.
+#[derive(Clone)]
 struct Query {
     v: QueryVector,
     weight: f32,
@@ -73,6 +106,7 @@ struct Query {
 
 /// An embedding signal: the best weighted cosine between an item and some query vectors,
 /// z-scaled over the catalog.
+#[derive(Clone)]
 pub struct Similarity {
     queries: Vec<Query>,
     /// `cos(π·h/dim)` for a Hamming distance `h`: the cosine that sign bits suggest.
@@ -82,7 +116,9 @@ pub struct Similarity {
 }
 
 impl Similarity {
-    fn new(catalog: &Catalog, vectors: &[(&[f32], f32)]) -> Option<Self> {
+    /// The signal of `vectors` (working-space vectors and their weights) over `catalog`'s items,
+    /// z-scaled by `(mean, 1 / std)` (see [`Similarity::stats`]); `None` without vectors.
+    pub fn with_stats(catalog: &Catalog, vectors: &[(&[f32], f32)], (mean, inv_std): (f32, f32)) -> Option<Self> {
         if vectors.is_empty() {
             return None;
         }
@@ -90,19 +126,35 @@ impl Similarity {
         let vs = catalog.vectors();
         let queries = vectors.iter().map(|(v, weight)| Query { v: vs.query(v), weight: *weight }).collect();
         let cos_of_hamming = (0..=d).map(|h| (std::f32::consts::PI * h as f32 / d as f32).cos()).collect();
-        let mut me = Self { queries, cos_of_hamming, mean: 0.0, inv_std: 0.0 };
-        // z-scale from a deterministic sample of the catalog (a full exact pass is what the
-        // coarse pass avoids).
-        let n = catalog.len();
-        let step = (n / 512).max(1);
-        let sample: Vec<f32> = (0..n).step_by(step).map(|j| me.exact(catalog, j)).collect();
-        let (mean, std) = mean_std(&sample);
-        me.mean = mean;
-        me.inv_std = if std > 0.0 { 1.0 / std } else { 0.0 };
-        Some(me)
+        Some(Self { queries, cos_of_hamming, mean, inv_std })
     }
 
-    fn exact(&self, catalog: &Catalog, j: usize) -> f32 {
+    /// `(mean, 1 / std)` of the signal of `vectors` over the items `sample` of `catalog`: the
+    /// whole catalog's deterministic sample (a full exact pass is what the coarse pass avoids),
+    /// which a sharded catalog's front holds.
+    pub fn stats(catalog: &Catalog, sample: &[usize], vectors: &[(&[f32], f32)]) -> (f32, f32) {
+        let Some(me) = Self::with_stats(catalog, vectors, (0.0, 0.0)) else { return (0.0, 0.0) };
+        let values: Vec<f32> = sample.iter().map(|&j| me.exact(catalog, j)).collect();
+        let (mean, std) = mean_std(&values);
+        (mean, if std > 0.0 { 1.0 / std } else { 0.0 })
+    }
+
+    /// The raw coarse value (from sign bits) of every item, `-∞` for those `skip` names.
+    pub fn coarse_all(&self, catalog: &Catalog, skip: impl Fn(u32) -> bool) -> Vec<f32> {
+        let none = vec![false; catalog.len()];
+        let mut coarse = vec![0f32; catalog.len()];
+        let raw = Self { mean: 0.0, inv_std: 1.0, ..self.clone() };
+        raw.add_coarse(catalog, (1.0, 1.0), &none, &mut coarse);
+        for (j, c) in coarse.iter_mut().enumerate() {
+            if skip(j as u32) {
+                *c = f32::NEG_INFINITY;
+            }
+        }
+        coarse
+    }
+
+    /// The exact raw value of item `j`: the best weighted cosine.
+    pub fn exact(&self, catalog: &Catalog, j: usize) -> f32 {
         let mut best = -1f32;
         catalog.vectors().each_cosine(j, self.queries.iter().map(|q| &q.v), |k, c| {
             let x = self.queries[k].weight * c;
@@ -195,40 +247,80 @@ pub struct Signals {
     similar_mean: Option<Similarity>,
 }
 
+/// The pins and named boards of a profile as the shards see them (catalog pins of boards that
+/// weigh anything; boards with a name).
+pub fn refs(profile: &Profile) -> (Vec<PinRef>, Vec<BoardRef>) {
+    let pins = profile
+        .pins
+        .iter()
+        .enumerate()
+        .filter_map(|(pi, p)| p.item.map(|item| PinRef { pin: pi as u32, item, weight: p.weight }))
+        .collect();
+    let boards = profile
+        .named_boards()
+        .map(|(b, weight)| BoardRef { board: b as u32, name: profile.boards[b].name.clone(), weight })
+        .collect();
+    (pins, boards)
+}
+
+/// The interests as the similarity signal weighs them.
+pub fn interest_vectors<'a>(profile: &'a Profile, kn: &Knobs) -> Vec<(&'a [f32], f32)> {
+    profile.interests.iter().map(|it| (it.vector.as_slice(), it.importance.powf(kn.importance_power))).collect()
+}
+
 impl Signals {
-    /// Computes every signal the knobs give a weight.
+    /// Computes every signal the knobs give a weight over a whole catalog (its own statistics).
     pub fn new(catalog: &Catalog, profile: &Profile, kn: &Knobs) -> Self {
         let n = catalog.len();
-        let (cosaved, cosaved_pin) =
-            if kn.w_cosaved != 0.0 { cosaved(catalog, profile, kn.cosaved_power) } else { Default::default() };
-        let mut names: HashMap<u32, f32> = HashMap::new();
-        let mut names_board: HashMap<u32, (usize, f32)> = HashMap::new();
-        if kn.w_board_name != 0.0 {
-            for (b, w) in profile.named_boards() {
-                if let Some((items, weights)) = catalog.names().lookup(&profile.boards[b].name) {
-                    for (&j, &x) in items.iter().zip(weights) {
-                        *names.entry(j).or_default() += w * x;
-                        let best = names_board.entry(j).or_insert((b, w * x));
-                        if w * x > best.1 {
-                            *best = (b, w * x);
-                        }
-                    }
-                }
-            }
-        }
-        let interests: Vec<(&[f32], f32)> =
-            profile.interests.iter().map(|it| (it.vector.as_slice(), it.importance.powf(kn.importance_power))).collect();
+        let (pins, boards) = refs(profile);
+        let (cosaved_values, _) = cosaved(catalog, &pins, kn.cosaved_power);
+        let (name_values, _) = names(catalog, &boards);
+        let sample: Vec<usize> = crate::catalog::shard::sample_indices(n).collect();
+        let interests = interest_vectors(profile, kn);
+        let centroid = profile.centroid.as_deref();
+        let stats = |v: &[(&[f32], f32)]| Similarity::stats(catalog, &sample, v);
+        let interests_owned: Vec<WeightedVector> = interests.iter().map(|(v, w)| (v.to_vec(), *w)).collect();
+        Self::from_parts(
+            catalog,
+            kn,
+            profile.focus_pin_count(),
+            (&pins, Moments::of(&cosaved_values).inv_std(n)),
+            (&boards, Moments::of(&name_values).inv_std(n)),
+            (&interests_owned, stats(&interests)),
+            centroid.map(|c| (c, stats(&[(c, 1.0)]))),
+        )
+    }
+
+    /// The signals over `catalog`'s items (a whole catalog, or one shard) from the request's
+    /// parts and the whole catalog's scales: pins and `1 / std` of the co-saved signal, named
+    /// boards and that of the board-name signal, the interests and the centroid with the
+    /// similarity statistics of each.
+    pub fn from_parts(
+        catalog: &Catalog,
+        kn: &Knobs,
+        focus_pins: f32,
+        (pins, cosaved_inv_std): (&[PinRef], f32),
+        (boards, names_inv_std): (&[BoardRef], f32),
+        (interests, similar): (&[WeightedVector], (f32, f32)),
+        centroid: Option<(&[f32], (f32, f32))>,
+    ) -> Self {
+        let (cosaved_values, cosaved_pin) =
+            if kn.w_cosaved != 0.0 { cosaved(catalog, pins, kn.cosaved_power) } else { Default::default() };
+        let (name_values, names_board) = if kn.w_board_name != 0.0 { names(catalog, boards) } else { Default::default() };
+        let interests: Vec<(&[f32], f32)> = interests.iter().map(|(v, w)| (v.as_slice(), *w)).collect();
         Signals {
             // The z-scaling cancels any factor inside the name signal, so the decay with the focus
             // board's pin count applies to its weight.
-            name_weight: weights(kn, profile.focus_pin_count()).warm[3],
-            cosaved: Sparse::new(cosaved, n),
+            name_weight: weights(kn, focus_pins).warm[3],
+            cosaved: Sparse { values: cosaved_values, inv_std: cosaved_inv_std },
             cosaved_pin,
-            names: Sparse::new(names, n),
+            names: Sparse { values: name_values, inv_std: names_inv_std },
             names_board,
-            similar: (kn.w_similar != 0.0 || kn.w_new_similar != 0.0).then(|| Similarity::new(catalog, &interests)).flatten(),
+            similar: (kn.w_similar != 0.0 || kn.w_new_similar != 0.0)
+                .then(|| Similarity::with_stats(catalog, &interests, similar))
+                .flatten(),
             similar_mean: (kn.w_similar_mean != 0.0 || kn.w_new_similar_mean != 0.0)
-                .then(|| profile.centroid.as_ref().and_then(|c| Similarity::new(catalog, &[(c.as_slice(), 1.0)])))
+                .then(|| centroid.and_then(|(c, stats)| Similarity::with_stats(catalog, &[(c, 1.0)], stats)))
                 .flatten(),
         }
     }
@@ -324,14 +416,17 @@ pub fn blend(w: &Weights, f: &Features) -> f32 {
     w.of(f).iter().zip(f).map(|(a, b)| a * b).sum()
 }
 
-/// Co-saved values `(Σ_pins (w·W)^p)^(1/p)` and, per item, the pin that gave it the most.
-fn cosaved(catalog: &Catalog, profile: &Profile, p: f32) -> (HashMap<u32, f32>, HashMap<u32, (usize, f32)>) {
+/// Co-saved values `(Σ_pins (w·W)^p)^(1/p)` of `catalog`'s items and, per item, the pin that
+/// gave it the most. A pin's row is its whole-catalog index (a shard holds a row for every item
+/// of the catalog, with the neighbours it owns).
+pub fn cosaved(catalog: &Catalog, pins: &[PinRef], p: f32) -> (HashMap<u32, f32>, HashMap<u32, (usize, f32)>) {
     let mut acc: HashMap<u32, f32> = HashMap::new();
     let mut best: HashMap<u32, (usize, f32)> = HashMap::new();
     let table = catalog.neighbours();
-    for (pi, pin) in profile.pins.iter().enumerate() {
-        let Some(i) = pin.item else { continue };
-        for (j, w) in table.of(i as usize) {
+    let rows = catalog.total_items();
+    for pin in pins.iter().filter(|p| (p.item as usize) < rows) {
+        let pi = pin.pin as usize;
+        for (j, w) in table.of(pin.item as usize) {
             let x = pin.weight * w;
             *acc.entry(j).or_default() += x.powf(p);
             let b = best.entry(j).or_insert((pi, x));
@@ -346,22 +441,24 @@ fn cosaved(catalog: &Catalog, profile: &Profile, p: f32) -> (HashMap<u32, f32>, 
     (acc, best)
 }
 
-/// The `n` items nearest to `vector` by cosine (estimated from sign bits over the catalog, then
-/// exact for a shortlist), best first, leaving out those `skip` names.
-pub fn nearest(catalog: &Catalog, vector: &[f32], n: usize, skip: impl Fn(u32) -> bool) -> Vec<u32> {
-    let Some(sim) = Similarity::new(catalog, &[(vector, 1.0)]) else { return Vec::new() };
-    let none = vec![false; catalog.len()];
-    let mut coarse = vec![0f32; catalog.len()];
-    sim.add_coarse(catalog, (1.0, 1.0), &none, &mut coarse);
-    for (j, c) in coarse.iter_mut().enumerate() {
-        if skip(j as u32) {
-            *c = f32::NEG_INFINITY;
+/// Board-name values of `catalog`'s items (the share of same-named boards holding them, by
+/// board weight) and, per item, the board that gave it the most.
+pub fn names(catalog: &Catalog, boards: &[BoardRef]) -> (HashMap<u32, f32>, HashMap<u32, (usize, f32)>) {
+    let mut values: HashMap<u32, f32> = HashMap::new();
+    let mut best: HashMap<u32, (usize, f32)> = HashMap::new();
+    for b in boards {
+        if let Some((items, weights)) = catalog.names().lookup(&b.name) {
+            for (&j, &x) in items.iter().zip(weights) {
+                let (bi, w) = (b.board as usize, b.weight);
+                *values.entry(j).or_default() += w * x;
+                let e = best.entry(j).or_insert((bi, w * x));
+                if w * x > e.1 {
+                    *e = (bi, w * x);
+                }
+            }
         }
     }
-    let mut exact: Vec<(u32, f32)> =
-        super::select::top_n(&coarse, (4 * n).max(32)).into_iter().map(|j| (j, sim.exact(catalog, j as usize))).collect();
-    exact.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    exact.into_iter().take(n).map(|(j, _)| j).collect()
+    (values, best)
 }
 
 /// Mean and population standard deviation (0 and 0 for an empty slice).

@@ -72,6 +72,13 @@ pub fn add_scaled(acc: &mut [f32], w: f32, x: &[f32]) {
     }
 }
 
+/// `acc += w · x` for an int8 row (a scaled row of a quantized table).
+pub fn add_scaled_i8(acc: &mut [f32], w: f32, x: &[i8]) {
+    for (a, &v) in acc.iter_mut().zip(x) {
+        *a += w * v as f32;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,7 +5,7 @@ use wasm_bindgen::prelude::*;
 
 use super::{bytes_field, invalid, js_error, strings, type_name, WasmBytes};
 use crate::encoder::edge::STAGES;
-use crate::encoder::{BertEncoder, EdgeEncoder};
+use crate::encoder::{BertEncoder, EdgeEncoder, LiteEncoder};
 
 /// A sentence encoder built from a model's files, all in memory.
 ///
@@ -18,10 +18,11 @@ pub struct JsEncoder {
     pub(crate) inner: Model,
 }
 
-/// The two model formats an `Encoder` can hold.
+/// The model formats an `Encoder` can hold.
 pub(crate) enum Model {
     F32(BertEncoder),
     Edge(EdgeEncoder),
+    Lite(LiteEncoder),
 }
 
 impl Model {
@@ -29,6 +30,7 @@ impl Model {
         match self {
             Model::F32(e) => e,
             Model::Edge(e) => e,
+            Model::Lite(e) => e,
         }
     }
 }
@@ -62,12 +64,33 @@ impl JsEncoder {
         Ok(JsEncoder { inner: Model::Edge(inner) })
     }
 
-    /// `"f32"` (a model folder) or `"int8"` (an edge bundle).
+    /// The lite model (`edgerec distill`): its bundle file, streamed into a `WasmBytes`, which is
+    /// consumed and becomes the model. An int8 edge bundle here is an `invalid_model` error that
+    /// says so.
+    #[wasm_bindgen(js_name = fromLiteBundle)]
+    pub fn from_lite_bundle(bytes: WasmBytes) -> Result<JsEncoder, JsValue> {
+        let inner = LiteEncoder::from_bytes(bytes.bytes).map_err(js_error)?;
+        Ok(JsEncoder { inner: Model::Lite(inner) })
+    }
+
+    /// Either model bundle, by its magic bytes: the int8 edge model or the lite model (what a
+    /// manifest's `model` entry holds). Anything else is an `invalid_model` error.
+    #[wasm_bindgen(js_name = fromBundle)]
+    pub fn from_bundle(bytes: WasmBytes) -> Result<JsEncoder, JsValue> {
+        let inner = match crate::bundle::Kind::of(&bytes.bytes) {
+            Some(crate::bundle::Kind::Lite) => Model::Lite(LiteEncoder::from_bytes(bytes.bytes).map_err(js_error)?),
+            _ => Model::Edge(EdgeEncoder::from_bytes(bytes.bytes).map_err(js_error)?),
+        };
+        Ok(JsEncoder { inner })
+    }
+
+    /// `"f32"` (a model folder), `"int8"` (an edge bundle) or `"lite"` (a lite bundle).
     #[wasm_bindgen(getter)]
     pub fn kind(&self) -> String {
         match self.inner {
             Model::F32(_) => "f32".into(),
             Model::Edge(_) => "int8".into(),
+            Model::Lite(_) => "lite".into(),
         }
     }
 

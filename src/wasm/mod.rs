@@ -1,6 +1,6 @@
 //! The JavaScript binding: wasm-bindgen types, argument decoding and error mapping only, one
-//! file per exported class ([`encoder`], [`recommender`], [`bytes`]) and [`decode`] for request
-//! values.
+//! file per exported class ([`encoder`], [`recommender`], [`bytes`], and a sharded catalog's
+//! [`front`] and [`shard`]) and [`decode`] for request values.
 //!
 //! Every function here validates what JS hands it and turns [`crate::Error`] into a JS `Error`
 //! with a `code` property; the logic lives in the core modules.
@@ -8,7 +8,9 @@
 mod bytes;
 mod decode;
 mod encoder;
+mod front;
 mod recommender;
+mod shard;
 
 use js_sys::{Array, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
@@ -18,7 +20,9 @@ use crate::error::{Error, ERROR_CODES};
 
 pub use bytes::WasmBytes;
 pub use encoder::JsEncoder;
+pub use front::{JsFront, JsFrontRequest};
 pub use recommender::JsRecommender;
+pub use shard::JsShard;
 
 /// A JS `Error` carrying the crate's stable error code as `code`.
 pub(crate) fn js_error(e: Error) -> JsValue {

@@ -84,6 +84,16 @@ export function edgeBundlePath() {
   return process.env.EDGEREC_EDGE_BUNDLE || join(repo, ".cache", "assets", "all-MiniLM-L6-v2.edgerec");
 }
 
+/** The lite model scripts/build-assets.sh makes (`edgerec distill`). */
+export function liteBundlePath() {
+  return join(repo, ".cache", "assets", "all-MiniLM-L6-v2.lite.edgerec");
+}
+
+/** The movielens catalog the lite model embedded (scripts/build-assets.sh). */
+export function liteCatalogPath() {
+  return join(repo, ".cache", "assets", "movielens.lite.bin");
+}
+
 /** The movielens catalog scripts/build-assets.sh makes. */
 export function catalogPath() {
   return join(repo, ".cache", "assets", "movielens.bin");

@@ -1,7 +1,8 @@
 // `npm --prefix worker run build`: everything the Worker needs, in worker/dist/ (git-ignored).
 //
 //   1. bash scripts/build-wasm.sh     (pkg/, then the npm package packages/edgerec/ completed from it)
-//   2. bash scripts/build-assets.sh   (.cache/assets/: the int8 edge model and the catalog bundle)
+//   2. bash scripts/build-assets.sh   (.cache/assets/: the int8 edge model and the catalog bundle,
+//                                      the lite model and the catalog it embedded)
 //   3. dist/assets/: the model and the catalog cut into ≤ 24 MiB shards, and manifest.json in the
 //      schema of scripts/assets.mjs (what `edgerec bundle` writes too). At load the Worker reads
 //      the manifest and checks every shard's size; the SHA-256s are for the build's own test and
@@ -16,7 +17,7 @@ import { mkdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
-import { BuildError, MAX_SHARD_BYTES, MIB, buildOptions, locateInputs, runRustBuilds, shardFile, writeManifest } from "../../scripts/assets.mjs";
+import { BuildError, MAX_SHARD_BYTES, MIB, buildOptions, locateInputs, manifestEntries, runRustBuilds, shardFile, shardLite, writeManifest } from "../../scripts/assets.mjs";
 import { buildPackage, packageDir } from "../../scripts/build-package.mjs";
 import { bundleWorker } from "./bundle.mjs";
 
@@ -39,6 +40,7 @@ function build() {
     worker_version: workerPkg.version ?? "0.0.0",
     catalog: shardFile(inputs.catalog, { outDir: assets, prefix: "catalog", stem: "catalog" }),
     model: shardFile(inputs.model, { outDir: assets, prefix: "model", stem: "model" }),
+    lite: shardLite(inputs.lite, assets),
   });
   const bundle = bundleWorker({ outDir: join(dist, "bundle") });
   const wasmBytes = readFileSync(bundle.wasm);
@@ -46,10 +48,11 @@ function build() {
 
   const mib = (n) => `${(n / MIB).toFixed(2)} MiB`;
   say(`dist/bundle: ${bundle.script} + ${bundle.wasm.slice(dist.length + 1)} (relaxed-simd, ${mib(wasmBytes.length)}, ${mib(wasmGzip)} gzip -9), from ${packageDir}`);
-  for (const entry of [manifest.catalog, manifest.model]) {
+  const entries = manifestEntries(manifest).map(([, e]) => e);
+  for (const entry of entries) {
     say(`dist/assets: ${entry.name} ${mib(entry.bytes)} in ${entry.shards.length} shard(s): ${entry.shards.map((s) => s.url).join(", ")}`);
   }
-  const biggest = Math.max(...[manifest.catalog, manifest.model].flatMap((e) => e.shards.map((s) => s.bytes)));
+  const biggest = Math.max(...entries.flatMap((e) => e.shards.map((s) => s.bytes)));
   if (biggest > MAX_SHARD_BYTES) throw new BuildError(`a shard is ${biggest} bytes`);
   say(`done (${statSync(join(assets, "manifest.json")).size} byte manifest)`);
 }

@@ -1,7 +1,7 @@
 // Starts the built Worker in workerd through Miniflare's API, configured as wrangler.toml says
 // (test/build.test.mjs checks that the two agree), offline, on 127.0.0.1.
 import { Log, LogLevel, Miniflare } from "miniflare";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { bundleWorker } from "./bundle.mjs";
@@ -101,4 +101,86 @@ export async function startWorker({ assetsDir = join(distDir, "assets"), vars = 
   }
   if (url.hostname !== "127.0.0.1") throw new Error(`Miniflare listens on ${url.hostname}, not 127.0.0.1`);
   return { mf, url: new URL(url.origin) };
+}
+
+/**
+ * A sharded catalog's Workers in one workerd (Miniflare's `workers`, with service bindings):
+ * the front and every shard of `dir` (what build-sharded.mjs wrote), each the built Worker with
+ * its own assets. `proxy(i)`: a module (source) to put between the front and shard i, bound to
+ * that shard as SHARD (tests make a shard fail or hang through it); such a proxy is the Worker
+ * `proxy-<i>` (`mf.getWorker`). Returns { mf, url } (the front's URL).
+ */
+export async function startSharded({ dir, vars = {}, port = 0, proxy = null, output = null } = {}) {
+  requireDist();
+  const bundleDir = join(distDir, "bundle");
+  const code = {
+    modules: true,
+    scriptPath: join(bundleDir, "index.js"),
+    modulesRoot: bundleDir,
+    modulesRules: [
+      { type: "ESModule", include: ["**/*.js"] },
+      { type: "CompiledWasm", include: ["**/*.wasm"] },
+    ],
+  };
+  const assets = (directory) => ({
+    directory,
+    binding: "ASSETS",
+    routerConfig: { has_user_worker: true, invoke_user_worker_ahead_of_assets: true },
+  });
+  const front = JSON.parse(readFileSync(join(dir, "front", "assets", "manifest.json"), "utf8"));
+  const shardNames = front.shards.map((s) => `shard-${s.index}`);
+  const roleDirs = ["front", ...front.shards.map((s) => `shard-${String(s.index).padStart(3, "0")}`)];
+  // Miniflare (4.20260426) serves every Worker's Static Assets from one storage service: all
+  // roles share one folder here (hard links to each role's files), each reading its own
+  // manifest (EDGEREC_MANIFEST). Deployed, each Worker has its own assets.
+  const shared = join(dir, ".miniflare-assets");
+  rmSync(shared, { recursive: true, force: true });
+  for (const role of roleDirs) linkTree(join(dir, role, "assets"), join(shared, role));
+  const workers = [
+    {
+      name: "front",
+      ...code,
+      compatibilityDate: COMPATIBILITY_DATE,
+      bindings: { ...DEFAULT_VARS, ...vars, EDGEREC_MANIFEST: "front/manifest.json" },
+      assets: assets(shared),
+      serviceBindings: Object.fromEntries(front.shards.map((s, i) => [s.binding, proxy?.(i) ? `proxy-${i}` : shardNames[i]])),
+    },
+    ...front.shards.map((s, i) => ({
+      name: shardNames[i],
+      ...code,
+      compatibilityDate: COMPATIBILITY_DATE,
+      bindings: { ...DEFAULT_VARS, ...PATIENT, EDGEREC_MANIFEST: `${roleDirs[i + 1]}/manifest.json` },
+      assets: assets(shared),
+    })),
+    ...front.shards.flatMap((_, i) =>
+      proxy?.(i) ? [{ name: `proxy-${i}`, modules: true, script: proxy(i), compatibilityDate: COMPATIBILITY_DATE, serviceBindings: { SHARD: shardNames[i] } }] : [],
+    ),
+  ];
+  const mf = new Miniflare({
+    workers,
+    cf: false,
+    host: "127.0.0.1",
+    port,
+    verbose: false,
+    ...(output
+      ? {
+          handleRuntimeStdio(stdout, stderr) {
+            stdout.on("data", (d) => output(String(d)));
+            stderr.on("data", (d) => output(String(d)));
+          },
+        }
+      : {}),
+  });
+  const url = await mf.ready;
+  if (url.hostname !== "127.0.0.1") throw new Error(`Miniflare listens on ${url.hostname}, not 127.0.0.1`);
+  return { mf, url: new URL(url.origin) };
+}
+
+/** Hard links of every file under `from` at the same place under `to`. */
+function linkTree(from, to) {
+  mkdirSync(to, { recursive: true });
+  for (const e of readdirSync(from, { withFileTypes: true })) {
+    if (e.isDirectory()) linkTree(join(from, e.name), join(to, e.name));
+    else linkSync(join(from, e.name), join(to, e.name));
+  }
 }

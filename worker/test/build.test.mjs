@@ -10,7 +10,7 @@ import { promisify } from "node:util";
 import { gzipSync } from "node:zlib";
 import { unstable_readConfig } from "wrangler";
 import { COMPATIBILITY_DATE, DEFAULT_VARS, OFFLINE_ENV, distDir, requireDist, workerDir } from "../scripts/miniflare.mjs";
-import { MAX_SHARD_BYTES, MIB, buildOptions, locateInputs, sha256File, shardFile, verifyManifest } from "../../scripts/assets.mjs";
+import { MAX_SHARD_BYTES, MIB, buildOptions, locateInputs, manifestEntries, sha256File, shardFile, verifyManifest } from "../../scripts/assets.mjs";
 import { fullBuild } from "./gate.mjs";
 import { packageDir } from "../../scripts/build-package.mjs";
 
@@ -19,7 +19,8 @@ const manifest = fullBuild();
 
 test("every shard in dist/assets matches the manifest (size, SHA-256, ≤ 24 MiB) and nothing else is there", () => {
   const listed = new Set(["manifest.json"]);
-  for (const entry of [manifest.catalog, manifest.model]) {
+  assert.ok(manifest.lite?.catalog && manifest.lite?.model, "the lite pair is deployed beside the int8 one");
+  for (const [, entry] of manifestEntries(manifest)) {
     let total = 0;
     for (const shard of entry.shards) {
       const path = join(distDir, "assets", shard.url);
@@ -45,7 +46,8 @@ test("the Worker bundles the package's relaxed-simd build; the manifest lists th
   assert.equal(bundled.length, 1, bundled.join(", "));
   assert.equal(sha256File(join(distDir, "bundle", bundled[0])), sha256File(join(packageDir, "edgerec_relaxed_bg.wasm")));
   assert.equal(manifest.format, 2);
-  for (const entry of [manifest.catalog, manifest.model]) {
+  assert.ok(manifest.lite?.catalog && manifest.lite?.model, "the lite pair is deployed beside the int8 one");
+  for (const [, entry] of manifestEntries(manifest)) {
     assert.deepEqual(Object.keys(entry).sort(), ["bytes", "name", "sha256", "shards"]);
     for (const shard of entry.shards) assert.deepEqual(Object.keys(shard).sort(), ["bytes", "sha256", "url"]);
   }

@@ -145,3 +145,26 @@ test("a corrupt model of the right size is refused by its checksum: 503 unavaila
     corrupt.cleanup();
   }
 });
+
+test("EDGEREC_MODEL=lite: the manifest's lite pair serves, text pins and /v1/embed included; an unknown value is 503 unavailable", async () => {
+  await withWorker({ vars: { EDGEREC_MODEL: "lite" } }, async (url) => {
+    const health = await get(url, "/v1/health");
+    assert.equal(health.status, 200, health.text);
+    assert.equal(health.json.model, "loaded");
+    assert.equal(health.json.model_kind, "lite");
+    assert.match(health.json.model_id, /^static-30522x240:/);
+    assert.equal(health.json.catalog_model_id, health.json.model_id, "the lite catalog was embedded by the lite model");
+    const res = await post(url, "/v1/recommend", { boards: [{ name: "Someday", pins: [{ id: "1" }, { title: "Astronauts stranded on Mars" }] }], k: 10 });
+    assert.equal(res.status, 200, res.text);
+    assert.equal(res.json.embedded_texts, 1);
+    assert.equal(res.json.items.length, 10);
+    assert.ok(res.json.items.some((it) => it.reason.pin === "Astronauts stranded on Mars"), res.text);
+    const emb = await post(url, "/v1/embed", { texts: ["cozy reading nook", "vegetarian pasta"] });
+    assert.equal(emb.status, 200, emb.text);
+    assert.equal(emb.json.dim, 240);
+    assert.equal(emb.json.vectors.length, 2);
+  });
+  await withWorker({ vars: { EDGEREC_MODEL: "large" } }, async (url) => {
+    assertError(await get(url, "/v1/health"), 503, "unavailable");
+  });
+});

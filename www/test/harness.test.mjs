@@ -593,6 +593,38 @@ test("the model: loaded from the edge bundle the build always has", async (t) =>
   }
 });
 
+test("the lite model: model \"lite\" loads the manifest's lite pair (the lite model and the catalog it embedded)", async () => {
+  assert.ok(m.lite?.model && m.lite?.catalog, "the manifest lists the lite pair (scripts/build-assets.sh makes it)");
+  const swapped = { ...m, lite: { ...m.lite, model: m.model } };
+  await page.route(`${srv.url}assets/swapped.json`, (r) => r.fulfill({ contentType: "application/json", body: JSON.stringify(swapped) }));
+  const r = await page.evaluate(async () => {
+    const rec = await E.createRecommender({ manifest: "/assets/manifest.json", model: "lite", cache: false });
+    const v = await rec.embed(["cozy reading nook", "vegetarian pasta"]);
+    const text = await rec.recommend({ boards: [{ name: "tonight", pins: [{ id: "1" }, { title: "Astronauts stranded on Mars", tags: ["space"] }] }], k: 10 });
+    rec.close();
+    const int8 = await E.createRecommender({ manifest: "/assets/manifest.json", model: "int8", cache: false });
+    const int8Info = int8.info;
+    int8.close();
+    const noManifest = await failure(E.createRecommender({ catalog: "/assets/nothing.bin", model: "lite" }));
+    // A lite pair whose model is the int8 one (served as /assets/swapped.json): the wasm names
+    // what the file is.
+    const wrongKind = await failure(E.createRecommender({ manifest: "/assets/swapped.json", model: "lite", cache: false }));
+    return { info: rec.info, dim: v.length / 2, text, int8Info, noManifest, wrongKind };
+  });
+  assert.equal(r.info.encoderKind, "lite");
+  assert.match(r.info.encoderModelId, /^static-30522x240:/);
+  assert.equal(r.info.modelId, r.info.encoderModelId, "the lite catalog was embedded by the lite model");
+  assert.equal(r.dim, 240);
+  assert.equal(r.text.embedded_texts, 1);
+  assert.equal(r.text.items.length, 10);
+  assert.ok(r.text.items.some((it) => it.reason.pin === "Astronauts stranded on Mars"), "the text pin is heard");
+  assert.equal(r.int8Info.encoderKind, "int8");
+  assert.notEqual(r.int8Info.modelId, r.info.modelId);
+  assert.equal(r.noManifest.code, "invalid_input");
+  assert.equal(r.wrongKind.code, "invalid_model");
+  assert.match(r.wrongKind.message, /this file is an edgerec edge model/);
+});
+
 // A stand-in pkg: the real one with a JS WasmBytes that checks the harness's side of the
 // contract (exact sizes, every source streamed in chunks, nothing used after it was consumed or
 // freed) and a Recommender that traps on request, which the real module cannot be made to do.

@@ -108,8 +108,12 @@ export interface CreateOptions {
   manifest?: string | URL;
   /** The catalog bundle (`edgerec index`). Required unless the manifest lists one. */
   catalog?: Asset;
-  /** The int8 edge model (`edgerec quantize`). Without one, pins must be catalog items. */
-  model?: Asset | null;
+  /**
+   * The model: `"lite"` loads the manifest's lite pair (the lite model, `edgerec distill`, and
+   * the catalog it embedded), `"int8"` its default pair; or a model bundle itself (the int8 edge
+   * model, `edgerec quantize`, or a lite model). Without one, pins must be catalog items.
+   */
+  model?: "int8" | "lite" | Asset | null;
   /** Byte-level download and init progress. */
   onProgress?: (p: Progress) => void;
   /** Aborts loading (rejects with code `aborted`). */
@@ -152,6 +156,8 @@ export interface RecommenderInfo {
   /** Whether a model is loaded (free-text pins and `embed` need one). */
   encoder: boolean;
   encoderModelId: string | null;
+  /** Which kind of model is loaded: the int8 transformer or the lite static model. */
+  encoderKind: "int8" | "lite" | null;
   /** The request limits (e.g. `field_bytes` for a pin's text), to check input before sending it. */
   limits: Limits;
   /** Where each file came from (`wasm`: "cache" when the manifest gave its hash and it was kept). */

@@ -34,6 +34,9 @@ export const DEFAULT_RECYCLE_ABOVE_BYTES = 256 * 1024 * 1024;
 /** After a replacement worker failed to load: how long before another is tried. */
 const RECYCLE_RETRY_MS = 60_000;
 
+/** The `model` option's names for a manifest's pairs (anything else is a URL, a spec or bytes). */
+const MODEL_VARIANTS = ["int8", "lite"];
+
 const OPTIONS = new Set(["manifest", "model", "catalog", "onProgress", "signal", "pkg", "wasm", "worker", "simd", "cache", "recycleAboveBytes"]);
 
 /**
@@ -99,9 +102,15 @@ export async function createRecommender(options) {
     let fromManifest = {};
     if (manifest != null) fromManifest = await loadManifest(url(manifest, base, "manifest"), signal);
     if (rec.closed) throw rec._dead; // aborted meanwhile
-    const catalogSpec = catalog !== undefined ? assetSpec(catalog, base, "catalog") : fromManifest.catalog ?? null;
+    // `model: "lite"` picks the manifest's lite pair (the lite model and the catalog it
+    // embedded: a catalog is queried by the model that built it); `"int8"` its default pair.
+    const variant = MODEL_VARIANTS.includes(model) ? model : null;
+    if (variant && manifest == null) throw new EdgerecError("invalid_input", `model: "${variant}" picks a manifest's model: pass a manifest`);
+    if (variant === "lite" && !fromManifest.lite) throw new EdgerecError("invalid_input", `model: "lite": the manifest lists no lite model`);
+    const pair = variant === "lite" ? fromManifest.lite : fromManifest;
+    const catalogSpec = catalog !== undefined ? assetSpec(catalog, base, "catalog") : pair.catalog ?? null;
     if (!catalogSpec) throw new EdgerecError("invalid_input", "no catalog: pass catalog (URL, {url, sha256} or bytes) or a manifest that lists one");
-    const modelSpec = model !== undefined ? assetSpec(model, base, "model") : fromManifest.model ?? null;
+    const modelSpec = model !== undefined && !variant ? assetSpec(model, base, "model") : pair.model ?? null;
     let relaxed; // null: do not try a relaxed-simd build
     if (wasm && "relaxed" in wasm) relaxed = wasm.relaxed;
     else if (fromManifest.wasm) relaxed = fromManifest.wasm.relaxed; // the build lists it if it made one
@@ -122,6 +131,9 @@ export async function createRecommender(options) {
       simd,
       catalog: catalogSpec,
       model: modelSpec,
+      // A manifest's pair names the model's kind, which the worker then requires (a lite pair
+      // holding the int8 model is an invalid_model error naming it, not a mismatch later).
+      modelKind: variant,
       cache: cache === true ? DEFAULT_CACHE_NAME : cache,
     });
     return rec;

@@ -12,7 +12,7 @@ const isSize = (n) => Number.isSafeInteger(n) && n >= 0;
 
 /**
  * Fetches and checks a manifest; its URLs are resolved against the manifest's own URL.
- * @returns {Promise<{ catalog: object | null, model: object | null, wasm?: { simd128?: string, relaxed: string | null } }>}
+ * @returns {Promise<{ catalog: object | null, model: object | null, lite: { catalog: object, model: object } | null, wasm?: { simd128?: string, relaxed: string | null } }>}
  */
 export async function loadManifest(manifestUrl, signal) {
   let res, json;
@@ -38,9 +38,15 @@ export async function loadManifest(manifestUrl, signal) {
     if (spec && spec.shards.length !== 1) throw new EdgerecError("load_failed", `${manifestUrl}: ${key} must be one shard`);
     return spec ? spec.shards[0].url : null;
   };
+  const lite = json.lite == null ? null : {
+    catalog: entry("lite.catalog", json.lite.catalog),
+    model: entry("lite.model", json.lite.model),
+  };
+  if (lite && !(lite.catalog && lite.model)) throw new EdgerecError("load_failed", `${manifestUrl}: lite needs a catalog and a model`);
   return {
     catalog: entry("catalog", json.catalog),
     model: entry("model", json.model),
+    lite, // the lite model and the catalog it embedded, or null
     wasm: json.wasm ? {
       simd128: wasmUrl("wasm.simd128", json.wasm.simd128) ?? undefined,
       relaxed: wasmUrl("wasm.relaxed", json.wasm.relaxed), // null: the build made none

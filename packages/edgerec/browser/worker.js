@@ -83,6 +83,7 @@ function stats() {
  *   simd: "auto" | "relaxed" | "simd128",
  *   catalog: import("./assets.js").AssetSpec,
  *   model: import("./assets.js").AssetSpec | null,
+ *   modelKind: "int8" | "lite" | null,
  *   cache: string | false,
  * }} o  (URLs are absolute: the page resolved them)
  */
@@ -107,11 +108,14 @@ async function init(o) {
     if (!mayRetry) dropBytes(o);
     progress("init", 0, 1, null);
     try {
-      let encoder, encoderModelId = null;
+      let encoder, encoderModelId = null, encoderKind = null;
       try {
         if (mod) {
-          encoder = glue.Encoder.fromEdgeBundle(mod.value);
+          // The kind a manifest's pair names, else either model bundle by its magic bytes.
+          const from = { lite: "fromLiteBundle", int8: "fromEdgeBundle" }[o.modelKind] ?? "fromBundle";
+          encoder = glue.Encoder[from](mod.value);
           encoderModelId = encoder.modelId;
+          encoderKind = encoder.kind;
         }
         recommender = glue.Recommender.fromBundle(cat.value, encoder);
       } finally {
@@ -133,6 +137,7 @@ async function init(o) {
         modelId: recommender.modelId,
         encoder: Boolean(encoder),
         encoderModelId,
+        encoderKind,
         limits: glue.limits(),
         sources,
         cache: cache ? "on" : o.cache === false ? "off" : "unavailable",

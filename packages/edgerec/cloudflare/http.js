@@ -63,11 +63,21 @@ export function requireJson(request) {
 
 /** The body as text, refusing more than `limit` bytes (by content-length, or while reading). */
 export async function readBody(request, limit) {
+  const all = await readBytes(request, limit);
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(all);
+  } catch {
+    throw new HttpError(400, "invalid_json", "the body is not valid UTF-8");
+  }
+}
+
+/** The body's bytes, refusing more than `limit` (by content-length, or while reading). */
+export async function readBytes(request, limit) {
   const declared = request.headers.get("content-length");
   const tooLarge = () => new HttpError(413, "body_too_large", `the body is over the ${limit} byte limit of this route`);
   // A body declared far too large is refused unread; one a little too large is drained below.
   if (declared !== null && Number(declared) > limit + DRAIN_BYTES) throw tooLarge();
-  if (!request.body) return "";
+  if (!request.body) return new Uint8Array(0);
   const reader = request.body.getReader();
   const chunks = [];
   let size = 0;
@@ -94,11 +104,7 @@ export async function readBody(request, limit) {
     all.set(c, at);
     at += c.byteLength;
   }
-  try {
-    return new TextDecoder("utf-8", { fatal: true }).decode(all);
-  } catch {
-    throw new HttpError(400, "invalid_json", "the body is not valid UTF-8");
-  }
+  return all;
 }
 
 /** A body that must be there: an empty one is refused without reaching the wasm. */

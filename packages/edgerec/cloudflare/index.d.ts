@@ -7,8 +7,9 @@ export interface AssetsBinding {
 
 /** The variables the handler reads (all strings, as Worker vars are). */
 export interface EdgerecVars {
-  /** "on" (default) loads the model; "off" never does (catalog pins only). */
-  EDGEREC_MODEL?: "on" | "off";
+  /** "on" (default) loads the int8 model and its catalog; "lite" the manifest's lite pair (the
+   *  lite model and the catalog it embedded); "off" no model (catalog pins only). */
+  EDGEREC_MODEL?: "on" | "lite" | "off";
   /** Milliseconds a request waits for the isolate's load before a 503 `loading` (default "5000"). */
   LOAD_WAIT_MS?: string;
   /** "*" (default), a comma-separated list of origins, or "none". */

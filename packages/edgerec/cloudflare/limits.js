@@ -14,4 +14,6 @@ export const LIMITS = Object.freeze({
    * where the pins are resolved against the catalog: it answers `limit_exceeded`.
    */
   textPins: 32,
+  /** A front's message to a shard (the pins' vectors and the query: a few hundred KiB at most). */
+  shardBodyBytes: 8 * 1024 * 1024,
 });

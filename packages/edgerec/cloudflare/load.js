@@ -2,8 +2,8 @@
 //
 // The wasm is imported as a compiled module (Workers cannot compile wasm from bytes: wrangler's
 // bundler turns the .wasm import into one) and instantiated with the wasm-bindgen `--target web`
-// glue's initSync. The int8 edge model and the
-// catalog bundle are Static Assets (≤ 24 MiB shards listed in manifest.json, the schema of
+// glue's initSync. The int8 edge model (or, with EDGEREC_MODEL = "lite", the lite model) and the
+// catalog bundle it embedded are Static Assets (≤ 24 MiB shards listed in manifest.json, the schema of
 // scripts/assets.mjs); they are loaded once per isolate, streamed shard by shard straight into
 // wasm memory, so the weights are never held twice. Every request shares that one load.
 import * as packagedGlue from "../edgerec.js"; // the wasm-bindgen glue (edgerec/wasm)
@@ -14,7 +14,7 @@ import { LIMITS } from "./limits.js";
 
 /** The manifest schema this Worker reads (scripts/assets.mjs MANIFEST_FORMAT). */
 const MANIFEST_FORMAT = 2;
-const MANIFEST_URL = "https://assets.invalid/manifest.json";
+const ASSETS_ROOT = "https://assets.invalid/";
 const DEFAULT_LOAD_WAIT_MS = 5000;
 
 let edgerec = packagedGlue;
@@ -46,9 +46,22 @@ export function isolateStats() {
   return { loads, wasmBytes: wasm ? wasm.memory.buffer.byteLength : 0 };
 }
 
+/**
+ * Where the manifest is in the Static Assets: EDGEREC_MANIFEST (a path inside them; default
+ * "manifest.json"), so that several Workers can share one asset folder (each role of a sharded
+ * catalog its own manifest in it).
+ */
+function manifestUrl(env) {
+  const path = String(env.EDGEREC_MANIFEST ?? "manifest.json");
+  if (!/^[\w.-]+(\/[\w.-]+)*$/.test(path) || path.split("/").some((p) => p === "..")) {
+    throw new LoadError(`EDGEREC_MANIFEST=${path}: a relative path inside the Static Assets, like "manifest.json"`);
+  }
+  return new URL(path, ASSETS_ROOT);
+}
+
 /** A manifest url (relative to the manifest) as a request to the ASSETS binding. */
 async function fetchAsset(env, url) {
-  const res = await env.ASSETS.fetch(new Request(new URL(url, MANIFEST_URL)));
+  const res = await env.ASSETS.fetch(new Request(new URL(url, manifestUrl(env))));
   if (!res.ok) {
     await res.body?.cancel();
     throw new LoadError(`asset ${url}: HTTP ${res.status}`);
@@ -124,27 +137,43 @@ async function load(env) {
   const started = Date.now();
   const cpu = new CpuMeter();
   wasm ??= cpu.run(() => edgerec.initSync({ module: wasmModule }));
-  const manifest = await (await fetchAsset(env, "manifest.json")).json();
-  if (manifest?.format !== MANIFEST_FORMAT || !manifest.catalog) {
-    throw new LoadError(`manifest.json is not format ${MANIFEST_FORMAT} or has no catalog`);
+  const manifest = await (await fetchAsset(env, manifestUrl(env).href)).json();
+  if (manifest?.format !== MANIFEST_FORMAT) throw new LoadError(`manifest.json is not format ${MANIFEST_FORMAT}`);
+  // A sharded catalog's Workers: the front (the set's front file and the model; the shards over
+  // service bindings) and each shard (one shard file). Without a role: a whole catalog.
+  if (manifest.role === "shard") return loadShard(env, manifest, cpu, started);
+  if (manifest.role === "front") return loadFront(env, manifest, cpu, started);
+  if (manifest.role !== undefined) throw new LoadError(`manifest.json: unknown role ${JSON.stringify(manifest.role)}`);
+  if (!manifest.catalog) throw new LoadError("manifest.json has no catalog");
+
+  // EDGEREC_MODEL = "lite": the manifest's lite pair (the lite model and the catalog it
+  // embedded) instead of the int8 model and its catalog.
+  const choice = env.EDGEREC_MODEL ?? "on";
+  if (!["on", "off", "lite"].includes(choice)) throw new LoadError(`EDGEREC_MODEL=${choice}: use "on", "lite" or "off"`);
+  const lite = choice === "lite";
+  if (lite && !(manifest.lite?.catalog && manifest.lite?.model)) {
+    throw new LoadError("EDGEREC_MODEL=lite but manifest.json has no lite pair (build with the lite model and catalog)");
   }
+  const pair = lite ? manifest.lite : manifest;
 
   // The model first, then the catalog: each is streamed into wasm memory and consumed there.
   let encoder = null;
   let model;
   let encoderId = null;
-  if (env.EDGEREC_MODEL === "off") model = "disabled";
-  else if (!manifest.model) model = "not_deployed";
+  if (choice === "off") model = "disabled";
+  else if (!pair.model) model = "not_deployed";
   else {
-    const bytes = await assetIntoWasm(env, manifest.model, cpu);
-    encoder = cpu.run(() => edgerec.Encoder.fromEdgeBundle(bytes));
+    const bytes = await assetIntoWasm(env, pair.model, cpu);
+    // A lite pair must hold a lite model, the default one an int8 model: either kind in the
+    // wrong place is the wasm's invalid_model error, which names what the file is.
+    encoder = cpu.run(() => (lite ? edgerec.Encoder.fromLiteBundle(bytes) : edgerec.Encoder.fromEdgeBundle(bytes)));
     encoderId = encoder.modelId; // the recommender reports the catalog's model id once it moves in
     model = "loaded";
   }
 
   let bytes;
   try {
-    bytes = await assetIntoWasm(env, manifest.catalog, cpu);
+    bytes = await assetIntoWasm(env, pair.catalog, cpu);
   } catch (e) {
     safeFree(encoder);
     throw e;
@@ -160,9 +189,12 @@ async function load(env) {
     throw new LoadError("this wasm build cannot limit the pins embedded per request (Recommender.maxTextPins)");
   }
   return {
+    role: "whole",
     recommender,
+    embedder: recommender,
     manifest,
     model,
+    modelKind: lite ? "lite" : "int8",
     modelId: encoderId,
     catalogModelId: recommender.modelId,
     catalogId: recommender.catalogId,
@@ -171,6 +203,135 @@ async function load(env) {
     loadCpuMs: Math.round(cpu.ms),
     loadedAt: new Date().toISOString(),
   };
+}
+
+/** A shard Worker: its one shard file, answering the front's messages (sharded.js). */
+async function loadShard(env, manifest, cpu, started) {
+  if (!manifest.shard) throw new LoadError("manifest.json (role shard) has no shard entry");
+  const bytes = await assetIntoWasm(env, manifest.shard, cpu);
+  const shard = cpu.run(() => edgerec.Shard.fromBundle(bytes));
+  const description = cpu.run(() => shard.describe());
+  return {
+    role: "shard",
+    shard,
+    description,
+    manifest,
+    model: "not_deployed",
+    catalogId: description.catalog_id,
+    items: description.items,
+    loadMs: Date.now() - started,
+    loadCpuMs: Math.round(cpu.ms),
+    loadedAt: new Date().toISOString(),
+  };
+}
+
+/**
+ * A front Worker: the set's front file and the model (either kind), then every shard checked
+ * over its service binding (manifest.shards[i].binding): a shard that is missing, of another
+ * set or in the wrong place fails the load (a 503 whose message names it), as a missing file
+ * would; the next request tries again.
+ */
+async function loadFront(env, manifest, cpu, started) {
+  if (!manifest.front || !Array.isArray(manifest.shards) || manifest.shards.length === 0) {
+    throw new LoadError("manifest.json (role front) needs a front entry and its shards");
+  }
+  let encoder = null;
+  let model = env.EDGEREC_MODEL === "off" ? "disabled" : manifest.model ? "loaded" : "not_deployed";
+  if (model === "loaded") {
+    const bytes = await assetIntoWasm(env, manifest.model, cpu);
+    encoder = cpu.run(() => edgerec.Encoder.fromBundle(bytes));
+  }
+  const encoderId = encoder?.modelId ?? null;
+  const modelKind = encoder?.kind ?? null;
+  let bytes;
+  try {
+    bytes = await assetIntoWasm(env, manifest.front, cpu);
+  } catch (e) {
+    safeFree(encoder);
+    throw e;
+  }
+  const front = cpu.run(() => edgerec.Front.fromBundle(bytes, encoder));
+  front.maxTextPins = LIMITS.textPins;
+  try {
+    if (front.shards !== manifest.shards.length) {
+      throw new LoadError(`the front has ${front.shards} shards, manifest.json lists ${manifest.shards.length}`);
+    }
+    const bindings = manifest.shards.map((s, i) => {
+      if (!env[s.binding]?.fetch) throw new LoadError(`shard ${i}: no service binding ${s.binding} (see the front's wrangler configuration)`);
+      return s.binding;
+    });
+    await checkShards(env, front, bindings, Number(env.SHARD_TIMEOUT_MS ?? DEFAULT_SHARD_TIMEOUT_MS));
+    return {
+      role: "front",
+      front,
+      embedder: front,
+      bindings,
+      manifest,
+      model,
+      modelKind,
+      modelId: encoderId,
+      catalogModelId: front.modelId,
+      catalogId: front.catalogId,
+      items: front.items,
+      loadMs: Date.now() - started,
+      loadCpuMs: Math.round(cpu.ms),
+      loadedAt: new Date().toISOString(),
+    };
+  } catch (e) {
+    safeFree(front);
+    throw e;
+  }
+}
+
+/** How long the front waits for a shard's answer before it counts the shard as failed. */
+export const DEFAULT_SHARD_TIMEOUT_MS = 2000;
+
+/** Every shard's description, checked against the front (typed errors name the shard). */
+async function checkShards(env, front, bindings, timeoutMs) {
+  await Promise.all(
+    bindings.map(async (binding, i) => {
+      const res = await callShard(env, binding, "describe", null, timeoutMs).catch((e) => {
+        throw new LoadError(`shard ${i} (${binding}) did not answer: ${e.message}`);
+      });
+      const description = JSON.parse(new TextDecoder().decode(res));
+      try {
+        front.checkShard(i, description);
+      } catch (e) {
+        throw new LoadError(`shard ${i} (${binding}): ${e.message}`);
+      }
+    }),
+  );
+}
+
+/**
+ * One call to a shard over its service binding: `step` is describe, lookup, candidates or
+ * levels; the answer's bytes, or an Error (HTTP status, timeout) — never a hang.
+ */
+export async function callShard(env, binding, step, body, timeoutMs) {
+  const controller = new AbortController();
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => {
+      controller.abort();
+      reject(new Error(`no answer in ${timeoutMs} ms`));
+    }, timeoutMs);
+  });
+  const call = (async () => {
+    const init = body === null
+      ? { method: "GET", signal: controller.signal }
+      : { method: "POST", body, headers: { "content-type": "application/octet-stream" }, signal: controller.signal };
+    const res = await env[binding].fetch(new Request(`https://shard.invalid/shard/v1/${step}`, init));
+    if (!res.ok) {
+      const text = await res.text().catch(() => "");
+      throw new Error(`HTTP ${res.status} ${text.slice(0, 200)}`);
+    }
+    return new Uint8Array(await res.arrayBuffer());
+  })();
+  try {
+    return await Promise.race([call, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 const TIMED_OUT = Symbol("timed out");
@@ -265,7 +426,7 @@ export function afterTrap(e, where) {
   service = null;
   loading = null;
   wasm = null;
-  if (svc) safeFree(svc.recommender);
+  if (svc) safeFree(svc.recommender ?? svc.front ?? svc.shard);
 }
 
 export function isolateFailed() {

@@ -4,6 +4,7 @@ import { modelUnavailable } from "./errors.js";
 import { HttpError, parseJson, readBody, requireBody, requireJson, respond } from "./http.js";
 import { LIMITS } from "./limits.js";
 import { inWasm, isolateStats, ready, wasmVersions } from "./load.js";
+import { SHARD_ROUTES, frontRecommend } from "./sharded.js";
 
 /**
  * Runs the synchronous part of a request, which returns a JSON object's text, and puts `cpu_ms`
@@ -24,6 +25,8 @@ async function recommend(request, env, ctx) {
   requireJson(request);
   const text = requireBody(await readBody(request, LIMITS.recommendBodyBytes));
   const svc = await ready(env, ctx);
+  // The role is the manifest's: a sharded catalog's front asks its shards.
+  if (svc.role === "front") return frontRecommend(text, svc, env);
   return timed(0, () => inWasm(svc, () => svc.recommender.recommendJson(text)));
 }
 
@@ -46,9 +49,9 @@ async function embed(request, env, ctx) {
     throw new HttpError(413, "limit_exceeded", `texts has ${texts.length} entries; the limit is ${LIMITS.embedTexts} per request`);
   }
   const svc = await ready(env, ctx);
-  if (svc.model !== "loaded") throw modelUnavailable(svc);
+  if (svc.model !== "loaded" || !svc.embedder) throw modelUnavailable(svc);
   return timed(parseMs, () => {
-    const flat = inWasm(svc, () => svc.recommender.embed(texts));
+    const flat = inWasm(svc, () => svc.embedder.embed(texts));
     const dim = flat.length / texts.length;
     const vectors = texts.map((_, i) => Array.from(flat.subarray(i * dim, (i + 1) * dim)));
     return JSON.stringify({ embedded_texts: texts.length, model_id: svc.modelId, dim, vectors });
@@ -64,10 +67,14 @@ async function health(_request, env, ctx) {
     JSON.stringify({
       status: "ok",
       model: svc.model,
+      model_kind: svc.modelKind,
       model_id: svc.modelId,
       catalog_model_id: svc.catalogModelId,
       catalog_id: svc.catalogId,
       catalog_items: svc.items,
+      role: svc.role,
+      ...(svc.role === "front" ? { shards: svc.bindings.length } : {}),
+      ...(svc.role === "shard" ? { shard: { index: svc.description.index, count: svc.description.count, set: svc.description.set } } : {}),
       versions: { edgerec, worker: svc.manifest.worker_version ?? null, wasm, manifest: svc.manifest.format },
       memory: { wasm_bytes: wasmBytes },
       loads,
@@ -83,4 +90,5 @@ export const ROUTES = Object.freeze({
   "/v1/recommend": { POST: recommend },
   "/v1/embed": { POST: embed },
   "/v1/health": { GET: health },
+  ...SHARD_ROUTES,
 });

@@ -1,0 +1,93 @@
+// A sharded catalog's Workers (`edgerec index --shards`): the front answers /v1/recommend by
+// asking every shard over its service binding, three times (lookup, candidates, levels: see the
+// crate's rank::fanout), and the shards answer /shard/v1/*. A shard that fails or does not
+// answer in SHARD_TIMEOUT_MS is left out of the rest of that request: the answer is then marked
+// partial (`partial: true, missing_shards: [i]`); when no shard answers it is a 503. Never a hang.
+import { HttpError, readBytes, respond } from "./http.js";
+import { LIMITS } from "./limits.js";
+import { DEFAULT_SHARD_TIMEOUT_MS, callShard, inWasm, ready } from "./load.js";
+
+/** Adds up the time spent in synchronous sections (see load.js CpuMeter: wall time = CPU time there). */
+function meter() {
+  let ms = 0;
+  return {
+    run(fn) {
+      const t0 = performance.now();
+      try {
+        return fn();
+      } finally {
+        ms += performance.now() - t0;
+      }
+    },
+    get ms() {
+      return ms;
+    },
+  };
+}
+
+/** Asks every shard not yet `missing`: `message(i)` its body; null for a shard that failed. */
+async function fanout(env, svc, step, message, missing, timeoutMs) {
+  return Promise.all(
+    svc.bindings.map(async (binding, i) => {
+      if (missing.has(i)) return null;
+      try {
+        return await callShard(env, binding, step, message(i), timeoutMs);
+      } catch (e) {
+        console.error(`edgerec: shard ${i} (${binding}) failed at ${step}: ${e.message}`);
+        missing.add(i);
+        return null;
+      }
+    }),
+  );
+}
+
+/** POST /v1/recommend on a front: the board context (`text`, checked by the route) through the shards. */
+export async function frontRecommend(text, svc, env) {
+  const cpu = meter();
+  const timeoutMs = Number(env.SHARD_TIMEOUT_MS ?? DEFAULT_SHARD_TIMEOUT_MS);
+  const req = cpu.run(() => inWasm(svc, () => svc.front.beginJson(text)));
+  const missing = new Set();
+  try {
+    const lookup = cpu.run(() => req.lookup());
+    const lookups = await fanout(env, svc, "lookup", () => lookup, missing, timeoutMs);
+    const query = cpu.run(() => inWasm(svc, () => req.query(lookups)));
+    const candidates = await fanout(env, svc, "candidates", () => query, missing, timeoutMs);
+    const levelMessages = cpu.run(() => inWasm(svc, () => req.pick(candidates)));
+    const levels = await fanout(env, svc, "levels", (i) => levelMessages[i], missing, timeoutMs);
+    if (missing.size === svc.bindings.length) {
+      throw new HttpError(503, "unavailable", "no shard of the catalog answered; try again later", { "retry-after": "5" });
+    }
+    const out = cpu.run(() => inWasm(svc, () => req.finish(levels)));
+    const cpuMs = Math.round(cpu.ms);
+    const partial = [...missing].sort((a, b) => a - b);
+    const flag = partial.length ? `"partial":true,"missing_shards":${JSON.stringify(partial)},` : `"partial":false,`;
+    return respond(200, `{"cpu_ms":${cpuMs},${flag}${out.slice(1)}`, { "server-timing": `cpu;dur=${cpuMs}` });
+  } finally {
+    req.free();
+  }
+}
+
+/** The shard's routes: one step of a front's request each (bytes in, bytes out). */
+function shardStep(step) {
+  return async (request, env, ctx) => {
+    const body = await readBytes(request, LIMITS.shardBodyBytes);
+    const svc = await ready(env, ctx);
+    if (svc.role !== "shard") throw new HttpError(404, "not_found", "this Worker is not a shard of a sharded catalog");
+    const out = inWasm(svc, () => svc.shard[step](body));
+    return new Response(out, { headers: { "content-type": "application/octet-stream", "cache-control": "no-store" } });
+  };
+}
+
+async function describe(_request, env, ctx) {
+  const svc = await ready(env, ctx);
+  if (svc.role !== "shard") throw new HttpError(404, "not_found", "this Worker is not a shard of a sharded catalog");
+  return respond(200, JSON.stringify(svc.description));
+}
+
+/** A shard's routes (answered only by a Worker whose manifest says it is one). */
+export const SHARD_ROUTES = Object.freeze({
+  "/shard/v1/describe": { GET: describe },
+  "/shard/v1/lookup": { POST: shardStep("lookup") },
+  "/shard/v1/candidates": { POST: shardStep("candidates") },
+  "/shard/v1/levels": { POST: shardStep("levels") },
+});

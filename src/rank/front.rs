@@ -1,0 +1,317 @@
+//! The front's side of a request ([`super::fanout`]): it resolves and weighs the pins, builds
+//! the profile and the signals' scales, merges the shards' candidates, keeps the pins' and the
+//! new items' shares of the slots, and picks and explains the results. A whole catalog runs these
+//! steps with itself as its only shard; a sharded set's front with its shards.
+
+use std::collections::{HashMap, HashSet};
+
+use super::fanout::{self, CandidateVectors, Candidates, Levels, Lookup, LookupReply, PinItem, Query, Scored, Shard, Whole};
+use super::profile::{build_profile, complete, Profile};
+use super::reason::{self, Signal, Sources};
+use super::select::{select, Candidate, Slot};
+use super::signals::{blend, interest_vectors, refs, takes_new_slot, weights, Moments, Similarity};
+use super::{Knobs, KnobsSource, Recommendation, Recommendations};
+use crate::catalog::shard::Front;
+use crate::context::{BoardContext, MAX_TEXT_PINS};
+use crate::encoder::Encoder;
+use crate::error::Result;
+
+/// A request between the front's steps.
+pub struct Pending {
+    profile: Profile,
+    knobs: Knobs,
+    k: usize,
+    diversity: f32,
+    /// Items never returned: saved on the boards, or excluded (whole-catalog indices).
+    out: HashSet<u32>,
+    query: Option<Query>,
+    /// The slots owed to pins and new items.
+    need: HashMap<Slot, usize>,
+    /// What select picks from, and what each is (id, title, reason).
+    cands: Vec<Candidate>,
+    scored: HashMap<u32, (Scored, Signal, Option<usize>, Option<usize>)>,
+}
+
+impl Pending {
+    /// The profile the request built.
+    pub fn profile(&self) -> &Profile {
+        &self.profile
+    }
+}
+
+/// Step 1: validates the request, resolves and weighs its pins (embedding free-text pins with
+/// `encoder`), and says what to ask every shard.
+pub fn begin(
+    whole: Whole,
+    encoder: Option<&dyn Encoder>,
+    ctx: &BoardContext,
+    knobs: &Knobs,
+    max_text_pins: usize,
+) -> Result<(Pending, Lookup)> {
+    ctx.validate()?;
+    let profile = build_profile(whole, encoder, ctx, knobs, max_text_pins)?;
+    let (pins, boards) = refs(&profile);
+    let mut items: Vec<u32> = pins.iter().map(|p| p.item).collect();
+    items.sort_unstable();
+    items.dedup();
+    let out = ctx.exclude.iter().filter_map(|id| whole.index_of(id)).chain(profile.saved.iter().copied()).collect();
+    let lookup = Lookup { pins, items, boards, cosaved_power: knobs.cosaved_power };
+    let pending = Pending {
+        profile,
+        knobs: knobs.clone(),
+        k: ctx.k.unwrap_or(10),
+        diversity: ctx.diversity.unwrap_or(0.0),
+        out,
+        query: None,
+        need: HashMap::new(),
+        cands: Vec::new(),
+        scored: HashMap::new(),
+    };
+    Ok((pending, lookup))
+}
+
+/// Step 2: completes the profile from the shards' answers and says what to ask them next.
+pub fn query(whole: Whole, p: &mut Pending, replies: Vec<LookupReply>) -> Result<Query> {
+    let mut items: HashMap<u32, PinItem> = HashMap::new();
+    let (mut cosaved, mut names) = (Moments::default(), Moments::default());
+    for r in replies {
+        cosaved = cosaved.plus(r.cosaved);
+        names = names.plus(r.names);
+        items.extend(r.items.into_iter().map(|it| (it.item, it)));
+    }
+    let kn = &p.knobs;
+    let profile = std::mem::replace(&mut p.profile, empty_profile());
+    p.profile = complete(profile, &items, kn, whole.coding().dim())?;
+    let profile = &p.profile;
+    let n = whole.len();
+    let (sample_catalog, sample) = whole.sample();
+    let interests = interest_vectors(profile, kn);
+    let similar = Similarity::stats(sample_catalog, &sample, &interests);
+    let similar_mean =
+        profile.centroid.as_deref().map_or((0.0, 0.0), |c| Similarity::stats(sample_catalog, &sample, &[(c, 1.0)]));
+    let sources = Sources::choose(profile);
+    let nearest = sources.iter().filter(|(i, _, _)| profile.pins[*i as usize].text).map(|(i, v, _)| (*i, v.clone())).collect();
+    let (pins, boards) = refs(profile);
+    let mut out: Vec<u32> = p.out.iter().copied().collect();
+    out.sort_unstable();
+    let q = Query {
+        knobs: kn.clone(),
+        focus_pins: profile.focus_pin_count(),
+        pins,
+        boards,
+        cosaved_inv_std: cosaved.inv_std(n),
+        names_inv_std: names.inv_std(n),
+        interests: interests.iter().map(|(v, w)| (v.to_vec(), *w)).collect(),
+        similar,
+        centroid: profile.centroid.clone(),
+        similar_mean,
+        sources,
+        nearest,
+        out,
+    };
+    p.query = Some(q.clone());
+    Ok(q)
+}
+
+fn empty_profile() -> Profile {
+    Profile {
+        boards: Vec::new(),
+        target: None,
+        pins: Vec::new(),
+        interests: Vec::new(),
+        centroid: None,
+        saved: HashSet::new(),
+        embedded_texts: 0,
+        unknown_pins: 0,
+    }
+}
+
+/// Step 3: merges the shards' candidates as a whole catalog ranks them, and keeps the pool the
+/// results are picked from (the best by score, and what the pins' and new items' slots need).
+/// Returns the items whose vectors the picking needs.
+pub fn pick(p: &mut Pending, mut replies: Vec<Candidates>) -> Vec<u32> {
+    let Some(q) = p.query.as_ref() else { return Vec::new() }; // query() did not run: nothing to pick
+
+    let kn = &p.knobs;
+    let ranked = fanout::merge(&mut replies, kn, q.focus_pins);
+    let w = weights(kn, q.focus_pins);
+    let k = p.k;
+    p.need = quotas(&p.profile, q.sources.iter().map(|s| s.0 as usize), kn, k);
+    // The pool MMR picks from: the best by score, plus what the pins with a quota need.
+    let pool_size = (k * 5).max(50);
+    // Three candidates per owed slot, so that near-duplicates cannot starve a quota.
+    let mut owed: HashMap<Slot, usize> = p.need.iter().map(|(&s, &n)| (s, 3 * n)).collect();
+    for (rank, s) in ranked.into_iter().enumerate() {
+        let in_pool = rank < pool_size;
+        if !in_pool && owed.is_empty() {
+            break;
+        }
+        // Indices from a shard's answer: only the profile's own pins and boards are named.
+        let pin = s.pin.map(|x| x as usize).filter(|&x| x < p.profile.pins.len());
+        let (signal, board) = (s.signal, s.board.map(|x| x as usize).filter(|&x| x < p.profile.boards.len()));
+        let source = pin.filter(|_| signal != Signal::BoardName);
+        // Only a new item the content vouches for may take a slot kept for new items.
+        let cand = Candidate { item: s.item, score: blend(&w, &s.features), source, new: takes_new_slot(kn, &s.features) };
+        let mut owed_here = false;
+        owed.retain(|&slot, n| {
+            if cand.fills(slot) {
+                owed_here = true;
+                *n -= 1;
+            }
+            *n > 0
+        });
+        if in_pool || owed_here {
+            p.cands.push(cand);
+            p.scored.insert(s.item, (s, signal, pin, board));
+        }
+    }
+    // A free-text pin is always heard: when no ranked candidate's reason names it (its nearest
+    // items score low on every other signal, as with a weak text model), its nearest items by
+    // content that are not candidates yet join them, explained by it.
+    for (at, (pin, _)) in q.nearest.iter().enumerate() {
+        let (pin, slot) = (*pin as usize, Slot::Pin(*pin as usize));
+        if !p.need.contains_key(&slot) || p.cands.iter().any(|c| c.fills(slot)) {
+            continue;
+        }
+        let taken: HashSet<u32> = p.cands.iter().map(|c| c.item).collect();
+        for s in fanout::nearest(&replies, at).into_iter().filter(|s| !taken.contains(&s.item)).take(3) {
+            let cand = Candidate {
+                item: s.item,
+                score: blend(&w, &s.features),
+                source: Some(pin),
+                new: takes_new_slot(kn, &s.features),
+            };
+            p.cands.push(cand);
+            p.scored.insert(s.item, (s, Signal::Similar, Some(pin), None));
+        }
+    }
+    p.cands.iter().map(|c| c.item).collect()
+}
+
+/// Slots owed: one to every free-text pin among the reasons' `sources`; one each to the focus
+/// board's `pin_quota` × `k` (rounded) heaviest catalog pins, so that as many pins as there are
+/// slots are heard; and `new_share` × `k` to the new items.
+fn quotas(profile: &Profile, sources: impl Iterator<Item = usize>, kn: &Knobs, k: usize) -> HashMap<Slot, usize> {
+    let mut need = HashMap::new();
+    let new = (kn.new_share * k as f32).round() as usize;
+    if new > 0 {
+        need.insert(Slot::New, new);
+    }
+    let slots = (kn.pin_quota * k as f32).round() as usize;
+    let mut pins: Vec<usize> = sources.collect();
+    pins.sort_by(|&a, &b| profile.pins[b].weight.total_cmp(&profile.pins[a].weight).then(a.cmp(&b)));
+    let (text, catalog): (Vec<usize>, Vec<usize>) = pins.into_iter().partition(|&i| profile.pins[i].text);
+    for i in text.into_iter().chain(catalog.into_iter().take(slots)) {
+        need.insert(Slot::Pin(i), 1);
+    }
+    need
+}
+
+/// Step 4: picks the results from the pool (near-duplicates collapsed, MMR, the slots owed) with
+/// the candidates' vectors (`levels`, from their owners), and explains each.
+pub fn finish(whole: Whole, p: Pending, levels: Vec<Levels>) -> Recommendations {
+    let vectors = CandidateVectors::new(levels, whole.coding());
+    let picked = select(&p.cands, p.k, p.diversity, p.knobs.duplicate_cosine, &p.need, |a, b| vectors.cosine(a, b));
+    let items = picked
+        .into_iter()
+        .map(|c| {
+            let cand = &p.cands[c];
+            let (s, signal, pin, board) = &p.scored[&cand.item];
+            Recommendation {
+                id: s.id.clone(),
+                title: s.title.clone(),
+                score: cand.score,
+                reason: reason::reason(&p.profile, *signal, *pin, *board),
+            }
+        })
+        .collect();
+    Recommendations {
+        items,
+        embedded_texts: p.profile.embedded_texts,
+        unknown_pins: p.profile.unknown_pins,
+        model_id: whole.model_id().to_string(),
+        catalog_id: whole.catalog_id().to_string(),
+    }
+}
+
+/// The front of a sharded catalog: the set's [`Front`] file and the knobs it carries. It runs
+/// the four steps; between them its caller asks the shards (over service bindings, or in this
+/// process: [`SetFront::recommend`]).
+pub struct SetFront {
+    front: Front,
+    knobs: Knobs,
+    source: KnobsSource,
+    max_text_pins: usize,
+}
+
+impl SetFront {
+    /// The front of a set, with the whole catalog's fitted knobs (or the defaults).
+    pub fn new(front: Front) -> Result<Self> {
+        let (knobs, source) = match &front.header().ranker {
+            Some(section) => (super::fitted_knobs(&serde_json::to_vec(section).expect("JSON"))?, KnobsSource::Fitted),
+            None => (Knobs::default(), KnobsSource::Defaults),
+        };
+        Ok(Self { front, knobs, source, max_text_pins: MAX_TEXT_PINS })
+    }
+
+    /// The set's front file.
+    pub fn front(&self) -> &Front {
+        &self.front
+    }
+
+    /// The whole catalog, as the steps see it.
+    pub fn whole(&self) -> Whole<'_> {
+        Whole::Front(&self.front)
+    }
+
+    /// The knobs in use and where they came from.
+    pub fn knobs(&self) -> (&Knobs, KnobsSource) {
+        (&self.knobs, self.source)
+    }
+
+    /// See `Ranker::set_max_text_pins`.
+    pub fn set_max_text_pins(&mut self, n: usize) {
+        self.max_text_pins = n.min(MAX_TEXT_PINS);
+    }
+
+    /// How many pins one request may have embedded on the fly.
+    pub fn max_text_pins(&self) -> usize {
+        self.max_text_pins
+    }
+
+    /// Step 1: see [`begin`].
+    pub fn begin(&self, encoder: Option<&dyn Encoder>, ctx: &BoardContext) -> Result<(Pending, Lookup)> {
+        begin(self.whole(), encoder, ctx, &self.knobs, self.max_text_pins)
+    }
+
+    /// The items of `items` each shard owns (what step 4 asks each for).
+    pub fn by_owner(&self, items: &[u32]) -> Vec<Vec<u32>> {
+        let mut out = vec![Vec::new(); self.front.header().shards.len()];
+        for &i in items.iter().filter(|&&i| (i as usize) < self.front.header().items) {
+            out[self.front.owner(i as usize)].push(i);
+        }
+        out
+    }
+
+    /// A request with every shard at hand in this process, each message through its wire form
+    /// (what a Worker sends over a service binding): the sharded answer, for tests and the CLI.
+    pub fn recommend(&self, encoder: Option<&dyn Encoder>, ctx: &BoardContext, shards: &[Shard]) -> Result<Recommendations> {
+        use super::fanout::{decode, encode};
+        let whole = self.whole();
+        let (mut p, lookup) = self.begin(encoder, ctx)?;
+        let lookup: Lookup = decode(&encode(&lookup), "lookup")?;
+        let replies = shards.iter().map(|s| s.lookup(&lookup).map(|r| encode(&r))).collect::<Result<Vec<_>>>()?;
+        let replies = replies.iter().map(|r| decode(r, "lookup reply")).collect::<Result<Vec<_>>>()?;
+        let q = query(whole, &mut p, replies)?;
+        let q: Query = decode(&encode(&q), "query")?;
+        let replies = shards.iter().map(|s| s.candidates(&q).map(|r| encode(&r))).collect::<Result<Vec<_>>>()?;
+        let replies = replies.iter().map(|r| decode(r, "candidates")).collect::<Result<Vec<_>>>()?;
+        let wanted = pick(&mut p, replies);
+        let mut levels = Vec::new();
+        for (shard, items) in shards.iter().zip(self.by_owner(&wanted)) {
+            let items: Vec<u32> = decode(&encode(&items), "levels request")?;
+            levels.extend(decode::<Vec<Levels>>(&encode(&shard.levels(&items)), "levels")?);
+        }
+        Ok(finish(whole, p, levels))
+    }
+}
