@@ -6,11 +6,13 @@
 //! 1. [`Lookup`]: the front has resolved the pins (by id) and weighed them; each shard returns
 //!    the vectors and titles of the pins it owns, and the sums the co-saved and board-name
 //!    signals are z-scaled by over its items ([`Moments`]: they add up across shards).
-//! 2. [`Query`]: the front has built the profile (interests, centroid) and every signal's scale;
-//!    each shard scores its items, and returns its best by the coarse score, its best new items,
-//!    and its items nearest to each free-text pin, each with its features and reason.
-//! 3. [`Levels`]: for the few items the front picks from, their stored vector codes, from which
-//!    it computes the cosines between candidates exactly as a whole catalog does.
+//! 2. [`Query`]: the front has built the profile (interests, centroid), every signal's scale and
+//!    the slots owed to pins and new items; each shard scores its items, and returns its best by
+//!    the coarse score, its best new items and its items nearest to each free-text pin, each with
+//!    its features and reason, and the stored vector codes ([`Levels`]) of those the front can
+//!    pick from (its best [`Query::pool`] by the blend, the first candidates of each owed slot,
+//!    the nearest items), from which the front computes the cosines between candidates exactly
+//!    as a whole catalog does. Two round trips per request.
 //!
 //! Items are named by their index in the whole catalog; a shard owns a contiguous run of them.
 //! Every message is serde (postcard on the wire: [`encode`], [`decode`]).
@@ -117,6 +119,12 @@ pub struct Query {
     pub nearest: Vec<(u32, Vec<f32>)>,
     /// Items never to return (saved on the boards, or excluded).
     pub out: Vec<u32>,
+    /// The pool the front picks from: the best this many by the blend.
+    pub pool: u32,
+    /// The pins owed a slot each (the front picks among their three best candidates).
+    pub owed_pins: Vec<u32>,
+    /// Slots owed to new items (the front picks among their three best candidates each).
+    pub new_slots: u32,
 }
 
 /// A candidate as its shard scored it.
@@ -150,9 +158,11 @@ pub struct Candidates {
     /// For each of [`Query::nearest`], its [`NEAREST`] items by the coarse cosine, with the
     /// exact one.
     pub nearest: Vec<Vec<(Scored, f32)>>,
+    /// The vector codes of the candidates the front may pick (see the module doc).
+    pub levels: Vec<Levels>,
 }
 
-/// Step 3: an item's stored vector, as cosines between items read it.
+/// An item's stored vector, as cosines between items read it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Levels {
     /// The item.
@@ -343,7 +353,7 @@ impl Shard {
             }
         };
         let shortlist = kn.shortlist.max(1);
-        let best = top_n(&scores, shortlist).into_iter().map(|j| scored(j, scores[j as usize])).collect();
+        let best: Vec<Scored> = top_n(&scores, shortlist).into_iter().map(|j| scored(j, scores[j as usize])).collect();
         let new = if kn.new_share > 0.0 {
             let only_new: Vec<f32> =
                 scores.iter().zip(&self.prior.new).map(|(&s, &new)| if new { s } else { f32::NEG_INFINITY }).collect();
@@ -351,7 +361,7 @@ impl Shard {
         } else {
             Vec::new()
         };
-        let nearest = q
+        let nearest: Vec<Vec<(Scored, f32)>> = q
             .nearest
             .iter()
             .map(|(_, v)| {
@@ -360,10 +370,11 @@ impl Shard {
                 top_n(&coarse, NEAREST).into_iter().map(|j| (scored(j, coarse[j as usize]), sim.exact(c, j as usize))).collect()
             })
             .collect();
-        Ok(Candidates { shortlist: best, new, nearest })
+        let levels = self.levels(&pickable(q, &best, &new, &nearest));
+        Ok(Candidates { shortlist: best, new, nearest, levels })
     }
 
-    /// Step 3: the levels of the asked items this shard owns.
+    /// The levels of the asked items this shard owns.
     pub fn levels(&self, items: &[u32]) -> Vec<Levels> {
         items
             .iter()
@@ -374,6 +385,32 @@ impl Shard {
             })
             .collect()
     }
+}
+
+/// The items of one shard's candidates the front can pick: as the front's own pick scans the
+/// merged candidates by the blend, its pool (the best [`Query::pool`]) and the first three
+/// candidates of each owed slot hold only items that are among the same of some shard's own;
+/// and every item nearest to a text pin (their fallback).
+fn pickable(q: &Query, best: &[Scored], new: &[Scored], nearest: &[Vec<(Scored, f32)>]) -> Vec<u32> {
+    let kn = &q.knobs;
+    let w = weights(kn, q.focus_pins);
+    let mut seen = HashSet::new();
+    let mut ranked: Vec<(f32, &Scored)> =
+        best.iter().chain(new).filter(|s| seen.insert(s.item)).map(|s| (blend(&w, &s.features), s)).collect();
+    ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.item.cmp(&b.1.item)));
+    let mut want: Vec<u32> = ranked.iter().take(q.pool as usize).map(|(_, s)| s.item).collect();
+    let source = |s: &Scored| s.pin.filter(|_| s.signal != Signal::BoardName);
+    for &pin in &q.owed_pins {
+        want.extend(ranked.iter().filter(|(_, s)| source(s) == Some(pin)).take(3).map(|(_, s)| s.item));
+    }
+    if q.new_slots > 0 {
+        let eligible = ranked.iter().filter(|(_, s)| super::signals::takes_new_slot(kn, &s.features));
+        want.extend(eligible.take(3 * q.new_slots as usize).map(|(_, s)| s.item));
+    }
+    want.extend(nearest.iter().flatten().map(|(s, _)| s.item));
+    want.sort_unstable();
+    want.dedup();
+    want
 }
 
 /// The whole catalog as the front sees it: a catalog, or the front of a sharded set.

@@ -1,7 +1,8 @@
-//! The front's side of a request ([`super::fanout`]): it resolves and weighs the pins, builds
-//! the profile and the signals' scales, merges the shards' candidates, keeps the pins' and the
-//! new items' shares of the slots, and picks and explains the results. A whole catalog runs these
-//! steps with itself as its only shard; a sharded set's front with its shards.
+//! The front's side of a request ([`super::fanout`]), in steps around the round trips to the
+//! shards: [`begin`] resolves and weighs the pins; [`query`] builds the profile, the signals'
+//! scales and the slots owed; [`pick`] merges the shards' candidates and keeps the pins' and the
+//! new items' shares of the slots; [`finish`] picks and explains the results. A whole catalog
+//! runs these steps with itself as its only shard; a sharded set's front with its shards.
 
 use std::collections::{HashMap, HashSet};
 
@@ -30,6 +31,8 @@ pub struct Pending {
     /// What select picks from, and what each is (id, title, reason).
     cands: Vec<Candidate>,
     scored: HashMap<u32, (Scored, Signal, Option<usize>, Option<usize>)>,
+    /// The vector codes the shards sent, by item.
+    levels: HashMap<u32, Levels>,
 }
 
 impl Pending {
@@ -66,6 +69,7 @@ pub fn begin(
         need: HashMap::new(),
         cands: Vec::new(),
         scored: HashMap::new(),
+        levels: HashMap::new(),
     };
     Ok((pending, lookup))
 }
@@ -94,6 +98,11 @@ pub fn query(whole: Whole, p: &mut Pending, replies: Vec<LookupReply>) -> Result
     let (pins, boards) = refs(profile);
     let mut out: Vec<u32> = p.out.iter().copied().collect();
     out.sort_unstable();
+    p.need = quotas(profile, sources.iter().map(|s| s.0 as usize), kn, p.k);
+    let mut owed_pins: Vec<u32> =
+        p.need.keys().filter_map(|s| if let Slot::Pin(i) = s { Some(*i as u32) } else { None }).collect();
+    owed_pins.sort_unstable();
+    let new_slots = p.need.get(&Slot::New).copied().unwrap_or(0) as u32;
     let q = Query {
         knobs: kn.clone(),
         focus_pins: profile.focus_pin_count(),
@@ -108,6 +117,9 @@ pub fn query(whole: Whole, p: &mut Pending, replies: Vec<LookupReply>) -> Result
         sources,
         nearest,
         out,
+        pool: pool_size(p.k) as u32,
+        owed_pins,
+        new_slots,
     };
     p.query = Some(q.clone());
     Ok(q)
@@ -126,19 +138,63 @@ fn empty_profile() -> Profile {
     }
 }
 
-/// Step 3: merges the shards' candidates as a whole catalog ranks them, and keeps the pool the
-/// results are picked from (the best by score, and what the pins' and new items' slots need).
-/// Returns the items whose vectors the picking needs.
-pub fn pick(p: &mut Pending, mut replies: Vec<Candidates>) -> Vec<u32> {
-    let Some(q) = p.query.as_ref() else { return Vec::new() }; // query() did not run: nothing to pick
+/// The pool MMR picks from, besides what the slots owed need: the best this many by score.
+fn pool_size(k: usize) -> usize {
+    (k * 5).max(50)
+}
 
+/// Step 3: merges the shards' candidates as a whole catalog ranks them and keeps the pool the
+/// results are picked from (the best by score, and what the pins' and new items' slots need).
+/// Returns the pool's items whose vector codes no shard sent with its candidates (rare: a
+/// shard sends those of its own best, which an item of the whole catalog's best is nearly always
+/// among); their owners are asked for them ([`Shard::levels`]) before [`finish`].
+pub fn pick(p: &mut Pending, mut replies: Vec<Candidates>) -> Vec<u32> {
+    for r in replies.iter_mut() {
+        p.levels.extend(std::mem::take(&mut r.levels).into_iter().map(|l| (l.item, l)));
+    }
+    pool(p, replies);
+    let mut missing: Vec<u32> = p.cands.iter().map(|c| c.item).filter(|i| !p.levels.contains_key(i)).collect();
+    missing.sort_unstable();
+    missing
+}
+
+/// Step 4: picks the results from the pool (near-duplicates collapsed, MMR, the slots owed)
+/// with their vectors (`more`: the levels [`pick`] asked for), and explains each.
+pub fn finish(whole: Whole, mut p: Pending, more: Vec<Levels>) -> Recommendations {
+    p.levels.extend(more.into_iter().map(|l| (l.item, l)));
+    let vectors = CandidateVectors::new(p.levels.drain().map(|(_, l)| l).collect(), whole.coding());
+    let picked = select(&p.cands, p.k, p.diversity, p.knobs.duplicate_cosine, &p.need, |a, b| vectors.cosine(a, b));
+    let items = picked
+        .into_iter()
+        .map(|c| {
+            let cand = &p.cands[c];
+            let (s, signal, pin, board) = &p.scored[&cand.item];
+            Recommendation {
+                id: s.id.clone(),
+                title: s.title.clone(),
+                score: cand.score,
+                reason: reason::reason(&p.profile, *signal, *pin, *board),
+            }
+        })
+        .collect();
+    Recommendations {
+        items,
+        embedded_texts: p.profile.embedded_texts,
+        unknown_pins: p.profile.unknown_pins,
+        model_id: whole.model_id().to_string(),
+        catalog_id: whole.catalog_id().to_string(),
+    }
+}
+
+/// The pool: the merged candidates as a whole catalog ranks them, the best by score and the
+/// first candidates of each owed slot, and a free-text pin's nearest items where nothing else
+/// names it.
+fn pool(p: &mut Pending, mut replies: Vec<Candidates>) {
+    let Some(q) = p.query.as_ref() else { return }; // query() did not run: nothing to pick
     let kn = &p.knobs;
     let ranked = fanout::merge(&mut replies, kn, q.focus_pins);
     let w = weights(kn, q.focus_pins);
-    let k = p.k;
-    p.need = quotas(&p.profile, q.sources.iter().map(|s| s.0 as usize), kn, k);
-    // The pool MMR picks from: the best by score, plus what the pins with a quota need.
-    let pool_size = (k * 5).max(50);
+    let pool_size = pool_size(p.k);
     // Three candidates per owed slot, so that near-duplicates cannot starve a quota.
     let mut owed: HashMap<Slot, usize> = p.need.iter().map(|(&s, &n)| (s, 3 * n)).collect();
     for (rank, s) in ranked.into_iter().enumerate() {
@@ -185,7 +241,6 @@ pub fn pick(p: &mut Pending, mut replies: Vec<Candidates>) -> Vec<u32> {
             p.scored.insert(s.item, (s, Signal::Similar, Some(pin), None));
         }
     }
-    p.cands.iter().map(|c| c.item).collect()
 }
 
 /// Slots owed: one to every free-text pin among the reasons' `sources`; one each to the focus
@@ -205,33 +260,6 @@ fn quotas(profile: &Profile, sources: impl Iterator<Item = usize>, kn: &Knobs, k
         need.insert(Slot::Pin(i), 1);
     }
     need
-}
-
-/// Step 4: picks the results from the pool (near-duplicates collapsed, MMR, the slots owed) with
-/// the candidates' vectors (`levels`, from their owners), and explains each.
-pub fn finish(whole: Whole, p: Pending, levels: Vec<Levels>) -> Recommendations {
-    let vectors = CandidateVectors::new(levels, whole.coding());
-    let picked = select(&p.cands, p.k, p.diversity, p.knobs.duplicate_cosine, &p.need, |a, b| vectors.cosine(a, b));
-    let items = picked
-        .into_iter()
-        .map(|c| {
-            let cand = &p.cands[c];
-            let (s, signal, pin, board) = &p.scored[&cand.item];
-            Recommendation {
-                id: s.id.clone(),
-                title: s.title.clone(),
-                score: cand.score,
-                reason: reason::reason(&p.profile, *signal, *pin, *board),
-            }
-        })
-        .collect();
-    Recommendations {
-        items,
-        embedded_texts: p.profile.embedded_texts,
-        unknown_pins: p.profile.unknown_pins,
-        model_id: whole.model_id().to_string(),
-        catalog_id: whole.catalog_id().to_string(),
-    }
 }
 
 /// The front of a sharded catalog: the set's [`Front`] file and the knobs it carries. It runs
@@ -284,7 +312,7 @@ impl SetFront {
         begin(self.whole(), encoder, ctx, &self.knobs, self.max_text_pins)
     }
 
-    /// The items of `items` each shard owns (what step 4 asks each for).
+    /// The items of `items` each shard owns (what the levels step asks each for).
     pub fn by_owner(&self, items: &[u32]) -> Vec<Vec<u32>> {
         let mut out = vec![Vec::new(); self.front.header().shards.len()];
         for &i in items.iter().filter(|&&i| (i as usize) < self.front.header().items) {
@@ -306,12 +334,12 @@ impl SetFront {
         let q: Query = decode(&encode(&q), "query")?;
         let replies = shards.iter().map(|s| s.candidates(&q).map(|r| encode(&r))).collect::<Result<Vec<_>>>()?;
         let replies = replies.iter().map(|r| decode(r, "candidates")).collect::<Result<Vec<_>>>()?;
-        let wanted = pick(&mut p, replies);
-        let mut levels = Vec::new();
-        for (shard, items) in shards.iter().zip(self.by_owner(&wanted)) {
+        let missing = pick(&mut p, replies);
+        let mut more = Vec::new();
+        for (shard, items) in shards.iter().zip(self.by_owner(&missing)) {
             let items: Vec<u32> = decode(&encode(&items), "levels request")?;
-            levels.extend(decode::<Vec<Levels>>(&encode(&shard.levels(&items)), "levels")?);
+            more.extend(decode::<Vec<Levels>>(&encode(&shard.levels(&items)), "levels")?);
         }
-        Ok(finish(whole, p, levels))
+        Ok(finish(whole, p, more))
     }
 }

@@ -185,8 +185,8 @@ impl Ranker {
         let whole = Whole::Catalog(self.catalog());
         let (mut pending, lookup) = front::begin(whole, encoder, ctx, &self.knobs, self.max_text_pins)?;
         let query = front::query(whole, &mut pending, vec![self.shard.lookup(&lookup)?])?;
-        let wanted = front::pick(&mut pending, vec![self.shard.candidates(&query)?]);
-        Ok(front::finish(whole, pending, self.shard.levels(&wanted)))
+        let missing = front::pick(&mut pending, vec![self.shard.candidates(&query)?]);
+        Ok(front::finish(whole, pending, self.shard.levels(&missing)))
     }
 
     /// The shortlist of a request with every candidate's features, plus `extra` items (for the

@@ -24,10 +24,10 @@ use crate::rank::KnobsSource;
 /// ```js
 /// const front = Front.fromBundle(frontBytes, encoder);   // the Encoder moves in; optional
 /// const req = front.begin(context);                      // a board context
-/// const lookups = await ask(shards, "lookup", req.lookup());        // one reply per shard (null: failed)
-/// const queries = await ask(shards, "candidates", req.query(lookups));
-/// const levels = await askEach(shards, "levels", req.pick(queries)); // one message per shard
-/// const { items } = req.finish(levels);
+/// const lookups = await ask(shards, "lookup", req.lookup());   // one reply per shard (null: failed)
+/// const candidates = await ask(shards, "candidates", req.query(lookups));
+/// const more = req.pick(candidates);                   // per shard: a message, or null (usually all null)
+/// const { items } = JSON.parse(req.finish(await askSome(shards, "levels", more)));
 /// ```
 #[wasm_bindgen(js_name = Front)]
 pub struct JsFront {
@@ -230,8 +230,9 @@ impl JsFrontRequest {
         Ok(Uint8Array::from(encode(&q).as_slice()))
     }
 
-    /// Step 3: takes every shard's candidates; returns one message per shard (the items whose
-    /// vectors the picking needs, by owner).
+    /// Step 3: takes every shard's candidates; returns one message per shard for the vector codes
+    /// it has to send still (`null` where none: then that shard is not asked; usually every one
+    /// is `null`, and `finish` follows at once).
     pub fn pick(
         &mut self,
         #[wasm_bindgen(unchecked_param_type = "(Uint8Array | null)[]")] candidates: JsValue,
@@ -239,13 +240,17 @@ impl JsFrontRequest {
         let shards = self.front.front().header().shards.len();
         let candidates: Vec<Candidates> = replies(&candidates, shards, "candidate replies")?;
         let pending = self.pending.as_mut().filter(|_| self.step == 1).ok_or_else(step_done)?;
-        let wanted = front::pick(pending, candidates);
+        let missing = front::pick(pending, candidates);
         self.step = 2;
-        Ok(self.front.by_owner(&wanted).iter().map(|items| JsValue::from(Uint8Array::from(encode(items).as_slice()))).collect())
+        let by_owner = self.front.by_owner(&missing);
+        Ok(by_owner
+            .iter()
+            .map(|items| if items.is_empty() { JsValue::NULL } else { Uint8Array::from(encode(items).as_slice()).into() })
+            .collect())
     }
 
-    /// Step 4: takes every shard's levels; returns the recommendations as JSON text (the
-    /// `Recommendations` shape).
+    /// Step 4: takes the shards' answers to `pick`'s messages (`null` for those not asked);
+    /// returns the recommendations as JSON text (the `Recommendations` shape).
     pub fn finish(
         &mut self,
         #[wasm_bindgen(unchecked_param_type = "(Uint8Array | null)[]")] levels: JsValue,

@@ -10,7 +10,7 @@ use crate::catalog::Catalog;
 use crate::error::Error;
 use crate::rank::fanout::{decode, encode, Lookup, Query, Shard};
 
-/// One shard of a sharded catalog (`edgerec index --shards`): its front sends it three messages
+/// One shard of a sharded catalog (`edgerec index --shards`): its front sends it two messages
 /// per request (bytes in, bytes out: see `rank::fanout`).
 ///
 /// ```js
@@ -83,14 +83,14 @@ impl JsShard {
         Ok(Uint8Array::from(encode(&reply).as_slice()))
     }
 
-    /// Step 2: this shard's candidates.
+    /// Step 2: this shard's candidates, and the vector codes of those the front may pick.
     pub fn candidates(&self, message_bytes: JsValue) -> Result<Uint8Array, JsValue> {
         let q: Query = decode(&message(&message_bytes, "the query")?, "query").map_err(js_error)?;
         let reply = self.shard.candidates(&q).map_err(js_error)?;
         Ok(Uint8Array::from(encode(&reply).as_slice()))
     }
 
-    /// Step 3: the vector codes of the asked items this shard owns.
+    /// Step 3 (rare): the vector codes of the asked items this shard owns.
     pub fn levels(&self, message_bytes: JsValue) -> Result<Uint8Array, JsValue> {
         let items: Vec<u32> = decode(&message(&message_bytes, "the levels request")?, "levels request").map_err(js_error)?;
         Ok(Uint8Array::from(encode(&self.shard.levels(&items)).as_slice()))

@@ -304,8 +304,8 @@ async function checkShards(env, front, bindings, timeoutMs) {
 }
 
 /**
- * One call to a shard over its service binding: `step` is describe, lookup, candidates or
- * levels; the answer's bytes, or an Error (HTTP status, timeout) — never a hang.
+ * One call to a shard over its service binding: `step` is describe, lookup, candidates or levels; the
+ * answer's bytes, or an Error (HTTP status, timeout) — never a hang.
  */
 export async function callShard(env, binding, step, body, timeoutMs) {
   const controller = new AbortController();

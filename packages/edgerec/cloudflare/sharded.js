@@ -1,6 +1,7 @@
 // A sharded catalog's Workers (`edgerec index --shards`): the front answers /v1/recommend by
-// asking every shard over its service binding, three times (lookup, candidates, levels: see the
-// crate's rank::fanout), and the shards answer /shard/v1/*. A shard that fails or does not
+// asking every shard over its service binding, twice (lookup, then candidates: see the crate's
+// rank::fanout; now and then a third time, for vector codes a shard did not send), and the
+// shards answer /shard/v1/*. A shard that fails or does not
 // answer in SHARD_TIMEOUT_MS is left out of the rest of that request: the answer is then marked
 // partial (`partial: true, missing_shards: [i]`); when no shard answers it is a 503. Never a hang.
 import { HttpError, readBytes, respond } from "./http.js";
@@ -25,11 +26,14 @@ function meter() {
   };
 }
 
-/** Asks every shard not yet `missing`: `message(i)` its body; null for a shard that failed. */
-async function fanout(env, svc, step, message, missing, timeoutMs) {
+/**
+ * Asks every shard not yet `missing`: `message(i)` its body; null for a shard that failed (or,
+ * with `some`, that has no message: it is not asked).
+ */
+async function fanout(env, svc, step, message, missing, timeoutMs, some = false) {
   return Promise.all(
     svc.bindings.map(async (binding, i) => {
-      if (missing.has(i)) return null;
+      if (missing.has(i) || (some && message(i) === null)) return null;
       try {
         return await callShard(env, binding, step, message(i), timeoutMs);
       } catch (e) {
@@ -52,11 +56,12 @@ export async function frontRecommend(text, svc, env) {
     const lookups = await fanout(env, svc, "lookup", () => lookup, missing, timeoutMs);
     const query = cpu.run(() => inWasm(svc, () => req.query(lookups)));
     const candidates = await fanout(env, svc, "candidates", () => query, missing, timeoutMs);
-    const levelMessages = cpu.run(() => inWasm(svc, () => req.pick(candidates)));
-    const levels = await fanout(env, svc, "levels", (i) => levelMessages[i], missing, timeoutMs);
     if (missing.size === svc.bindings.length) {
       throw new HttpError(503, "unavailable", "no shard of the catalog answered; try again later", { "retry-after": "5" });
     }
+    // The vector codes a shard did not send with its candidates (rare): only those shards asked.
+    const more = cpu.run(() => inWasm(svc, () => req.pick(candidates)));
+    const levels = more.some((m) => m !== null) ? await fanout(env, svc, "levels", (i) => more[i], missing, timeoutMs, true) : more;
     const out = cpu.run(() => inWasm(svc, () => req.finish(levels)));
     const cpuMs = Math.round(cpu.ms);
     const partial = [...missing].sort((a, b) => a - b);
