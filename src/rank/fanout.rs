@@ -142,10 +142,6 @@ pub struct Scored {
     pub pin: Option<u32>,
     /// Index into the profile's boards.
     pub board: Option<u32>,
-    /// Its id.
-    pub id: String,
-    /// Its title.
-    pub title: String,
 }
 
 /// Step 2: a shard's answer.
@@ -158,15 +154,21 @@ pub struct Candidates {
     /// For each of [`Query::nearest`], its [`NEAREST`] items by the coarse cosine, with the
     /// exact one.
     pub nearest: Vec<Vec<(Scored, f32)>>,
-    /// The vector codes of the candidates the front may pick (see the module doc).
+    /// The vector codes and display fields of the candidates the front may pick (see the
+    /// module doc).
     pub levels: Vec<Levels>,
 }
 
-/// An item's stored vector, as cosines between items read it.
+/// What the front needs of an item it may pick: its stored vector, as cosines between items read
+/// it, and its display fields (sent for these only: a shortlist is far longer than a pool).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Levels {
     /// The item.
     pub item: u32,
+    /// Its id.
+    pub id: String,
+    /// Its title.
+    pub title: String,
     /// Its levels (int8 values, or rotated4's odd levels).
     pub levels: Vec<i8>,
     /// Its scale.
@@ -340,17 +342,7 @@ impl Shard {
         let scored = |j: u32, coarse: f32| {
             let f = sig.features(c, &self.prior, j);
             let (signal, pin, board) = reason::explain(c, &sig, &self.prior, &sources, j, &w, &f);
-            let it = c.item(j as usize);
-            Scored {
-                item: start + j,
-                coarse,
-                features: f,
-                signal,
-                pin: pin.map(|p| p as u32),
-                board: board.map(|b| b as u32),
-                id: it.id.clone(),
-                title: it.title.clone(),
-            }
+            Scored { item: start + j, coarse, features: f, signal, pin: pin.map(|p| p as u32), board: board.map(|b| b as u32) }
         };
         let shortlist = kn.shortlist.max(1);
         let best: Vec<Scored> = top_n(&scores, shortlist).into_iter().map(|j| scored(j, scores[j as usize])).collect();
@@ -381,7 +373,8 @@ impl Shard {
             .filter_map(|&i| {
                 let j = self.local(i)?;
                 let (levels, scale, offset) = self.catalog.vectors().levels(j as usize);
-                Some(Levels { item: i, levels, scale, offset })
+                let it = self.catalog.item(j as usize);
+                Some(Levels { item: i, id: it.id.clone(), title: it.title.clone(), levels, scale, offset })
             })
             .collect()
     }
@@ -527,8 +520,18 @@ pub(crate) struct CandidateVectors {
 
 impl CandidateVectors {
     /// `mean_sq`: the coding's `‖Rμ‖²` (rotated4), `None` for int8.
-    pub fn new(levels: Vec<Levels>, coding: &Catalog) -> Self {
-        Self { levels: levels.into_iter().map(|l| (l.item, l)).collect(), mean_sq: coding.vectors().mean_sq() }
+    pub fn new(levels: HashMap<u32, Levels>, coding: &Catalog) -> Self {
+        Self { levels, mean_sq: coding.vectors().mean_sq() }
+    }
+
+    /// True when item `i`'s levels (and display fields) are at hand.
+    pub fn has(&self, i: u32) -> bool {
+        self.levels.contains_key(&i)
+    }
+
+    /// Item `i`'s id and title ("" for an item whose levels are missing).
+    pub fn display(&self, i: u32) -> (&str, &str) {
+        self.levels.get(&i).map_or(("", ""), |l| (&l.id, &l.title))
     }
 
     /// The cosine of items `a` and `b` (0 for an item whose levels are missing).

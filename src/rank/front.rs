@@ -162,16 +162,21 @@ pub fn pick(p: &mut Pending, mut replies: Vec<Candidates>) -> Vec<u32> {
 /// with their vectors (`more`: the levels [`pick`] asked for), and explains each.
 pub fn finish(whole: Whole, mut p: Pending, more: Vec<Levels>) -> Recommendations {
     p.levels.extend(more.into_iter().map(|l| (l.item, l)));
-    let vectors = CandidateVectors::new(p.levels.drain().map(|(_, l)| l).collect(), whole.coding());
+    let vectors = CandidateVectors::new(std::mem::take(&mut p.levels), whole.coding());
+    // A candidate whose owner did not answer for it (a shard lost after its candidates) cannot
+    // be shown: it has no display fields here.
+    p.cands.retain(|c| vectors.has(c.item));
     let picked = select(&p.cands, p.k, p.diversity, p.knobs.duplicate_cosine, &p.need, |a, b| vectors.cosine(a, b));
     let items = picked
         .into_iter()
         .map(|c| {
             let cand = &p.cands[c];
-            let (s, signal, pin, board) = &p.scored[&cand.item];
+            let (_, signal, pin, board) = &p.scored[&cand.item];
+            // Every candidate has its levels: pick() asked for the ones not sent.
+            let (id, title) = vectors.display(cand.item);
             Recommendation {
-                id: s.id.clone(),
-                title: s.title.clone(),
+                id: id.to_string(),
+                title: title.to_string(),
                 score: cand.score,
                 reason: reason::reason(&p.profile, *signal, *pin, *board),
             }

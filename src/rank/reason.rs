@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::profile::Profile;
-use super::signals::{Features, Prior, Signals, Weights};
+use super::signals::{coarse_cosine, cos_of_hamming, Features, Prior, Signals, Weights};
 use crate::catalog::{Catalog, QueryVector};
 
 /// Which signal carried a result.
@@ -44,7 +44,15 @@ pub const SOURCE_PINS: usize = 16;
 /// The pins reasons may name for similarity, prepared for the catalog once per request.
 pub struct Sources {
     pins: Vec<(usize, QueryVector, f32)>, // (index into profile.pins, vector, √weight)
+    /// See [`cos_of_hamming`].
+    cos_of_hamming: Vec<f32>,
 }
+
+/// How many source pins, best by the sign bits' cosine, [`Sources::most_similar`] compares
+/// exactly: the sign bits' cosine errs by a few hundredths, so the most similar pin is nearly
+/// always among the best few, and exact cosines to all sixteen would cost more than the rest
+/// of an item's scoring.
+const EXACT_SOURCES: usize = 3;
 
 impl Sources {
     /// The focus board's heaviest catalog pins and newest text pins, up to [`SOURCE_PINS`] each:
@@ -61,7 +69,7 @@ impl Sources {
     pub fn prepare(catalog: &Catalog, chosen: &[(u32, Vec<f32>, f32)]) -> Self {
         // At most what `choose` picks (a message from elsewhere could hold more).
         let pins = chosen.iter().take(2 * SOURCE_PINS).map(|(i, v, w)| (*i as usize, catalog.vectors().query(v), *w)).collect();
-        Self { pins }
+        Self { pins, cos_of_hamming: cos_of_hamming(catalog.dim()) }
     }
 
     /// [`Sources::choose`] prepared for `catalog` (a whole catalog).
@@ -74,14 +82,35 @@ impl Sources {
         self.pins.iter().map(|p| p.0)
     }
 
-    /// The source pin most similar to item `j` (cosine × √weight).
+    /// The source pin most similar to item `j` (cosine × √weight; ties to the earlier pin):
+    /// the best [`EXACT_SOURCES`] by the sign bits' cosine, compared exactly.
     fn most_similar(&self, catalog: &Catalog, j: u32) -> Option<usize> {
-        let mut cosines = [0f32; 2 * SOURCE_PINS];
-        catalog.vectors().each_cosine(j as usize, self.pins.iter().map(|p| &p.1), |k, c| cosines[k] = c);
-        self.pins
+        let j = j as usize;
+        let n = self.pins.len(); // at most 2 × SOURCE_PINS: see prepare
+        let mut order = [0usize; EXACT_SOURCES];
+        let m = n.min(EXACT_SOURCES);
+        if n <= EXACT_SOURCES {
+            order.iter_mut().enumerate().for_each(|(k, o)| *o = k);
+        } else {
+            let mut coarse = [f32::NEG_INFINITY; 2 * SOURCE_PINS];
+            for (c, (_, q, w)) in coarse.iter_mut().zip(&self.pins) {
+                *c = w * coarse_cosine(catalog, q, j, &self.cos_of_hamming);
+            }
+            for o in order.iter_mut() {
+                // The best left (ties to the earlier pin), then out of the running.
+                let best = (0..n).fold(0, |b, k| if coarse[k] > coarse[b] { k } else { b });
+                *o = best;
+                coarse[best] = f32::NEG_INFINITY;
+            }
+            order.sort_unstable();
+        }
+        let order = &order[..m];
+        let mut cosines = [0f32; EXACT_SOURCES];
+        catalog.vectors().each_cosine(j, order.iter().map(|&k| &self.pins[k].1), |at, c| cosines[at] = c);
+        order
             .iter()
             .zip(cosines)
-            .map(|((i, _, w), c)| (*i, w * c))
+            .map(|(&k, c)| (self.pins[k].0, self.pins[k].2 * c))
             .fold(None::<(usize, f32)>, |b, x| match b {
                 Some(b) if b.1 >= x.1 => Some(b),
                 _ => Some(x),
@@ -103,12 +132,14 @@ pub fn explain(
     f: &Features,
 ) -> (Signal, Option<usize>, Option<usize>) {
     let w = w.of(f);
-    let mut parts =
-        vec![(Signal::CoSaved, w[0] * f[0]), (Signal::Similar, w[1] * f[1] + w[2] * f[2]), (Signal::BoardName, w[3] * f[3])];
     // An item nobody saved is never "popular".
-    if !prior.new[j as usize] {
-        parts.push((Signal::Popular, w[4] * f[4]));
-    }
+    let popular = if prior.new[j as usize] { f32::MIN } else { w[4] * f[4] };
+    let parts = [
+        (Signal::CoSaved, w[0] * f[0]),
+        (Signal::Similar, w[1] * f[1] + w[2] * f[2]),
+        (Signal::BoardName, w[3] * f[3]),
+        (Signal::Popular, popular),
+    ];
     let (signal, _) = parts.iter().copied().fold((Signal::Similar, f32::MIN), |b, p| if p.1 > b.1 { p } else { b });
     match signal {
         Signal::CoSaved => (signal, sig.cosaved_pin.get(&j).map(|b| b.0), None),

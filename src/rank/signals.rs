@@ -97,6 +97,19 @@ impl Sparse {
     }
 }
 
+/// `cos(π·h/dim)` for each Hamming distance `h` from 0 to `dim`: the cosine that sign bits suggest.
+pub(crate) fn cos_of_hamming(dim: usize) -> Vec<f32> {
+    (0..=dim).map(|h| (std::f32::consts::PI * h as f32 / dim as f32).cos()).collect()
+}
+
+/// The cosine of query `q` and item `j` from their sign bits (`table`: [`cos_of_hamming`] of the
+/// catalog's dimension).
+pub(crate) fn coarse_cosine(catalog: &Catalog, q: &QueryVector, j: usize, table: &[f32]) -> f32 {
+    let mut h = [0u32];
+    hamming_block(q.bits(), catalog.bits(j), &mut h);
+    catalog.vectors().coarse(q, j, table[h[0] as usize])
+}
+
 /// One weighted query vector, prepared for the catalog's vectors.
 #[derive(Clone)]
 struct Query {
@@ -122,11 +135,10 @@ impl Similarity {
         if vectors.is_empty() {
             return None;
         }
-        let d = catalog.dim();
         let vs = catalog.vectors();
         let queries = vectors.iter().map(|(v, weight)| Query { v: vs.query(v), weight: *weight }).collect();
-        let cos_of_hamming = (0..=d).map(|h| (std::f32::consts::PI * h as f32 / d as f32).cos()).collect();
-        Some(Self { queries, cos_of_hamming, mean, inv_std })
+        let d = catalog.dim();
+        Some(Self { queries, cos_of_hamming: cos_of_hamming(d), mean, inv_std })
     }
 
     /// `(mean, 1 / std)` of the signal of `vectors` over the items `sample` of `catalog`: the
@@ -166,16 +178,7 @@ impl Similarity {
     }
 
     fn coarse(&self, catalog: &Catalog, j: usize) -> f32 {
-        let bits = catalog.bits(j);
-        let vs = catalog.vectors();
-        let mut h = [0u32];
-        self.queries
-            .iter()
-            .map(|q| {
-                hamming_block(q.v.bits(), bits, &mut h);
-                q.weight * vs.coarse(&q.v, j, self.cos_of_hamming[h[0] as usize])
-            })
-            .fold(-1.0, f32::max)
+        self.queries.iter().map(|q| q.weight * coarse_cosine(catalog, &q.v, j, &self.cos_of_hamming)).fold(-1.0, f32::max)
     }
 
     /// Adds `w × z(coarse similarity)` to every item's score: the hot loop over the catalog.
@@ -191,37 +194,82 @@ impl Similarity {
         let vs = catalog.vectors();
         let terms = vs.coarse_terms();
         let blocks = scores.chunks_mut(BLOCK).zip(catalog.all_bits().chunks(BLOCK * words)).zip(is_new.chunks(BLOCK));
+        // One weight for every query (the default importance power gives every interest the
+        // same) and int8's coarse cosine cos(π·h/dim), which falls as h grows: the best query is
+        // the nearest in Hamming distance, so one table read per item instead of one per query.
+        let same_weight = self.queries.iter().all(|q| q.weight == self.queries[0].weight);
+        // rotated4: each query's `weight·norm·cos(π·h/dim)` and `weight·offset`, once per request.
+        let tables: Vec<(Vec<f32>, f32)> = match terms {
+            None => Vec::new(),
+            Some(_) => self
+                .queries
+                .iter()
+                .map(|q| {
+                    let (offset, norm) = q.v.coarse_parts();
+                    (self.cos_of_hamming.iter().map(|c| q.weight * norm * c).collect(), q.weight * offset)
+                })
+                .collect(),
+        };
+        let mut nearest = [0u32; BLOCK];
         for (b, ((block, bits), is_new)) in blocks.enumerate() {
             let best = &mut best[..block.len()];
             let dist = &mut dist[..block.len()];
-            best.fill(-1.0);
-            for q in &self.queries {
-                hamming_block(q.v.bits(), bits, dist);
-                // A comparison, not f32::max: in wasm that is a call to fmaxf (NaN rules).
-                match terms {
-                    None => {
-                        for (bst, &h) in best.iter_mut().zip(dist.iter()) {
-                            let x = q.weight * self.cos_of_hamming[h as usize];
-                            if x > *bst {
-                                *bst = x;
-                            }
-                        }
-                    }
-                    Some((a, sp)) => {
-                        let (offset, norm) = q.v.coarse_parts();
-                        let at = b * BLOCK..b * BLOCK + best.len();
-                        for ((bst, &h), (&a, &sp)) in best.iter_mut().zip(dist.iter()).zip(a[at.clone()].iter().zip(&sp[at])) {
-                            let x = q.weight * (offset + a + norm * sp * self.cos_of_hamming[h as usize]);
-                            if x > *bst {
-                                *bst = x;
-                            }
-                        }
-                    }
+            if terms.is_none() && same_weight {
+                let nearest = &mut nearest[..block.len()];
+                nearest.fill(u32::MAX);
+                for q in &self.queries {
+                    hamming_block(q.v.bits(), bits, dist);
+                    nearest.iter_mut().zip(dist.iter()).for_each(|(m, &h)| *m = (*m).min(h));
                 }
+                let w = self.queries[0].weight;
+                for (bst, &h) in best.iter_mut().zip(nearest.iter()) {
+                    let x = w * self.cos_of_hamming[h as usize];
+                    *bst = if x > -1.0 { x } else { -1.0 };
+                }
+            } else {
+                self.best_of_queries(terms, &tables, b * BLOCK, bits, best, dist);
             }
             for ((s, &bst), &nw) in block.iter_mut().zip(best.iter()).zip(is_new) {
                 let (a, b) = if nw { new } else { warm };
                 *s += a * bst + b;
+            }
+        }
+    }
+
+    /// Each item's best weighted coarse cosine over the queries, one query at a time (`first`:
+    /// the block's first item; `dist`: scratch).
+    fn best_of_queries(
+        &self,
+        terms: Option<(&[f32], &[f32])>,
+        tables: &[(Vec<f32>, f32)],
+        first: usize,
+        bits: &[u64],
+        best: &mut [f32],
+        dist: &mut [u32],
+    ) {
+        best.fill(-1.0);
+        for (at, q) in self.queries.iter().enumerate() {
+            hamming_block(q.v.bits(), bits, dist);
+            // A comparison, not f32::max: in wasm that is a call to fmaxf (NaN rules).
+            match terms {
+                None => {
+                    for (bst, &h) in best.iter_mut().zip(dist.iter()) {
+                        let x = q.weight * self.cos_of_hamming[h as usize];
+                        if x > *bst {
+                            *bst = x;
+                        }
+                    }
+                }
+                Some((a, sp)) => {
+                    let (table, offset) = (&tables[at].0, tables[at].1);
+                    let (w, items) = (q.weight, first..first + best.len());
+                    for ((bst, &h), (&a, &sp)) in best.iter_mut().zip(dist.iter()).zip(a[items.clone()].iter().zip(&sp[items])) {
+                        let x = offset + w * a + sp * table[h as usize];
+                        if x > *bst {
+                            *bst = x;
+                        }
+                    }
+                }
             }
         }
     }
