@@ -132,6 +132,14 @@ fn a_missing_foreign_or_misplaced_shard_is_a_typed_error() {
     let o0 = shard(&other.shards[0]);
     let e = front.check_shard(0, o0.shard().unwrap(), o0.catalog_id()).unwrap_err();
     assert_eq!(e.code(), "invalid_catalog", "{e}");
+    // A shard of another build, whose messages are laid out otherwise (older shards say none).
+    let protocol = edgerec::rank::fanout::PROTOCOL;
+    front.check_protocol(0, protocol).unwrap();
+    for other in [0, protocol + 1] {
+        let e = front.check_protocol(0, other).unwrap_err();
+        assert_eq!(e.code(), "invalid_catalog", "{e}");
+        assert!(e.to_string().contains("deploy the front and its shards from the same build"), "{e}");
+    }
     // A shard is not a catalog a build of format 4 reads, and a front is not a catalog.
     assert_eq!(Catalog::from_bytes(&set.front).unwrap_err().code(), "invalid_catalog");
     let e = Front::from_bytes(&set.shards[0]).unwrap_err();

@@ -168,6 +168,18 @@ impl Front {
         self.header.shards.partition_point(|s| s.start + s.items <= i)
     }
 
+    /// Refuses a shard whose messages are laid out otherwise (`protocol`: what it says it
+    /// speaks; see [`crate::rank::fanout::PROTOCOL`]): an `invalid_catalog` error.
+    pub fn check_protocol(&self, index: usize, protocol: u32) -> Result<()> {
+        let ours = crate::rank::fanout::PROTOCOL;
+        if protocol != ours {
+            return Err(Error::InvalidCatalog(format!(
+                "shard {index} speaks protocol {protocol}, this front {ours}: deploy the front and its shards from the same build"
+            )));
+        }
+        Ok(())
+    }
+
     /// Checks that `shard` (a loaded shard bundle) is shard `index` of this set, as the front
     /// lists it: a missing, foreign or misplaced shard is an `invalid_catalog` error.
     pub fn check_shard(&self, index: usize, shard: &ShardInfo, catalog_id: &str) -> Result<()> {

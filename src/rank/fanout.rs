@@ -32,6 +32,11 @@ use crate::error::{Error, Result};
 /// Items a shard returns nearest to each free-text pin (the front keeps the best three of all).
 pub const NEAREST: usize = 32;
 
+/// The messages' layout. A front and its shards must speak the same one (they are built
+/// together: deploy them together); a shard that speaks another is refused at load
+/// ([`crate::catalog::shard::Front::check_protocol`]).
+pub const PROTOCOL: u32 = 2;
+
 /// A catalog pin as the shards see it: its place in the profile, its item and weight.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PinRef {

@@ -194,10 +194,10 @@ impl Similarity {
         let vs = catalog.vectors();
         let terms = vs.coarse_terms();
         let blocks = scores.chunks_mut(BLOCK).zip(catalog.all_bits().chunks(BLOCK * words)).zip(is_new.chunks(BLOCK));
-        // One weight for every query (the default importance power gives every interest the
-        // same) and int8's coarse cosine cos(π·h/dim), which falls as h grows: the best query is
+        // One weight, not negative, for every query (the default importance power gives every
+        // interest the same) and int8's coarse cosine cos(π·h/dim), which falls as h grows: the best query is
         // the nearest in Hamming distance, so one table read per item instead of one per query.
-        let same_weight = self.queries.iter().all(|q| q.weight == self.queries[0].weight);
+        let same_weight = self.queries[0].weight >= 0.0 && self.queries.iter().all(|q| q.weight == self.queries[0].weight);
         // rotated4: each query's `weight·norm·cos(π·h/dim)` and `weight·offset`, once per request.
         let tables: Vec<(Vec<f32>, f32)> = match terms {
             None => Vec::new(),

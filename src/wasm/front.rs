@@ -159,9 +159,13 @@ impl JsFront {
             count: usize,
             start: usize,
             catalog_id: String,
+            /// Absent from shards built before protocols were named: they speak none of ours.
+            #[serde(default)]
+            protocol: u32,
         }
         let d: Described = serde_wasm_bindgen::from_value(description)
             .map_err(|e| js_error(Error::InvalidCatalog(format!("shard {index}: not a shard's description ({e})"))))?;
+        self.front.front().check_protocol(index, d.protocol).map_err(js_error)?;
         let info =
             ShardInfo { index: d.index, count: d.count, set: d.set, start: d.start, rows: self.items(), prior: (0.0, 0.0) };
         self.front.front().check_shard(index, &info, &d.catalog_id).map_err(js_error)

@@ -38,6 +38,8 @@ pub struct ShardDescription {
     pub items: usize,
     /// Its bundle's content id.
     pub catalog_id: String,
+    /// The messages' layout it speaks (`rank::fanout::PROTOCOL`).
+    pub protocol: u32,
 }
 
 fn message(v: &JsValue, what: &str) -> Result<Vec<u8>, JsValue> {
@@ -71,6 +73,7 @@ impl JsShard {
             start: s.start,
             items: c.len(),
             catalog_id: c.catalog_id().to_string(),
+            protocol: crate::rank::fanout::PROTOCOL,
         };
         d.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
             .map_err(|e| js_error(Error::Inference(format!("cannot encode the description: {e}"))))
