@@ -30,6 +30,19 @@ export function requireDist() {
   }
 }
 
+/** Miniflare's module options for the Worker bundled in `bundleDir` (its index.js and wasm). */
+function workerCode(bundleDir) {
+  return {
+    modules: true,
+    scriptPath: join(bundleDir, "index.js"),
+    modulesRoot: bundleDir,
+    modulesRules: [
+      { type: "ESModule", include: ["**/*.js"] },
+      { type: "CompiledWasm", include: ["**/*.wasm"] },
+    ],
+  };
+}
+
 /**
  * A Miniflare instance running the built Worker (dist/bundle: src/index.js as wrangler bundles
  * it) with the assets in `assetsDir` (default dist/assets). `port` 0 picks a free one. Returns
@@ -60,15 +73,7 @@ export async function startWorker({ assetsDir = join(distDir, "assets"), vars = 
       throw e;
     }
   }
-  const code = {
-    modules: true,
-    scriptPath: join(bundleDir, "index.js"),
-    modulesRoot: bundleDir,
-    modulesRules: [
-      { type: "ESModule", include: ["**/*.js"] },
-      { type: "CompiledWasm", include: ["**/*.wasm"] },
-    ],
-  };
+  const code = workerCode(bundleDir);
   const mf = new Miniflare({
     name: "edgerec",
     ...code,
@@ -113,15 +118,7 @@ export async function startWorker({ assetsDir = join(distDir, "assets"), vars = 
 export async function startSharded({ dir, vars = {}, port = 0, proxy = null, output = null } = {}) {
   requireDist();
   const bundleDir = join(distDir, "bundle");
-  const code = {
-    modules: true,
-    scriptPath: join(bundleDir, "index.js"),
-    modulesRoot: bundleDir,
-    modulesRules: [
-      { type: "ESModule", include: ["**/*.js"] },
-      { type: "CompiledWasm", include: ["**/*.wasm"] },
-    ],
-  };
+  const code = workerCode(bundleDir);
   const assets = (directory) => ({
     directory,
     binding: "ASSETS",
