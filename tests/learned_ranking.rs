@@ -79,20 +79,23 @@ impl Synthetic {
 }
 
 /// Boards whose content is set by their name: each name owns 40 items (of no particular
-/// content), and a board of that name holds 3 of them at random.
+/// content), and a board of that name holds 3 of them at random. Every item belongs to two
+/// names (name `n` owns items `20n .. 20n + 40`, wrapping), so what a pin was saved with —
+/// co-saved items, boards that hold it — points at both of its names' items; only the board's
+/// name says which.
 fn named_catalog() -> Synthetic {
     let mut rng = Rng(1);
-    let (names, per) = (12, 40);
+    let (names, per, step) = (12, 40, 20);
     let mut items = Vec::new();
     let mut vectors = Vec::new();
-    for i in 0..names * per {
+    for i in 0..names * step {
         items.push(item(format!("i{i}"), format!("item {i}")));
         vectors.extend(item_vector(&mut rng, None, 1.0));
     }
     let mut boards = Vec::new();
     for u in 0..400 {
         let n = rng.below(names);
-        let picks: Vec<String> = (0..3).map(|_| format!("i{}", n * per + rng.below(per))).collect();
+        let picks: Vec<String> = (0..3).map(|_| format!("i{}", (n * step + rng.below(per)) % (names * step))).collect();
         let mut picks = picks;
         picks.dedup();
         boards.push(board(u, &format!("collection {n}"), picks));
@@ -149,7 +152,7 @@ fn pins(ids: &[&str]) -> Vec<Pin> {
     ids.iter().map(|id| Pin { id: Some(id.to_string()), ..Default::default() }).collect()
 }
 
-fn effective(k: &Knobs, pins: f32) -> [f32; 6] {
+fn effective(k: &Knobs, pins: f32) -> edgerec::rank::Features {
     edgerec::rank::signals::weights(k, pins).warm
 }
 
@@ -162,7 +165,7 @@ fn boards_set_by_their_names_learn_a_high_board_name_weight() {
     // the name fades as pins come: `name_half_pins`).
     let (fitted, default) = (effective(&r.knobs, 1.0), effective(&Knobs::default(), 1.0));
     // Relative to co-saving (the scale of a blend is free).
-    let rel = |w: [f32; 6]| w[3] / w[0].max(1e-3);
+    let rel = |w: edgerec::rank::Features| w[3] / w[0].max(1e-3);
     assert!(rel(fitted) > 2.0 * rel(default), "name weight {fitted:?} vs defaults {default:?}");
     assert!(r.validation.objective.1 > r.validation.objective.0, "{r:?}");
 }

@@ -714,7 +714,7 @@ fn finetune_cmd(
     )?;
     let numbers = format!(
         "held-out targets ({}): content-only R@10 base {:.4}, tuned {:.4} (standard error of the paired difference {:.4}); \
-         full ranker (default knobs) R@10 base {:.4}, tuned {:.4} (±{:.4}); kept only if neither is lower and one gains \
+         full ranker (default knobs, no similar boards) R@10 base {:.4}, tuned {:.4} (±{:.4}); kept only if neither is lower and one gains \
          more than its standard error",
         g.targets, g.content.0, g.content.1, g.standard_error.0, g.ranker.0, g.ranker.1, g.standard_error.1
     );

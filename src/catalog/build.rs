@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::format::{self, Parts};
 use super::vectors::{self, VectorBits};
-use super::{BoardRecord, Catalog, CatalogHeader, ItemRecord, NameTable, NeighbourLists, MAX_ITEMS};
+use super::{BoardRecord, BoardTable, Catalog, CatalogHeader, ItemRecord, NameTable, NeighbourLists, MAX_ITEMS};
 use crate::error::{Error, Result};
 
 /// How the co-occurrence and name tables are made. The defaults were tuned on a dev split
@@ -33,6 +33,9 @@ pub struct BuildOptions {
     pub min_boards_per_name: usize,
     /// Items kept per board name.
     pub items_per_name: usize,
+    /// A board's most recent items kept for the similar-boards signal (see `catalog::boards`):
+    /// a long board's oldest saves say least about what its owner saves next, and cost bytes.
+    pub board_items_kept: usize,
     /// How the item vectors are stored (see `catalog::vectors`).
     pub vector_bits: VectorBits,
 }
@@ -48,6 +51,7 @@ impl Default for BuildOptions {
             target_damping: 0.25,
             min_boards_per_name: 2,
             items_per_name: 100,
+            board_items_kept: usize::MAX,
             vector_bits: VectorBits::Four,
         }
     }
@@ -118,6 +122,8 @@ pub fn build(
     let popularity = popularity(boards, &boards_idx, n);
     let neighbours = cooccurrence(&boards_idx, n, opts);
     let names = name_table(boards, &boards_idx, opts);
+    let recent: Vec<Vec<u32>> = boards_idx.iter().map(|b| b[b.len().saturating_sub(opts.board_items_kept)..].to_vec()).collect();
+    let board_table = BoardTable::new(&recent, n);
     let header = CatalogHeader {
         model_id: model_id.to_string(),
         dim,
@@ -137,6 +143,7 @@ pub fn build(
         neighbours: &neighbours,
         names: &names,
         ranker: None,
+        boards: Some(&board_table),
     });
     // Through the loader: the result is exactly what a reader of the file will see, with its
     // content id.

@@ -13,6 +13,8 @@
 //!   nbr_packed  the co-saved neighbours, m entries (see `catalog::neighbours`)
 //!   nbr_scales  n bf16          (each row's largest weight)
 //!   names       JSON NameTable
+//!   boards      optional: the boards, for the similar-boards signal (see `catalog::boards`;
+//!               a whole catalog built with boards has it, a shard never)
 //!   ranker      optional: the ranker fitted to this catalog (JSON, read by `rank`)
 //! ```
 //! Numbers are little-endian. Every count is checked against the header and every index against
@@ -36,7 +38,7 @@ use serde::{Deserialize, Serialize};
 
 use super::neighbours::{self, Table};
 use super::vectors::{Derived, Encoded, VectorCoding};
-use super::{Catalog, ItemRecord, NameTable, NeighbourLists, Neighbours};
+use super::{BoardTable, Catalog, ItemRecord, NameTable, NeighbourLists, Neighbours};
 use crate::bundle::{self, Envelope, Kind, Section, Writer};
 use crate::error::{Error, Result};
 
@@ -177,6 +179,9 @@ pub struct Sections {
     /// The fitted ranker (JSON), when the catalog was built with boards to fit it on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ranker: Option<Section>,
+    /// The boards (see `catalog::boards`), when the catalog was built with any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boards: Option<Section>,
 }
 
 impl Sections {
@@ -195,7 +200,7 @@ impl Sections {
                     + len(&self.nbr_weights),
             ),
             ("items", self.items.len),
-            ("the rest", self.popularity.len + self.names.len + len(&self.ranker)),
+            ("the rest", self.popularity.len + self.names.len + len(&self.ranker) + len(&self.boards)),
         ]
     }
 }
@@ -239,6 +244,7 @@ pub(crate) struct Loaded {
     pub catalog_id: String,
     pub items: Vec<ItemRecord>,
     pub names: NameTable,
+    pub boards: BoardTable,
     /// The vectors' scales and the neighbour rows' (empty for format 2), as little-endian f32.
     pub scales: Vec<u8>,
     pub nbr_scales: Vec<u8>,
@@ -262,6 +268,7 @@ pub(crate) struct Parts<'a> {
     pub neighbours: &'a NeighbourLists,
     pub names: &'a NameTable,
     pub ranker: Option<&'a [u8]>,
+    pub boards: Option<&'a BoardTable>,
 }
 
 fn bad(msg: impl std::fmt::Display) -> Error {
@@ -295,6 +302,7 @@ pub(crate) fn write_packed(p: Parts, packed: PackedRows) -> Vec<u8> {
         nbr_weights: None,
         names: w.add(&names),
         ranker: p.ranker.map(|r| w.add(r)),
+        boards: p.boards.filter(|b| !b.is_empty()).map(|b| w.add(&b.encode())),
     };
     let header = CatalogHeader { sections, vectors: p.vectors.coding, ..p.header };
     w.finish(Kind::Catalog, version, &serde_json::to_vec(&header).expect("header serialises"))
@@ -319,8 +327,10 @@ pub(crate) fn rewrite(c: &Catalog, ranker: Option<&[u8]>) -> Vec<u8> {
         nbr_items: old.nbr_items.map(&mut copy),
         nbr_weights: old.nbr_weights.map(&mut copy),
         names: copy(old.names),
-        ranker: ranker.map(|r| w.add(r)),
+        boards: old.boards.map(&mut copy),
+        ranker: None,
     };
+    let sections = Sections { ranker: ranker.map(|r| w.add(r)), ..sections };
     let header = CatalogHeader { sections, ..c.header.clone() };
     w.finish(Kind::Catalog, c.at.version, &serde_json::to_vec(&header).expect("header serialises"))
 }
@@ -401,6 +411,11 @@ pub(crate) fn read(bytes: &[u8]) -> Result<Loaded> {
         serde_json::from_slice(&bytes[e.section(s.names, "names", None)?]).map_err(|e| bad(format!("names: {e}")))?;
     names.check(n).map_err(bad)?;
     let ranker = s.ranker.map(|r| e.section(r, "ranker", None)).transpose()?;
+    let boards = match s.boards {
+        Some(b) if header.shard.is_none() => BoardTable::decode(&bytes[e.section(b, "boards", None)?], n).map_err(bad)?,
+        Some(_) => return Err(bad("header: a shard with a boards section")),
+        None => BoardTable::default(),
+    };
     let catalog_id = e.digest[..8].iter().map(|b| format!("{b:02x}")).collect();
     Ok(Loaded {
         at: Ranges { vectors, popularity, neighbours, ranker, version: e.version },
@@ -412,6 +427,7 @@ pub(crate) fn read(bytes: &[u8]) -> Result<Loaded> {
         catalog_id,
         items,
         names,
+        boards,
     })
 }
 
@@ -463,6 +479,7 @@ mod tests {
             neighbours: &nb,
             names: &names,
             ranker: None,
+            boards: None,
         })
     }
 
@@ -511,6 +528,35 @@ mod tests {
             let e = Catalog::from_bytes(&bytes).unwrap_err();
             assert_eq!(e.code(), "invalid_catalog", "{section} = {value}: {e}");
         }
+    }
+
+    #[test]
+    fn the_boards_section_loads_and_a_corrupt_one_is_invalid_catalog() {
+        let items: Vec<ItemRecord> =
+            ["a", "b", "c"].iter().map(|id| ItemRecord { id: id.to_string(), ..Default::default() }).collect();
+        let boards = vec![super::super::BoardRecord {
+            user: "u".into(),
+            board: "x".into(),
+            items: vec!["c".into(), "a".into(), "zz".into()],
+        }];
+        let (c, _) = super::super::build(items, &[1.0; 3 * 128], 128, &boards, "m", &Default::default()).unwrap();
+        assert_eq!((c.boards().len(), c.boards().items_of(0)), (1, &[0u32, 2][..]));
+        let bytes = c.to_bytes();
+        let rewritten = Catalog::from_bytes(&c.with_ranker(Some(b"{}")).unwrap().to_bytes()).unwrap();
+        assert_eq!(rewritten.boards(), c.boards(), "a rewrite keeps the boards");
+        let at = c.header().sections.boards.expect("a boards section");
+        // An item index past the catalog: the first board's count (2), then item 9.
+        let mut bad = bytes.clone();
+        let e = Envelope::parse(&bytes, Kind::Catalog, &READS).unwrap();
+        let start = e.range(at.offset, at.len, "boards").unwrap().start;
+        bad[start + 1] = 9;
+        let bad = with_header(&bad, |_| {});
+        let err = Catalog::from_bytes(&bad).unwrap_err();
+        assert_eq!(err.code(), "invalid_catalog", "{err}");
+        assert!(err.to_string().contains("boards"), "{err}");
+        // Without the section (a catalog from before it): no boards, the rest as it was.
+        let without = Catalog::from_bytes(&with_header(&bytes, |h| h["sections"]["boards"] = serde_json::Value::Null)).unwrap();
+        assert!(without.boards().is_empty());
     }
 
     #[test]

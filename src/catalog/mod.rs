@@ -3,6 +3,7 @@
 //!
 //! Built natively by `edgerec index` ([`build`]), loaded anywhere from bytes ([`Catalog::from_bytes`]).
 
+mod boards;
 mod build;
 pub mod format;
 mod items;
@@ -15,6 +16,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use boards::BoardTable;
 pub use build::{build, BuildOptions, BuildReport};
 pub use format::FORMAT_VERSION;
 pub use format::{CatalogHeader, ShardInfo};
@@ -122,6 +124,8 @@ pub struct Catalog {
     items: Vec<ItemRecord>,
     index: HashMap<String, u32>,
     names: NameTable,
+    /// The boards (empty for a shard, or a catalog built before the table or without boards).
+    boards: BoardTable,
     /// What scoring derives from the stored vectors at load.
     derived: vectors::Derived,
     /// Sign bits of every vector (`words` u64 per item), for the coarse similarity pass.
@@ -159,6 +163,7 @@ impl Catalog {
             items: loaded.items,
             index,
             names: loaded.names,
+            boards: loaded.boards,
             derived: loaded.derived,
             bits: loaded.bits,
             words,
@@ -253,6 +258,10 @@ impl Catalog {
     /// The board-name table.
     pub fn names(&self) -> &NameTable {
         &self.names
+    }
+    /// The boards the catalog was built from (see [`BoardTable`]).
+    pub fn boards(&self) -> &BoardTable {
+        &self.boards
     }
     /// Where this catalog's items sit in a larger one, when it is a shard of it.
     pub fn shard(&self) -> Option<&ShardInfo> {

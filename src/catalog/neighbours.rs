@@ -50,7 +50,7 @@ fn encode_weight(w: f32, scale: f32) -> u8 {
     (-(w / scale).log2() * STEPS_PER_OCTAVE).round().clamp(0.0, (ZERO - 1) as f32) as u8
 }
 
-fn push_varint(out: &mut Vec<u8>, mut v: u32) {
+pub(crate) fn push_varint(out: &mut Vec<u8>, mut v: u32) {
     while v >= 0x80 {
         out.push(v as u8 | 0x80);
         v >>= 7;
@@ -60,7 +60,7 @@ fn push_varint(out: &mut Vec<u8>, mut v: u32) {
 
 /// The varint at `bytes[pos..end]` and the position after it; `None` when it runs past `end`,
 /// is longer than a u32 needs or does not fit one.
-fn read_varint(bytes: &[u8], mut pos: usize, end: usize) -> Option<(u32, usize)> {
+pub(crate) fn read_varint(bytes: &[u8], mut pos: usize, end: usize) -> Option<(u32, usize)> {
     let mut v = 0u32;
     for shift in (0..35).step_by(7) {
         let b = *bytes.get(pos).filter(|_| pos < end)?;

@@ -23,7 +23,7 @@ use xxhash_rust::xxh3::xxh3_64;
 
 use super::format::{self, CatalogHeader, NeighbourRanges, PackedRows, Parts, ShardInfo, FORMAT_VERSION};
 use super::vectors::{Encoded, VectorCoding};
-use super::{Catalog, ItemRecord, NameTable, NeighbourLists};
+use super::{BoardTable, Catalog, ItemRecord, NameTable, NeighbourLists};
 use crate::bundle::{self, Envelope, Kind, Section, Writer};
 use crate::error::{Error, Result};
 
@@ -55,6 +55,10 @@ pub struct FrontSections {
     pub ids: Section,
     /// A catalog bundle of the similarity sample's items (see [`sample_indices`]).
     pub sample: Section,
+    /// The whole catalog's boards (see [`BoardTable`]), for the similar-boards signal the front
+    /// computes; fronts of catalogs without boards have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boards: Option<Section>,
 }
 
 /// What a front file says about the set (its JSON header).
@@ -95,6 +99,7 @@ pub struct Front {
     header: FrontHeader,
     ids: Vec<u8>,
     sample: Catalog,
+    boards: BoardTable,
     front_id: String,
 }
 
@@ -127,8 +132,17 @@ impl Front {
         if !(header.prior.0.is_finite() && header.prior.1.is_finite()) {
             return Err(e.error("the popularity statistics are not finite"));
         }
+        let boards = match header.sections.boards {
+            Some(b) => BoardTable::decode(&bytes[e.section(b, "boards", None)?], n).map_err(|x| e.error(x))?,
+            None => BoardTable::default(),
+        };
         let front_id = e.digest[..8].iter().map(|b| format!("{b:02x}")).collect();
-        Ok(Self { header, ids, sample, front_id })
+        Ok(Self { header, ids, sample, boards, front_id })
+    }
+
+    /// The whole catalog's boards.
+    pub fn boards(&self) -> &BoardTable {
+        &self.boards
     }
 
     /// The set's header.
@@ -311,6 +325,7 @@ pub fn split(c: &Catalog, count: usize) -> Result<Split> {
                 neighbours: &NeighbourLists::default(),
                 names: &names,
                 ranker: None,
+                boards: None,
             },
             PackedRows { offsets, rows, scales: row_scales.clone() },
         );
@@ -358,11 +373,13 @@ pub fn split(c: &Catalog, count: usize) -> Result<Split> {
         neighbours: &NeighbourLists { offsets: vec![0; sample.len() + 1], ..Default::default() },
         names: &empty_names,
         ranker: None,
+        boards: None,
     });
     let mut w = Writer::default();
     let ids_section =
         w.add(&ids.iter().flat_map(|(h, i)| h.to_le_bytes().into_iter().chain(i.to_le_bytes())).collect::<Vec<u8>>());
     let sample_section = w.add(&sample_bytes);
+    let boards_section = (!c.boards().is_empty()).then(|| w.add(&c.boards().encode()));
     let ranker = c.ranker_section().map(|r| serde_json::from_slice(r).expect("a loaded catalog's ranker section is JSON"));
     let header = FrontHeader {
         set,
@@ -374,7 +391,7 @@ pub fn split(c: &Catalog, count: usize) -> Result<Split> {
         prior,
         ranker,
         built_by: format!("edgerec {}", env!("CARGO_PKG_VERSION")),
-        sections: FrontSections { ids: ids_section, sample: sample_section },
+        sections: FrontSections { ids: ids_section, sample: sample_section, boards: boards_section },
     };
     let front = w.finish(Kind::Front, FRONT_FORMAT, &serde_json::to_vec(&header).expect("header serialises"));
     Ok(Split { front, shards })

@@ -26,7 +26,7 @@ use super::select::top_n;
 use super::signals::{blend, weights, Features, Moments, Prior, Signals, Similarity, WeightedVector};
 use super::Knobs;
 use crate::catalog::shard::{sample_indices, Front};
-use crate::catalog::Catalog;
+use crate::catalog::{BoardTable, Catalog};
 use crate::error::{Error, Result};
 
 /// Items a shard returns nearest to each free-text pin (the front keeps the best three of all).
@@ -35,7 +35,7 @@ pub const NEAREST: usize = 32;
 /// The messages' layout. A front and its shards must speak the same one (they are built
 /// together: deploy them together); a shard that speaks another is refused at load
 /// ([`crate::catalog::shard::Front::check_protocol`]).
-pub const PROTOCOL: u32 = 2;
+pub const PROTOCOL: u32 = 3;
 
 /// A catalog pin as the shards see it: its place in the profile, its item and weight.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -110,6 +110,9 @@ pub struct Query {
     pub cosaved_inv_std: f32,
     /// `1 / std` of the board-name signal over the whole catalog.
     pub names_inv_std: f32,
+    /// The similar-boards values, ascending by item (whole-catalog indices): the front holds
+    /// the boards and computes them once (see `signals::similar_boards`).
+    pub similar_boards: Vec<(u32, f32)>,
     /// The interests: working-space vectors and their weights.
     pub interests: Vec<WeightedVector>,
     /// `(mean, 1 / std)` of the interests' similarity over the catalog's sample.
@@ -245,6 +248,9 @@ impl Query {
         if let Some(c) = &self.centroid {
             check_vector(c, dim, "the centroid")?;
         }
+        if self.similar_boards.iter().any(|&(j, v)| j as usize >= rows || !v.is_finite()) {
+            return Err(bad("a similar-boards value names an item the catalog does not have, or is not finite"));
+        }
         let finite = [
             self.focus_pins,
             self.cosaved_inv_std,
@@ -327,7 +333,7 @@ impl Shard {
             &q.knobs,
             q.focus_pins,
             (&q.pins, q.cosaved_inv_std),
-            (&q.boards, q.names_inv_std),
+            (&q.boards, q.names_inv_std, &q.similar_boards),
             (&q.interests, q.similar),
             q.centroid.as_deref().map(|v| (v, q.similar_mean)),
         )
@@ -444,6 +450,14 @@ impl Whole<'_> {
         match self {
             Whole::Catalog(c) => (c, sample_indices(c.len()).collect()),
             Whole::Front(f) => (f.sample(), (0..f.sample().len()).collect()),
+        }
+    }
+
+    /// The whole catalog's boards.
+    pub fn boards(&self) -> &BoardTable {
+        match self {
+            Whole::Catalog(c) => c.boards(),
+            Whole::Front(f) => f.boards(),
         }
     }
 

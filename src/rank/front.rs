@@ -10,7 +10,7 @@ use super::fanout::{self, CandidateVectors, Candidates, Levels, Lookup, LookupRe
 use super::profile::{build_profile, complete, Profile};
 use super::reason::{self, Signal, Sources};
 use super::select::{select, Candidate, Slot};
-use super::signals::{blend, interest_vectors, refs, takes_new_slot, weights, Moments, Similarity};
+use super::signals::{blend, interest_vectors, refs, similar_boards, takes_new_slot, weights, Moments, Similarity};
 use super::{Knobs, KnobsSource, Recommendation, Recommendations};
 use crate::catalog::shard::Front;
 use crate::context::{BoardContext, MAX_TEXT_PINS};
@@ -96,6 +96,8 @@ pub fn query(whole: Whole, p: &mut Pending, replies: Vec<LookupReply>) -> Result
     let sources = Sources::choose(profile);
     let nearest = sources.iter().filter(|(i, _, _)| profile.pins[*i as usize].text).map(|(i, v, _)| (*i, v.clone())).collect();
     let (pins, boards) = refs(profile);
+    let similar_boards =
+        if kn.w_similar_boards != 0.0 { similar_boards(whole.boards(), &pins, kn.similar_boards) } else { Vec::new() };
     let mut out: Vec<u32> = p.out.iter().copied().collect();
     out.sort_unstable();
     p.need = quotas(profile, sources.iter().map(|s| s.0 as usize), kn, p.k);
@@ -110,6 +112,7 @@ pub fn query(whole: Whole, p: &mut Pending, replies: Vec<LookupReply>) -> Result
         boards,
         cosaved_inv_std: cosaved.inv_std(n),
         names_inv_std: names.inv_std(n),
+        similar_boards,
         interests: interests.iter().map(|(v, w)| (v.to_vec(), *w)).collect(),
         similar,
         centroid: profile.centroid.clone(),

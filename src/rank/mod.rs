@@ -1,7 +1,7 @@
 //! Ranking: a board context in, the catalog's best items out, each with a score and a reason.
 //!
 //! One request flows through [`profile`] (pins resolved, weighted, clustered into interests),
-//! [`signals`] (co-saved, similarity, board names, the popularity prior, scored over the whole
+//! [`signals`] (co-saved, similarity, board names, similar boards, the popularity prior, scored over the whole
 //! catalog), [`select`] (top-k with near-duplicate collapse, MMR and the pins' quotas) and
 //! [`reason`]. The blend's weights are [`Knobs`]: fitted to the catalog at index time when the
 //! bundle carries them (see `train` natively), else the defaults.
@@ -231,6 +231,7 @@ impl Ranker {
             w_new_similar: 0.0,
             w_new_similar_mean: 0.0,
             w_board_name: 0.0,
+            w_similar_boards: 0.0,
             w_popular: 0.0,
             ..self.knobs.clone()
         };
@@ -240,6 +241,7 @@ impl Ranker {
             Knobs { w_similar: 1.0, w_new_similar: 1.0, ..off.clone() },
             Knobs { w_similar_mean: 1.0, w_new_similar_mean: 1.0, ..off.clone() },
             Knobs { w_board_name: 1.0, ..off.clone() },
+            Knobs { w_similar_boards: 1.0, ..off.clone() },
             Knobs { w_popular: 1.0, ..off.clone() },
         ] {
             by_signal.extend(alone(kn, false));

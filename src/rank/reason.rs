@@ -19,6 +19,8 @@ pub enum Signal {
     BoardName,
     /// Popular overall.
     Popular,
+    /// Saved on the catalog's boards most like the request's.
+    SimilarBoards,
 }
 
 /// Why an item was recommended.
@@ -120,7 +122,8 @@ impl Sources {
 }
 
 /// What explains item `j`'s score, from its features `f` and the blend's weights `w` (both as
-/// [`super::signals::blend`] takes them): the signal and, where it has one, the pin (index into
+/// [`super::signals::blend`] takes them): the signal that contributes most (similar boards only
+/// where nothing else does) and, where it has one, the pin (index into
 /// `Profile::pins`) or board behind it.
 pub fn explain(
     catalog: &Catalog,
@@ -140,12 +143,17 @@ pub fn explain(
         (Signal::BoardName, w[3] * f[3]),
         (Signal::Popular, popular),
     ];
-    let (signal, _) = parts.iter().copied().fold((Signal::Similar, f32::MIN), |b, p| if p.1 > b.1 { p } else { b });
+    let best = parts.iter().copied().fold((Signal::Similar, f32::MIN), |b, p| if p.1 > b.1 { p } else { b });
+    // Similar boards name neither a pin nor a board of the request: they explain an item only
+    // where no other signal speaks for it ("saved together with “Alien”" says more, and a reason
+    // naming a pin is what fills that pin's slot).
+    let boards = w[6] * f[6];
+    let (signal, _) = if best.1 <= 0.0 && boards > best.1 { (Signal::SimilarBoards, boards) } else { best };
     match signal {
         Signal::CoSaved => (signal, sig.cosaved_pin.get(&j).map(|b| b.0), None),
         Signal::Similar => (signal, sources.most_similar(catalog, j), None),
         Signal::BoardName => (signal, None, sig.names_board.get(&j).map(|b| b.0)),
-        Signal::Popular => (signal, None, None),
+        Signal::Popular | Signal::SimilarBoards => (signal, None, None),
     }
 }
 
@@ -177,5 +185,13 @@ pub fn reason(profile: &Profile, signal: Signal, pin: Option<usize>, board: Opti
             Reason { signal, board: name, pin: None, text }
         }
         (Signal::Popular, _) => Reason { signal, board: None, pin: None, text: "popular with many people".into() },
+        (Signal::SimilarBoards, _) => {
+            let name = profile.target.map(board_of).filter(|n| !n.trim().is_empty());
+            let text = match &name {
+                Some(n) => format!("saved on other people's boards like “{n}”"),
+                None => "saved on other people's boards like yours".into(),
+            };
+            Reason { signal, board: name, pin: None, text }
+        }
     }
 }

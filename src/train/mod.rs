@@ -265,6 +265,7 @@ fn extraction_knobs(k: &Knobs) -> Knobs {
         w_new_similar: on(k.w_new_similar),
         w_new_similar_mean: on(k.w_new_similar_mean),
         w_board_name: on(k.w_board_name),
+        w_similar_boards: on(k.w_similar_boards),
         ..k.clone()
     }
 }
@@ -508,8 +509,9 @@ type Field = fn(&mut Knobs) -> &mut f32;
 
 /// The weights of items with interaction data, fitted on the warm examples. The co-saved weight
 /// anchors the blend's scale while it is on (only ratios between weights rank).
-const WARM_WEIGHTS: [(&str, Field); 6] = [
+const WARM_WEIGHTS: [(&str, Field); 7] = [
     ("similar", |k| &mut k.w_similar),
+    ("similar_boards", |k| &mut k.w_similar_boards),
     ("similar_mean", |k| &mut k.w_similar_mean),
     ("board_name", |k| &mut k.w_board_name),
     ("popular", |k| &mut k.w_popular),
@@ -627,8 +629,9 @@ fn fit_blend(scored: &[Scored], start: &Knobs) -> (Knobs, f64) {
 
 /// Every weight the fit may drop, as a place in [`Knobs`] (the new items' share of slots has a
 /// floor instead: see [`NEW_SHARES`]).
-const DROPPABLE: [(&str, Field); 8] = [
+const DROPPABLE: [(&str, Field); 9] = [
     ("co_saved", |k| &mut k.w_cosaved),
+    ("similar_boards", |k| &mut k.w_similar_boards),
     ("similar", |k| &mut k.w_similar),
     ("similar_mean", |k| &mut k.w_similar_mean),
     ("board_name", |k| &mut k.w_board_name),
@@ -843,7 +846,9 @@ impl FitReport {
 /// The fitted weights as `name = value` pairs, for people.
 pub fn describe(k: &Knobs) -> String {
     let w = crate::rank::signals::weights(k, 0.0);
-    let mut parts: Vec<String> = FEATURES.iter().zip(w.warm).take(5).map(|(n, v)| format!("{n} {v:.2}")).collect();
+    // Every warm weight but the new items' offset (feature `new`, reported with them below).
+    let mut parts: Vec<String> =
+        FEATURES.iter().zip(w.warm).filter(|(n, _)| **n != "new").map(|(n, v)| format!("{n} {v:.2}")).collect();
     parts.push(format!(
         "new items: offset {:.2}, similar {:.2}, similar_mean {:.2}, share of slots {:.2} for a content score ≥ {:.2}",
         k.w_new, k.w_new_similar, k.w_new_similar_mean, k.new_share, k.new_slot_min_z

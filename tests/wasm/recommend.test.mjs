@@ -36,7 +36,7 @@ test("recommends from catalog pins with reasons, never a saved item", () => {
     assert.ok(!saved.has(it.id), `saved item ${it.id} recommended`);
     assert.equal(typeof it.title, "string");
     assert.ok(Number.isFinite(it.score));
-    assert.ok(["co_saved", "similar", "board_name", "popular"].includes(it.reason.signal));
+    assert.ok(["co_saved", "similar", "board_name", "popular", "similar_boards"].includes(it.reason.signal));
     assert.ok(it.reason.text.length > 0);
   }
   assert.ok(out.items.some((it) => it.reason.signal === "co_saved" && it.reason.pin), JSON.stringify(out.items));

@@ -19,7 +19,7 @@ after(async () => {
   await mf?.dispose();
 });
 
-const SIGNALS = ["co_saved", "similar", "board_name", "popular"];
+const SIGNALS = ["co_saved", "similar", "board_name", "popular", "similar_boards"];
 
 /** The body of an error: exactly { error: { code, message } }, and no stack trace in it. */
 function assertError(res, status, code, message) {

@@ -495,7 +495,7 @@ async function rankOnce() {
   }
 }
 
-const SIGNAL_LABEL = { co_saved: "saved together", similar: "similar", board_name: "board name", popular: "popular" };
+const SIGNAL_LABEL = { co_saved: "saved together", similar: "similar", board_name: "board name", popular: "popular", similar_boards: "similar boards" };
 
 function render(items) {
   const list = $("recs");

@@ -401,7 +401,7 @@ test("recommend: results with reasons; bad input is a typed error and the recomm
   assert.equal(r.good.items.length, 5);
   for (const it of r.good.items) {
     assert.ok(typeof it.id === "string" && typeof it.title === "string" && Number.isFinite(it.score));
-    assert.ok(["co_saved", "similar", "board_name", "popular"].includes(it.reason.signal));
+    assert.ok(["co_saved", "similar", "board_name", "popular", "similar_boards"].includes(it.reason.signal));
     assert.ok(it.reason.text.length > 0);
   }
   assert.ok(!r.good.items.some((it) => it.id === "1" || it.id === "3114"), "never a pinned item");

@@ -33,6 +33,6 @@ export function firstReason(r: Recommendations): string {
   const board: string | undefined = top.reason.board;
   return `${top.id} ${top.title} ${top.score.toFixed(3)} ${signal} ${board ?? ""} ${r.model_id} ${r.catalog_id} ${r.embedded_texts + r.unknown_pins}`;
 }
-// @ts-expect-error signals are the four Rust variants
+// @ts-expect-error signals are the Rust variants
 export const badSignal: Signal = "recency";
 export const code: ErrorCode = "resource_exhausted";
