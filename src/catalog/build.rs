@@ -35,6 +35,8 @@ pub struct BuildOptions {
     pub items_per_name: usize,
     /// A board's most recent items kept for the similar-boards signal (see `catalog::boards`):
     /// a long board's oldest saves say least about what its owner saves next, and cost bytes.
+    /// The default, 50, was chosen on movielens' dev split (Recall@10 30: 0.1415, 50: 0.1459,
+    /// 70: 0.1448, 100: 0.1437, every item: 0.1448), and halves the section.
     pub board_items_kept: usize,
     /// How the item vectors are stored (see `catalog::vectors`).
     pub vector_bits: VectorBits,
@@ -51,7 +53,7 @@ impl Default for BuildOptions {
             target_damping: 0.25,
             min_boards_per_name: 2,
             items_per_name: 100,
-            board_items_kept: usize::MAX,
+            board_items_kept: 50,
             vector_bits: VectorBits::Four,
         }
     }
