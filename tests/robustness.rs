@@ -543,10 +543,31 @@ fn make_cat_fixture(dim: usize, fitted: bool) -> CatFixture {
     let env = envelope(&bytes, b"EDGERECC");
     let f = CatFixture { bytes, env, dim };
     for part in ["items", "names"] {
-        let r = f.section(part).expect("the header names the items and names sections: update CatFixture");
-        assert!(serde_json::from_slice::<Value>(&f.bytes[r]).is_ok(), "the {part} section is no longer JSON");
+        assert!(f.section(part).is_some(), "the header names the items and names sections: update CatFixture");
+        assert!(serde_json::from_slice::<Value>(&section_json(&f, part)).is_ok(), "the {part} section is no longer JSON");
     }
     f
+}
+
+/// The JSON of a JSON section (the items section inflated: format 6 deflates it).
+fn section_json(f: &CatFixture, part: &str) -> Vec<u8> {
+    let bytes = &f.bytes[f.section(part).expect("section")];
+    if part != "items" {
+        return bytes.to_vec();
+    }
+    let (len, stream) = bytes.split_at(8);
+    let len = u64::from_le_bytes(len.try_into().unwrap()) as usize;
+    miniz_oxide::inflate::decompress_to_vec_with_limit(stream, len).expect("the items section inflates")
+}
+
+/// A JSON section's bytes as the catalog stores them (the items deflated, after their length).
+fn section_of_json(part: &str, json: &[u8]) -> Vec<u8> {
+    if part != "items" {
+        return json.to_vec();
+    }
+    let mut out = (json.len() as u64).to_le_bytes().to_vec();
+    out.extend(miniz_oxide::deflate::compress_to_vec(json, 6));
+    out
 }
 
 /// 0: dim 16; 1: dim 384; 2: dim 16 with a fitted-ranker section.
@@ -630,16 +651,17 @@ fn cat_with_json(f: &CatFixture, part: &str, json: &[u8]) -> Vec<u8> {
         }
         return rebuilt(&f.bytes, &f.env, &header, None);
     }
+    let bytes = section_of_json(part, json);
     let mut h = f.env.header.clone();
-    h["sections"][part] = json!({ "offset": appended_offset(&f.bytes, &f.env), "len": json.len() });
-    rebuilt(&f.bytes, &f.env, &h, Some(json))
+    h["sections"][part] = json!({ "offset": appended_offset(&f.bytes, &f.env), "len": bytes.len() });
+    rebuilt(&f.bytes, &f.env, &h, Some(&bytes))
 }
 
 fn cat_json_part(f: &CatFixture, part: &str) -> Value {
     if part == "header" {
         return f.env.header.clone();
     }
-    serde_json::from_slice(&f.bytes[f.section(part).expect("section")]).expect("JSON section")
+    serde_json::from_slice(&section_json(f, part)).expect("JSON section")
 }
 
 #[test]
@@ -661,8 +683,8 @@ fn catalog_fixture_loads_and_recommends() {
         for bytes in [
             rebuilt(&f.bytes, &f.env, &f.env.header, None),
             cat_with_json(f, "header", &serde_json::to_vec(&f.env.header).unwrap()),
-            cat_with_json(f, "items", &f.bytes[f.section("items").unwrap()]),
-            cat_with_json(f, "names", &f.bytes[f.section("names").unwrap()]),
+            cat_with_json(f, "items", &section_json(f, "items")),
+            cat_with_json(f, "names", &section_json(f, "names")),
         ] {
             let r = Ranker::new(Catalog::from_bytes(&bytes).expect("a faithful rebuild loads")).unwrap();
             assert_eq!(ids_of(&r.recommend(None, &ctx).unwrap()), want);
@@ -830,6 +852,38 @@ proptest! {
             apply_edit(&mut doc, &p, edit);
         }
         check_catalog(&cat_with_json(f, part, &serde_json::to_vec(&doc).unwrap()))?;
+    }
+
+    /// The items section's deflate stream cut, bit-flipped or replaced by random bytes, under
+    /// its stated length or another: an `invalid_catalog` error or a catalog that works.
+    #[test]
+    fn catalog_items_section_deflate_stream_damaged(
+        which in 0usize..3,
+        cut in any::<Index>(),
+        flips in prop::collection::vec((any::<Index>(), 0u8..8), 0..4),
+        random in prop::option::weighted(0.2, prop::collection::vec(any::<u8>(), 0..256)),
+        stated in prop::option::weighted(0.3, any::<u64>()),
+    ) {
+        let f = cat_fixture(which);
+        let mut items = f.bytes[f.section("items").unwrap()].to_vec();
+        if let Some(random) = random {
+            items.truncate(8);
+            items.extend(random);
+        }
+        if items.len() > 8 {
+            for (at, bit) in &flips {
+                let i = 8 + at.index(items.len() - 8);
+                items[i] ^= 1 << bit;
+            }
+        }
+        let keep = 8 + cut.index(items.len() - 7);
+        items.truncate(keep.min(items.len()));
+        if let Some(stated) = stated {
+            items[..8].copy_from_slice(&stated.to_le_bytes());
+        }
+        let mut h = f.env.header.clone();
+        h["sections"]["items"] = json!({ "offset": appended_offset(&f.bytes, &f.env), "len": items.len() });
+        check_catalog(&rebuilt(&f.bytes, &f.env, &h, Some(&items)))?;
     }
 
     /// Random JSON (and random bytes) as the fitted-ranker section.

@@ -140,7 +140,7 @@ fn a_missing_foreign_or_misplaced_shard_is_a_typed_error() {
         assert_eq!(e.code(), "invalid_catalog", "{e}");
         assert!(e.to_string().contains("deploy the front and its shards from the same build"), "{e}");
     }
-    // A shard is not a catalog a build of format 4 reads, and a front is not a catalog.
+    // A shard is not a catalog (its format), and a front is not a catalog.
     assert_eq!(Catalog::from_bytes(&set.front).unwrap_err().code(), "invalid_catalog");
     let e = Front::from_bytes(&set.shards[0]).unwrap_err();
     assert!(e.to_string().contains("this file is an edgerec catalog bundle"), "{e}");

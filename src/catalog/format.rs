@@ -2,8 +2,8 @@
 //! JSON header is a [`CatalogHeader`] naming these sections:
 //!
 //! ```text
-//!   items       ids and display fields as JSON columns (see `catalog::items`; format 2: an
-//!               array of ItemRecord)
+//!   items       ids and display fields as JSON columns, deflated (see `catalog::items`;
+//!               formats 3 to 5: not deflated; format 2: an array of ItemRecord)
 //!   vectors     the item vectors as the header's `vectors` coding says (see `catalog::vectors`):
 //!               int8: n × dim i8; rotated4: n × dim/2 bytes of 4-bit codes
 //!   scales      n f16           (int8: vector i ≈ vectors[i] × scales[i]; rotated4: see there)
@@ -18,8 +18,9 @@
 //!   ranker      optional: the ranker fitted to this catalog (JSON, read by `rank`)
 //! ```
 //! Numbers are little-endian. Every count is checked against the header and every index against
-//! `n` when loading, so a truncated or foreign file is an error, never a panic later. Format 3
-//! is format 4 with both scale sections in f32 (2 bytes an item more each); it still loads. The
+//! `n` when loading, so a truncated or foreign file is an error, never a panic later. Format 6
+//! is format 4 with the items section deflated (and format 7 the shard of format 6 as 5 was of
+//! 4); formats 4 and 5 still load. Format 3 is format 4 with both scale sections in f32 (2 bytes an item more each); it still loads. The
 //! vector scales are f16: an int8 scale of a unit vector is at least 1/(127·√dim), inside f16's
 //! normal range (relative error 2⁻¹¹) for any model; a rotated4 scale is proportional to the
 //! item's distance from the catalog mean, so an item within about 0.007 of the mean may fall
@@ -42,14 +43,21 @@ use super::{BoardTable, Catalog, ItemRecord, NameTable, NeighbourLists, Neighbou
 use crate::bundle::{self, Envelope, Kind, Section, Writer};
 use crate::error::{Error, Result};
 
-/// The bundle format this build writes.
-pub const FORMAT_VERSION: u32 = 4;
-/// The format of a catalog shard (`edgerec index --shards`): format 4 with a [`ShardInfo`] in
+/// The bundle format this build writes: format 4 with the items section deflated.
+pub const FORMAT_VERSION: u32 = 6;
+/// The format of a catalog shard (`edgerec index --shards`): format 6 with a [`ShardInfo`] in
 /// the header and neighbour rows for every item of the whole catalog (see `catalog::shard`). A
-/// build that reads only format 4 refuses it by its version, never takes it for a catalog.
-pub const SHARD_FORMAT_VERSION: u32 = 5;
+/// build that reads only format 6 refuses it by its version, never takes it for a catalog.
+pub const SHARD_FORMAT_VERSION: u32 = 7;
+/// The shards of format 4 catalogs (their items not deflated): they still load.
+const SHARD_FORMAT_4: u32 = 5;
 /// The formats it reads.
-const READS: [u32; 4] = [2, 3, FORMAT_VERSION, SHARD_FORMAT_VERSION];
+const READS: [u32; 6] = [2, 3, 4, SHARD_FORMAT_4, FORMAT_VERSION, SHARD_FORMAT_VERSION];
+
+/// True for the formats of shards.
+fn is_shard_format(version: u32) -> bool {
+    version == SHARD_FORMAT_4 || version == SHARD_FORMAT_VERSION
+}
 
 /// How a section of per-item scales is stored (see the module doc).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -152,7 +160,7 @@ pub struct Sections {
     pub items: Section,
     /// The vectors, as the header's `vectors` coding says.
     pub vectors: Section,
-    /// The vectors' scales: f16 (format 4), f32 (before).
+    /// The vectors' scales: f16 (from format 4), f32 (before).
     pub scales: Section,
     /// rotated4: the f32 mean vector.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -165,7 +173,7 @@ pub struct Sections {
     /// Format 3: the packed neighbour rows.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nbr_packed: Option<Section>,
-    /// Formats 3 and 4: row scales, bf16 (format 4) or f32 (format 3).
+    /// From format 3: row scales, bf16 (from format 4) or f32 (format 3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nbr_scales: Option<Section>,
     /// Format 2: u32 neighbour items.
@@ -221,7 +229,7 @@ pub(crate) struct Ranges {
 pub(crate) enum NeighbourRanges {
     /// Format 2: entry offsets, ids, weights.
     Plain([Range<usize>; 3]),
-    /// Formats 3 and 4: byte offsets, packed rows (the row scales are decoded at load).
+    /// From format 3: byte offsets, packed rows (the row scales are decoded at load).
     Packed([Range<usize>; 2]),
 }
 
@@ -345,8 +353,8 @@ pub(crate) fn read(bytes: &[u8]) -> Result<Loaded> {
     }
     // A shard's neighbour table has a row for every item of the whole catalog.
     let rows = match (&header.shard, e.version) {
-        (None, SHARD_FORMAT_VERSION) => return Err(bad("header: a shard file (format 5) without its shard")),
-        (Some(_), v) if v != SHARD_FORMAT_VERSION => return Err(bad(format!("header: format {v} names a shard"))),
+        (None, v) if is_shard_format(v) => return Err(bad(format!("header: a shard file (format {v}) without its shard"))),
+        (Some(_), v) if !is_shard_format(v) => return Err(bad(format!("header: format {v} names a shard"))),
         (Some(sh), _) => {
             let end = sh.start.checked_add(n).filter(|&end| end <= sh.rows);
             if end.is_none() || sh.index >= sh.count || !(sh.prior.0.is_finite() && sh.prior.1.is_finite()) {
@@ -362,15 +370,16 @@ pub(crate) fn read(bytes: &[u8]) -> Result<Loaded> {
     // Sizes from the header are untrusted: checked arithmetic, so a hostile header is an error.
     let size = |count: usize, width: usize| count.checked_mul(width).ok_or_else(|| bad("header: section sizes overflow"));
     let s = &header.sections;
-    let items = super::items::decode(&bytes[e.section(s.items, "items", None)?], e.version).map_err(bad)?;
-    if items.len() != n {
-        return Err(bad(format!("items: {} records, the header says {n}", items.len())));
-    }
     let vector_bytes = match header.vectors {
         VectorCoding::Int8 => size(n, d)?,
         VectorCoding::Rotated4 { .. } => size(n, d / 2)?,
     };
     let vectors = e.section(s.vectors, "vectors", Some(vector_bytes))?;
+    // After the vectors: the file holds `n` items' worth, which bounds what the items may inflate to.
+    let items = super::items::decode(&bytes[e.section(s.items, "items", None)?], e.version, n).map_err(bad)?;
+    if items.len() != n {
+        return Err(bad(format!("items: {} records, the header says {n}", items.len())));
+    }
     let (vector_width, row_width) = scale_widths(e.version);
     let scales = vector_width.decode(&bytes[e.section(s.scales, "scales", Some(size(n, vector_width.bytes())?))?], "scales")?;
     let mean = match (header.vectors, s.vector_mean) {
@@ -592,22 +601,8 @@ mod tests {
         assert!(Catalog::from_bytes(&bytes).unwrap_err().to_string().contains("no nbr_items section (format 2)"));
     }
 
-    /// A bundle written by format 3's writer (before format 4): 12 items, 128-d rotated4 vectors.
-    const FORMAT_3: &[u8] = include_bytes!("../../tests/fixtures/catalog-format3.bin");
-
-    #[test]
-    fn format_3_files_still_load_with_their_f32_scales() {
-        let c = Catalog::from_bytes(FORMAT_3).unwrap();
-        assert_eq!((c.len(), c.at.version), (12, 3));
-        // What format 3's writer read back from the same bytes.
-        assert_eq!(c.neighbours().of(0).collect::<Vec<_>>(), vec![(3, 0.40712553), (6, 0.12368956), (9, 0.10401011)]);
-        let mut v = vec![0f32; 128];
-        c.vector_f32(5, &mut v);
-        assert_eq!(&v[..4], &[-0.061132632, -0.011595896, 0.15752499, -0.107122585]);
-        assert_eq!(c.with_ranker(Some(b"{}")).unwrap().at.version, 3);
-        // Format 4 of the same inputs (those of the fixture's writer): scales half as wide, the
-        // same table and vectors within their rounding (bf16 rows: 2⁻⁸ relative; f16 vector
-        // scales: 2⁻¹¹).
+    /// The inputs of the fixtures' writers (formats 3 and 4): 12 items, 128-d vectors, 9 boards.
+    fn fixture_inputs() -> (Vec<ItemRecord>, Vec<f32>, Vec<crate::catalog::BoardRecord>) {
         let (n, dim) = (12, 128);
         let items: Vec<ItemRecord> = (0..n)
             .map(|i| ItemRecord {
@@ -631,12 +626,62 @@ mod tests {
                 items: (0..5).map(|k| format!("item-{}", (b * 2 + k * 3) % n)).collect(),
             })
             .collect();
-        let (four, _) = crate::catalog::build(items, &vectors, dim, &boards, "fixture-model", &Default::default()).unwrap();
-        assert_eq!(four.at.version, FORMAT_VERSION);
+        (items, vectors, boards)
+    }
+
+    /// A bundle and a shard (of 2) written by format 4's writer (before format 6), from
+    /// [`fixture_inputs`].
+    const FORMAT_4: &[u8] = include_bytes!("../../tests/fixtures/catalog-format4.bin");
+    const SHARD_FORMAT_5: &[u8] = include_bytes!("../../tests/fixtures/shard-format5.bin");
+
+    #[test]
+    fn format_4_files_and_their_shards_still_load_and_format_6_deflates_the_items() {
+        let (items, vectors, boards) = fixture_inputs();
+        let old = Catalog::from_bytes(FORMAT_4).unwrap();
+        assert_eq!((old.at.version, old.items()), (4, &items[..]));
+        assert_eq!(old.with_ranker(Some(b"{}")).unwrap().at.version, 4);
+        let shard = Catalog::from_bytes(SHARD_FORMAT_5).unwrap();
+        assert_eq!((shard.at.version, shard.start(), shard.items()), (SHARD_FORMAT_4, 6, &items[6..]));
+        let (new, _) =
+            crate::catalog::build(items.clone(), &vectors, 128, &boards, "fixture-model", &Default::default()).unwrap();
+        assert_eq!((new.at.version, new.items()), (FORMAT_VERSION, &items[..]));
+        // The same catalog but for its items section.
+        assert!(new.header().sections.items.len < old.header().sections.items.len);
+        for i in 0..items.len() {
+            assert_eq!(new.neighbours().of(i).collect::<Vec<_>>(), old.neighbours().of(i).collect::<Vec<_>>());
+        }
+        let split = crate::catalog::shard::split(&new, 2).unwrap();
+        let shard = Catalog::from_vec(split.shards[1].clone()).unwrap();
+        assert_eq!((shard.at.version, shard.items()), (SHARD_FORMAT_VERSION, &items[6..]));
+        // Format 4 can no longer be sharded by this build: it asks for a rebuild.
+        let Err(e) = crate::catalog::shard::split(&old, 2) else { panic!("format 4 was sharded") };
+        assert!(e.to_string().contains("rebuild it"), "{e}");
+    }
+
+    /// A bundle written by format 3's writer (before format 4): 12 items, 128-d rotated4 vectors.
+    const FORMAT_3: &[u8] = include_bytes!("../../tests/fixtures/catalog-format3.bin");
+
+    #[test]
+    fn format_3_files_still_load_with_their_f32_scales() {
+        let c = Catalog::from_bytes(FORMAT_3).unwrap();
+        assert_eq!((c.len(), c.at.version), (12, 3));
+        // What format 3's writer read back from the same bytes.
+        assert_eq!(c.neighbours().of(0).collect::<Vec<_>>(), vec![(3, 0.40712553), (6, 0.12368956), (9, 0.10401011)]);
+        let mut v = vec![0f32; 128];
+        c.vector_f32(5, &mut v);
+        assert_eq!(&v[..4], &[-0.061132632, -0.011595896, 0.15752499, -0.107122585]);
+        assert_eq!(c.with_ranker(Some(b"{}")).unwrap().at.version, 3);
+        // This build's format of the same inputs (those of the fixture's writer): scales half as
+        // wide, the same table and vectors within their rounding (bf16 rows: 2⁻⁸ relative; f16
+        // vector scales: 2⁻¹¹).
+        let (n, dim) = (12, 128);
+        let (items, vectors, boards) = fixture_inputs();
+        let (now, _) = crate::catalog::build(items, &vectors, dim, &boards, "fixture-model", &Default::default()).unwrap();
+        assert_eq!(now.at.version, FORMAT_VERSION);
         let scale_bytes = |c: &Catalog| (c.header().sections.scales.len, c.header().sections.nbr_scales.unwrap().len);
-        assert_eq!((scale_bytes(&c), scale_bytes(&four)), ((4 * n, 4 * n), (2 * n, 2 * n)));
+        assert_eq!((scale_bytes(&c), scale_bytes(&now)), ((4 * n, 4 * n), (2 * n, 2 * n)));
         for i in 0..n {
-            let (old, new): (Vec<_>, Vec<_>) = (c.neighbours().of(i).collect(), four.neighbours().of(i).collect());
+            let (old, new): (Vec<_>, Vec<_>) = (c.neighbours().of(i).collect(), now.neighbours().of(i).collect());
             assert_eq!(old.len(), new.len());
             for ((j, w), (k, x)) in old.into_iter().zip(new) {
                 assert_eq!(j, k);
@@ -644,7 +689,7 @@ mod tests {
             }
         }
         let mut u = vec![0f32; dim];
-        four.vector_f32(5, &mut u);
+        now.vector_f32(5, &mut u);
         let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
         for (a, b) in v.iter().zip(&u) {
             assert!((a - b).abs() <= norm * 2f32.powi(-11) + 1e-7, "{a} vs {b}");

@@ -2,11 +2,11 @@
 //! front, so that a catalog too large for one isolate is served by several.
 //!
 //! - **Shard `i`** owns a contiguous run of the catalog's items and is a catalog bundle of its own
-//!   (format 5: format 4 plus a [`ShardInfo`]): those items' display fields, vectors (the same
-//!   codes and scales, under the whole catalog's mean and rotation), popularity and board-name
-//!   entries, and a co-saved table with a row for *every* item of the catalog holding the
-//!   neighbours this shard owns — for each owned item, the pins that point at it — with the
-//!   weight codes and row scales unchanged. A shard scores its items exactly as the whole catalog
+//!   (format 7: format 6 plus a [`ShardInfo`]; format 5, of format 4, still loads): those
+//!   items' display fields, vectors (the same codes and scales, under the whole catalog's mean
+//!   and rotation), popularity and board-name entries, and a co-saved table with a row for
+//!   *every* item of the catalog holding the neighbours this shard owns — for each owned item,
+//!   the pins that point at it — with the weight codes and row scales unchanged. A shard scores its items exactly as the whole catalog
 //!   would.
 //! - **The front** ([`Front`], magic `EDGERECF`) holds what a request needs of the whole catalog
 //!   before any shard is asked: the item ids (as 64-bit hashes, to resolve pins), the shards'
@@ -261,7 +261,7 @@ pub struct Split {
     pub shards: Vec<Vec<u8>>,
 }
 
-/// Cuts a built catalog (format 4) into `count` shards and their front. Loading them back and
+/// Cuts a built catalog (of this build's format) into `count` shards and their front. Loading them back and
 /// ranking through them gives the whole catalog's answers.
 pub fn split(c: &Catalog, count: usize) -> Result<Split> {
     let n = c.len();
@@ -275,7 +275,9 @@ pub fn split(c: &Catalog, count: usize) -> Result<Split> {
             if c.header.shard.is_some() { ", a shard" } else { "" }
         )));
     }
-    let NeighbourRanges::Packed([offsets, rows]) = &c.at.neighbours else { unreachable!("format 4 packs its neighbours") };
+    let NeighbourRanges::Packed([offsets, rows]) = &c.at.neighbours else {
+        unreachable!("this build's format packs its neighbours")
+    };
     let d = c.dim();
     let code_bytes = match c.header.vectors {
         VectorCoding::Int8 => d,
