@@ -90,9 +90,19 @@ pub fn query(whole: Whole, p: &mut Pending, replies: Vec<LookupReply>) -> Result
     let n = whole.len();
     let (sample_catalog, sample) = whole.sample();
     let interests = interest_vectors(profile, kn);
-    let similar = Similarity::stats(sample_catalog, &sample, &interests);
-    let similar_mean =
-        profile.centroid.as_deref().map_or((0.0, 0.0), |c| Similarity::stats(sample_catalog, &sample, &[(c, 1.0)]));
+    // Each signal's scale over the sample only where the knobs weigh the signal (the shards
+    // build it only then).
+    let similar = if kn.w_similar != 0.0 || kn.w_new_similar != 0.0 {
+        Similarity::stats(sample_catalog, &sample, &interests)
+    } else {
+        (0.0, 0.0)
+    };
+    let similar_mean = match profile.centroid.as_deref() {
+        Some(c) if kn.w_similar_mean != 0.0 || kn.w_new_similar_mean != 0.0 => {
+            Similarity::stats(sample_catalog, &sample, &[(c, 1.0)])
+        }
+        _ => (0.0, 0.0),
+    };
     let sources = Sources::choose(profile);
     let nearest = sources.iter().filter(|(i, _, _)| profile.pins[*i as usize].text).map(|(i, v, _)| (*i, v.clone())).collect();
     let (pins, boards) = refs(profile);

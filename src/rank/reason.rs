@@ -3,8 +3,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::profile::Profile;
-use super::signals::{coarse_cosine, cos_of_hamming, Features, Prior, Signals, Weights};
+use super::signals::{cos_of_hamming, Features, Prior, Signals, Weights};
 use crate::catalog::{Catalog, QueryVector};
+use crate::vector::hamming_block;
 
 /// Which signal carried a result.
 #[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
@@ -46,6 +47,9 @@ pub const SOURCE_PINS: usize = 16;
 /// The pins reasons may name for similarity, prepared for the catalog once per request.
 pub struct Sources {
     pins: Vec<(usize, QueryVector, f32)>, // (index into profile.pins, vector, √weight)
+    /// The pins' sign bits, one after the other (an item's distances to all of them in one
+    /// Hamming pass).
+    bits: Vec<u64>,
     /// See [`cos_of_hamming`].
     cos_of_hamming: Vec<f32>,
 }
@@ -70,8 +74,10 @@ impl Sources {
     /// The chosen pins ([`Sources::choose`]) prepared for `catalog`'s vectors.
     pub fn prepare(catalog: &Catalog, chosen: &[(u32, Vec<f32>, f32)]) -> Self {
         // At most what `choose` picks (a message from elsewhere could hold more).
-        let pins = chosen.iter().take(2 * SOURCE_PINS).map(|(i, v, w)| (*i as usize, catalog.vectors().query(v), *w)).collect();
-        Self { pins, cos_of_hamming: cos_of_hamming(catalog.dim()) }
+        let pins: Vec<(usize, QueryVector, f32)> =
+            chosen.iter().take(2 * SOURCE_PINS).map(|(i, v, w)| (*i as usize, catalog.vectors().query(v), *w)).collect();
+        let bits = pins.iter().flat_map(|p| p.1.bits().iter().copied()).collect();
+        Self { pins, bits, cos_of_hamming: cos_of_hamming(catalog.dim()) }
     }
 
     /// [`Sources::choose`] prepared for `catalog` (a whole catalog).
@@ -94,9 +100,11 @@ impl Sources {
         if n <= EXACT_SOURCES {
             order.iter_mut().enumerate().for_each(|(k, o)| *o = k);
         } else {
+            let mut dist = [0u32; 2 * SOURCE_PINS];
+            hamming_block(catalog.bits(j), &self.bits, &mut dist[..n]);
             let mut coarse = [f32::NEG_INFINITY; 2 * SOURCE_PINS];
-            for (c, (_, q, w)) in coarse.iter_mut().zip(&self.pins) {
-                *c = w * coarse_cosine(catalog, q, j, &self.cos_of_hamming);
+            for ((c, (_, q, w)), &h) in coarse.iter_mut().zip(&self.pins).zip(&dist) {
+                *c = w * catalog.vectors().coarse(q, j, self.cos_of_hamming[h as usize]);
             }
             for o in order.iter_mut() {
                 // The best left (ties to the earlier pin), then out of the running.

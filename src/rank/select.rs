@@ -38,30 +38,62 @@ impl Candidate {
 
 /// The `n` best finite scores, best first (ties: lower index).
 pub fn top_n(scores: &[f32], n: usize) -> Vec<u32> {
-    let mut heap: BinaryHeap<Reverse<(OrdF32, Reverse<u32>)>> = BinaryHeap::with_capacity(n + 1);
+    // Over a whole catalog: a threshold from every 16th score that about 2n items reach, and
+    // those sorted. Exact whenever at least `n` reach it (every other item scores below the
+    // n-th kept); else the heap below, which any order of scores gives the same answer.
+    const STEP: usize = 16;
+    let want = (2 * n).div_ceil(STEP);
+    if n > 0 && scores.len() >= 8 * STEP * want {
+        let mut sample: Vec<f32> = scores.iter().step_by(STEP).copied().filter(|s| *s > f32::NEG_INFINITY).collect();
+        if sample.len() >= want {
+            let (_, &mut threshold, _) = sample.select_nth_unstable_by(want - 1, |a, b| b.total_cmp(a));
+            let mut kept: Vec<(f32, u32)> =
+                scores.iter().enumerate().filter(|(_, &s)| s >= threshold).map(|(j, &s)| (s, j as u32)).collect();
+            if kept.len() >= n {
+                kept.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+                return kept.into_iter().take(n).map(|(_, j)| j).collect();
+            }
+        }
+    }
+    top_n_by_heap(scores, n)
+}
+
+/// [`top_n`] for any order of scores: a heap of the best so far.
+fn top_n_by_heap(scores: &[f32], n: usize) -> Vec<u32> {
+    let mut heap: Best = BinaryHeap::with_capacity(n + 1);
     // Once the heap is full, most items lose to its worst entry on one float compare.
     let mut worst = f32::NEG_INFINITY;
     for (j, &s) in scores.iter().enumerate() {
-        if s < worst || s == f32::NEG_INFINITY {
-            continue;
-        }
-        let entry = Reverse((OrdF32(s), Reverse(j as u32)));
-        if heap.len() < n {
-            heap.push(entry);
-        } else if heap.peek().is_some_and(|min| entry < *min) {
-            // Better than the worst kept (Reverse flips the order): replace it.
-            heap.pop();
-            heap.push(entry);
-        } else {
-            continue;
-        }
-        if heap.len() == n {
-            worst = heap.peek().map_or(f32::NEG_INFINITY, |Reverse((w, _))| w.0);
-        }
+        keep(&mut heap, &mut worst, n, s, j as u32);
     }
     let mut out: Vec<(f32, u32)> = heap.into_iter().map(|Reverse((s, Reverse(j)))| (s.0, j)).collect();
     out.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
     out.into_iter().map(|(_, j)| j).collect()
+}
+
+/// The heap of [`top_n`]: the `n` best so far, the worst on top.
+type Best = BinaryHeap<Reverse<(OrdF32, Reverse<u32>)>>;
+
+/// Offers item `j` with score `s` to `heap` (`worst`: its worst score once full). NaN and −∞
+/// are never kept.
+#[inline]
+fn keep(heap: &mut Best, worst: &mut f32, n: usize, s: f32, j: u32) {
+    if s.is_nan() || s < *worst || s == f32::NEG_INFINITY {
+        return;
+    }
+    let entry = Reverse((OrdF32(s), Reverse(j)));
+    if heap.len() < n {
+        heap.push(entry);
+    } else if heap.peek().is_some_and(|min| entry < *min) {
+        // Better than the worst kept (Reverse flips the order): replace it.
+        heap.pop();
+        heap.push(entry);
+    } else {
+        return;
+    }
+    if heap.len() == n {
+        *worst = heap.peek().map_or(f32::NEG_INFINITY, |Reverse((w, _))| w.0);
+    }
 }
 
 /// Picks up to `k` of `cands` (best score first), `cos` giving the cosine of two items:
@@ -158,5 +190,26 @@ mod tests {
         let s = [1.0, 5.0, f32::NEG_INFINITY, 5.0, 3.0];
         assert_eq!(top_n(&s, 3), vec![1, 3, 4]);
         assert_eq!(top_n(&s, 10), vec![1, 3, 4, 0]);
+    }
+
+    proptest::proptest! {
+        /// Both ways keep exactly what a full sort would: ties by index, with −∞ and NaN never
+        /// kept.
+        #[test]
+        fn top_n_is_a_full_sort_cut(codes in proptest::collection::vec(0u8..40, 0..3000), n in 0usize..60) {
+            let scores: Vec<f32> = codes
+                .iter()
+                .map(|&c| match c {
+                    0 => f32::NEG_INFINITY,
+                    1 => f32::NAN,
+                    c => (c % 13) as f32, // many ties
+                })
+                .collect();
+            let mut want: Vec<u32> = (0..scores.len() as u32).filter(|&j| scores[j as usize] > f32::NEG_INFINITY).collect();
+            want.sort_by(|&a, &b| scores[b as usize].total_cmp(&scores[a as usize]).then(a.cmp(&b)));
+            want.truncate(n);
+            proptest::prop_assert_eq!(top_n_by_heap(&scores, n), want.clone());
+            proptest::prop_assert_eq!(top_n(&scores, n), want);
+        }
     }
 }

@@ -18,7 +18,7 @@ use super::fanout::{BoardRef, PinRef};
 use super::profile::Profile;
 use super::Knobs;
 use crate::catalog::{BoardTable, Catalog, QueryVector};
-use crate::vector::hamming_block;
+use crate::vector::{hamming_block, keep_best, CoarseTerms, HammingCosine};
 
 /// The features of one candidate, in [`FEATURES`] order: what the fitted blend weighs.
 pub type Features = [f32; 7];
@@ -99,14 +99,15 @@ impl Sparse {
     }
 }
 
-/// `cos(π·h/dim)` for each Hamming distance `h` from 0 to `dim`: the cosine that sign bits suggest.
+/// `cos(π·h/dim)` for each Hamming distance `h` from 0 to `dim`: the cosine that sign bits
+/// suggest, as the coarse pass computes it ([`HammingCosine`]), for reads one item at a time.
 pub(crate) fn cos_of_hamming(dim: usize) -> Vec<f32> {
-    (0..=dim).map(|h| (std::f32::consts::PI * h as f32 / dim as f32).cos()).collect()
+    HammingCosine::new(dim).table(dim)
 }
 
 /// The cosine of query `q` and item `j` from their sign bits (`table`: [`cos_of_hamming`] of the
 /// catalog's dimension).
-pub(crate) fn coarse_cosine(catalog: &Catalog, q: &QueryVector, j: usize, table: &[f32]) -> f32 {
+fn coarse_cosine(catalog: &Catalog, q: &QueryVector, j: usize, table: &[f32]) -> f32 {
     let mut h = [0u32];
     hamming_block(q.bits(), catalog.bits(j), &mut h);
     catalog.vectors().coarse(q, j, table[h[0] as usize])
@@ -125,6 +126,8 @@ struct Query {
 pub struct Similarity {
     queries: Vec<Query>,
     /// `cos(π·h/dim)` for a Hamming distance `h`: the cosine that sign bits suggest.
+    cos: HammingCosine,
+    /// The same for every `h`, for reads one item at a time.
     cos_of_hamming: Vec<f32>,
     mean: f32,
     inv_std: f32,
@@ -140,7 +143,7 @@ impl Similarity {
         let vs = catalog.vectors();
         let queries = vectors.iter().map(|(v, weight)| Query { v: vs.query(v), weight: *weight }).collect();
         let d = catalog.dim();
-        Some(Self { queries, cos_of_hamming: cos_of_hamming(d), mean, inv_std })
+        Some(Self { queries, cos: HammingCosine::new(d), cos_of_hamming: cos_of_hamming(d), mean, inv_std })
     }
 
     /// `(mean, 1 / std)` of the signal of `vectors` over the items `sample` of `catalog`: the
@@ -197,21 +200,10 @@ impl Similarity {
         let terms = vs.coarse_terms();
         let blocks = scores.chunks_mut(BLOCK).zip(catalog.all_bits().chunks(BLOCK * words)).zip(is_new.chunks(BLOCK));
         // One weight, not negative, for every query (the default importance power gives every
-        // interest the same) and int8's coarse cosine cos(π·h/dim), which falls as h grows: the best query is
-        // the nearest in Hamming distance, so one table read per item instead of one per query.
+        // interest the same) and int8's coarse cosine cos(π·h/dim), which falls as h grows (the
+        // polynomial too: checked for every h of dimensions 240 to 768): the best query is the
+        // nearest in Hamming distance, so one cosine per item instead of one per query.
         let same_weight = self.queries[0].weight >= 0.0 && self.queries.iter().all(|q| q.weight == self.queries[0].weight);
-        // rotated4: each query's `weight·norm·cos(π·h/dim)` and `weight·offset`, once per request.
-        let tables: Vec<(Vec<f32>, f32)> = match terms {
-            None => Vec::new(),
-            Some(_) => self
-                .queries
-                .iter()
-                .map(|q| {
-                    let (offset, norm) = q.v.coarse_parts();
-                    (self.cos_of_hamming.iter().map(|c| q.weight * norm * c).collect(), q.weight * offset)
-                })
-                .collect(),
-        };
         let mut nearest = [0u32; BLOCK];
         for (b, ((block, bits), is_new)) in blocks.enumerate() {
             let best = &mut best[..block.len()];
@@ -223,13 +215,10 @@ impl Similarity {
                     hamming_block(q.v.bits(), bits, dist);
                     nearest.iter_mut().zip(dist.iter()).for_each(|(m, &h)| *m = (*m).min(h));
                 }
-                let w = self.queries[0].weight;
-                for (bst, &h) in best.iter_mut().zip(nearest.iter()) {
-                    let x = w * self.cos_of_hamming[h as usize];
-                    *bst = if x > -1.0 { x } else { -1.0 };
-                }
+                best.fill(-1.0);
+                keep_best(self.cos, CoarseTerms::Plain { weight: self.queries[0].weight }, nearest, best);
             } else {
-                self.best_of_queries(terms, &tables, b * BLOCK, bits, best, dist);
+                self.best_of_queries(terms, b * BLOCK, bits, best, dist);
             }
             for ((s, &bst), &nw) in block.iter_mut().zip(best.iter()).zip(is_new) {
                 let (a, b) = if nw { new } else { warm };
@@ -240,39 +229,25 @@ impl Similarity {
 
     /// Each item's best weighted coarse cosine over the queries, one query at a time (`first`:
     /// the block's first item; `dist`: scratch).
-    fn best_of_queries(
-        &self,
-        terms: Option<(&[f32], &[f32])>,
-        tables: &[(Vec<f32>, f32)],
-        first: usize,
-        bits: &[u64],
-        best: &mut [f32],
-        dist: &mut [u32],
-    ) {
+    fn best_of_queries(&self, terms: Option<(&[f32], &[f32])>, first: usize, bits: &[u64], best: &mut [f32], dist: &mut [u32]) {
         best.fill(-1.0);
-        for (at, q) in self.queries.iter().enumerate() {
+        let items = first..first + best.len();
+        for q in &self.queries {
             hamming_block(q.v.bits(), bits, dist);
-            // A comparison, not f32::max: in wasm that is a call to fmaxf (NaN rules).
-            match terms {
-                None => {
-                    for (bst, &h) in best.iter_mut().zip(dist.iter()) {
-                        let x = q.weight * self.cos_of_hamming[h as usize];
-                        if x > *bst {
-                            *bst = x;
-                        }
+            let terms = match terms {
+                None => CoarseTerms::Plain { weight: q.weight },
+                Some((a, spread)) => {
+                    let (offset, norm) = q.v.coarse_parts();
+                    CoarseTerms::Rotated {
+                        offset: q.weight * offset,
+                        weight: q.weight,
+                        scale: q.weight * norm,
+                        a: &a[items.clone()],
+                        spread: &spread[items.clone()],
                     }
                 }
-                Some((a, sp)) => {
-                    let (table, offset) = (&tables[at].0, tables[at].1);
-                    let (w, items) = (q.weight, first..first + best.len());
-                    for ((bst, &h), (&a, &sp)) in best.iter_mut().zip(dist.iter()).zip(a[items.clone()].iter().zip(&sp[items])) {
-                        let x = offset + w * a + sp * table[h as usize];
-                        if x > *bst {
-                            *bst = x;
-                        }
-                    }
-                }
-            }
+            };
+            keep_best(self.cos, terms, dist, best);
         }
     }
 

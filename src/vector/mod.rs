@@ -1,14 +1,17 @@
 //! Every numeric kernel over vectors, behind one ISA dispatch: the int8 quantizer, int8 and f32
-//! dot products, sign bits and Hamming distances, L2 normalisation, a seeded orthogonal rotation.
+//! dot products, sign bits, Hamming distances and the coarse pass's cosines from them, L2
+//! normalisation, a seeded orthogonal rotation.
 //!
 //! Used by the catalog (storing vectors), ranking (scoring the catalog), the encoders (pooling,
 //! normalising) and the CLI; nothing here knows what a vector means.
 
+mod coarse;
 mod dot;
 mod hamming;
 mod isa;
 mod rotation;
 
+pub use coarse::{keep_best, CoarseTerms, HammingCosine};
 pub use dot::dot_i8;
 pub use hamming::hamming_block;
 pub use isa::Isa;

@@ -24,21 +24,29 @@ pub const MAX_VALUES: usize = 400_000;
 /// Most keys of one object (the largest request object has 7 fields).
 const MAX_KEYS: usize = 64;
 
+/// One step of the path to a value (spelled out only for an error).
+enum Step {
+    Key(String),
+    Index(usize),
+}
+
 struct Walk {
     values: usize,
     pins: usize,
-    path: Vec<String>,
+    path: Vec<Step>,
 }
 
 impl Walk {
     fn at(&self) -> String {
         let mut s = String::new();
         for p in &self.path {
-            if p.starts_with('[') || s.is_empty() {
-                s.push_str(p);
-            } else {
-                s.push('.');
-                s.push_str(p);
+            match p {
+                Step::Index(i) => s.push_str(&format!("[{i}]")),
+                Step::Key(k) if s.is_empty() => s.push_str(k),
+                Step::Key(k) => {
+                    s.push('.');
+                    s.push_str(k);
+                }
             }
         }
         if s.is_empty() {
@@ -64,19 +72,7 @@ impl Walk {
         if self.path.len() > MAX_DEPTH {
             return Err(self.invalid(&format!("is nested more than {MAX_DEPTH} levels deep (or is cyclic)")));
         }
-        if v.is_null() || v.is_undefined() {
-            return Ok(Value::Null);
-        }
-        if let Some(b) = v.as_bool() {
-            return Ok(Value::Bool(b));
-        }
-        if let Some(x) = v.as_f64() {
-            // JS has one number type; a whole number must read as an integer (`k: 5`).
-            if x.fract() == 0.0 && x.abs() < 9_007_199_254_740_992.0 {
-                return Ok(Value::Number(Number::from(x as i64)));
-            }
-            return Number::from_f64(x).map(Value::Number).ok_or_else(|| self.invalid("must be a finite number"));
-        }
+        // The commonest first (ids and titles, then pins): each check is a call into JS.
         if let Some(s) = v.dyn_ref::<JsString>() {
             // UTF-16 units never outnumber UTF-8 bytes: over the limit here is over it for sure.
             let units = s.length() as usize;
@@ -92,17 +88,21 @@ impl Walk {
         if Array::is_array(v) {
             let a: &Array = v.unchecked_ref();
             let len = a.length() as usize;
-            let limit = match self.path.last().map(String::as_str) {
-                Some("boards") => MAX_BOARDS,
-                Some("pins") => MAX_PINS_PER_BOARD,
-                Some("tags") => MAX_TAGS_PER_PIN,
-                Some("exclude") => MAX_EXCLUDE,
+            let key = match self.path.last() {
+                Some(Step::Key(k)) => k.as_str(),
+                _ => "",
+            };
+            let limit = match key {
+                "boards" => MAX_BOARDS,
+                "pins" => MAX_PINS_PER_BOARD,
+                "tags" => MAX_TAGS_PER_PIN,
+                "exclude" => MAX_EXCLUDE,
                 _ => MAX_PINS_TOTAL,
             };
             if len > limit {
                 return Err(Error::LimitExceeded { what: self.at(), actual: len, limit });
             }
-            if self.path.last().is_some_and(|p| p == "pins") {
+            if key == "pins" {
                 self.pins += len;
                 if self.pins > MAX_PINS_TOTAL {
                     return Err(Error::LimitExceeded {
@@ -114,14 +114,15 @@ impl Walk {
             }
             let mut out = Vec::with_capacity(len);
             for i in 0..len {
-                self.path.push(format!("[{i}]"));
+                self.path.push(Step::Index(i));
                 let x = self.value(&a.get(i as u32));
                 self.path.pop();
                 out.push(x?);
             }
             return Ok(Value::Array(out));
         }
-        if v.is_object() && v.js_typeof() == "object" && !js_sys::ArrayBuffer::is_view(v) {
+        // `is_object`: typeof "object" and not null.
+        if v.is_object() && !js_sys::ArrayBuffer::is_view(v) {
             let keys = Object::keys(v.unchecked_ref::<Object>());
             let n = keys.length() as usize;
             if n > MAX_KEYS {
@@ -135,12 +136,28 @@ impl Walk {
                 if x.is_undefined() {
                     continue; // as JSON.stringify does
                 }
-                self.path.push(k.clone());
+                self.path.push(Step::Key(k));
                 let x = self.value(&x);
-                self.path.pop();
+                let k = match self.path.pop() {
+                    Some(Step::Key(k)) => k,
+                    _ => String::new(), // never: the key pushed just above
+                };
                 out.insert(k, x?);
             }
             return Ok(Value::Object(out));
+        }
+        if v.is_null() || v.is_undefined() {
+            return Ok(Value::Null);
+        }
+        if let Some(b) = v.as_bool() {
+            return Ok(Value::Bool(b));
+        }
+        if let Some(x) = v.as_f64() {
+            // JS has one number type; a whole number must read as an integer (`k: 5`).
+            if x.fract() == 0.0 && x.abs() < 9_007_199_254_740_992.0 {
+                return Ok(Value::Number(Number::from(x as i64)));
+            }
+            return Number::from_f64(x).map(Value::Number).ok_or_else(|| self.invalid("must be a finite number"));
         }
         Err(self.invalid(&format!("is a {}, which a board context cannot hold", super::type_name(v))))
     }
