@@ -237,7 +237,8 @@ fn index_at(ids: &[u8], k: usize) -> u32 {
 
 /// What an isolate holds per item beyond the item's vector codes and the co-saved entries that
 /// point at it: its record, its id in the index, its sign bits and coarse terms, its scale and
-/// popularity (about 0.4 KB: the 1M-item run's shards held 378 bytes an item beyond their files).
+/// popularity (about 0.4 KB: the 1M-item runs' shards held 378–470 bytes an item beyond their
+/// files, wasm memory being the load's high-water mark).
 const ITEM_OVERHEAD: f64 = 400.0;
 
 /// The shards' items: contiguous runs cut so that each shard holds about the same bytes in
