@@ -92,15 +92,9 @@ pub fn query(whole: Whole, p: &mut Pending, replies: Vec<LookupReply>) -> Result
     let interests = interest_vectors(profile, kn);
     // Each signal's scale over the sample only where the knobs weigh the signal (the shards
     // build it only then).
-    let similar = if kn.w_similar != 0.0 || kn.w_new_similar != 0.0 {
-        Similarity::stats(sample_catalog, &sample, &interests)
-    } else {
-        (0.0, 0.0)
-    };
+    let similar = if kn.weighs_similar() { Similarity::stats(sample_catalog, &sample, &interests) } else { (0.0, 0.0) };
     let similar_mean = match profile.centroid.as_deref() {
-        Some(c) if kn.w_similar_mean != 0.0 || kn.w_new_similar_mean != 0.0 => {
-            Similarity::stats(sample_catalog, &sample, &[(c, 1.0)])
-        }
+        Some(c) if kn.weighs_similar_mean() => Similarity::stats(sample_catalog, &sample, &[(c, 1.0)]),
         _ => (0.0, 0.0),
     };
     let sources = Sources::choose(profile);

@@ -97,6 +97,17 @@ impl Default for Knobs {
 }
 
 impl Knobs {
+    /// True when the similarity to the interests weighs anything (for warm or new items): only
+    /// then is it computed.
+    pub fn weighs_similar(&self) -> bool {
+        self.w_similar != 0.0 || self.w_new_similar != 0.0
+    }
+
+    /// The same for the similarity to the focus pins' mean.
+    pub fn weighs_similar_mean(&self) -> bool {
+        self.w_similar_mean != 0.0 || self.w_new_similar_mean != 0.0
+    }
+
     /// Rejects knobs a ranking cannot use (a fitted section or `--knobs` is untrusted input).
     pub fn check(&self) -> Result<(), String> {
         let finite = [

@@ -3,9 +3,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::profile::Profile;
-use super::signals::{cos_of_hamming, Features, Prior, Signals, Weights};
+use super::signals::{Features, Prior, Signals, Weights};
 use crate::catalog::{Catalog, QueryVector};
-use crate::vector::hamming_block;
+use crate::vector::{hamming_block, HammingCosine};
 
 /// Which signal carried a result.
 #[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
@@ -50,8 +50,8 @@ pub struct Sources {
     /// The pins' sign bits, one after the other (an item's distances to all of them in one
     /// Hamming pass).
     bits: Vec<u64>,
-    /// See [`cos_of_hamming`].
-    cos_of_hamming: Vec<f32>,
+    /// The cosine a Hamming distance between sign bits suggests.
+    cos: HammingCosine,
 }
 
 /// How many source pins, best by the sign bits' cosine, [`Sources::most_similar`] compares
@@ -77,7 +77,7 @@ impl Sources {
         let pins: Vec<(usize, QueryVector, f32)> =
             chosen.iter().take(2 * SOURCE_PINS).map(|(i, v, w)| (*i as usize, catalog.vectors().query(v), *w)).collect();
         let bits = pins.iter().flat_map(|p| p.1.bits().iter().copied()).collect();
-        Self { pins, bits, cos_of_hamming: cos_of_hamming(catalog.dim()) }
+        Self { pins, bits, cos: HammingCosine::new(catalog.dim()) }
     }
 
     /// [`Sources::choose`] prepared for `catalog` (a whole catalog).
@@ -104,7 +104,7 @@ impl Sources {
             hamming_block(catalog.bits(j), &self.bits, &mut dist[..n]);
             let mut coarse = [f32::NEG_INFINITY; 2 * SOURCE_PINS];
             for ((c, (_, q, w)), &h) in coarse.iter_mut().zip(&self.pins).zip(&dist) {
-                *c = w * catalog.vectors().coarse(q, j, self.cos_of_hamming[h as usize]);
+                *c = w * catalog.vectors().coarse(q, j, self.cos.at(h));
             }
             for o in order.iter_mut() {
                 // The best left (ties to the earlier pin), then out of the running.

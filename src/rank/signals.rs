@@ -99,20 +99,6 @@ impl Sparse {
     }
 }
 
-/// `cos(π·h/dim)` for each Hamming distance `h` from 0 to `dim`: the cosine that sign bits
-/// suggest, as the coarse pass computes it ([`HammingCosine`]), for reads one item at a time.
-pub(crate) fn cos_of_hamming(dim: usize) -> Vec<f32> {
-    HammingCosine::new(dim).table(dim)
-}
-
-/// The cosine of query `q` and item `j` from their sign bits (`table`: [`cos_of_hamming`] of the
-/// catalog's dimension).
-fn coarse_cosine(catalog: &Catalog, q: &QueryVector, j: usize, table: &[f32]) -> f32 {
-    let mut h = [0u32];
-    hamming_block(q.bits(), catalog.bits(j), &mut h);
-    catalog.vectors().coarse(q, j, table[h[0] as usize])
-}
-
 /// One weighted query vector, prepared for the catalog's vectors.
 #[derive(Clone)]
 struct Query {
@@ -127,8 +113,6 @@ pub struct Similarity {
     queries: Vec<Query>,
     /// `cos(π·h/dim)` for a Hamming distance `h`: the cosine that sign bits suggest.
     cos: HammingCosine,
-    /// The same for every `h`, for reads one item at a time.
-    cos_of_hamming: Vec<f32>,
     mean: f32,
     inv_std: f32,
 }
@@ -143,7 +127,7 @@ impl Similarity {
         let vs = catalog.vectors();
         let queries = vectors.iter().map(|(v, weight)| Query { v: vs.query(v), weight: *weight }).collect();
         let d = catalog.dim();
-        Some(Self { queries, cos: HammingCosine::new(d), cos_of_hamming: cos_of_hamming(d), mean, inv_std })
+        Some(Self { queries, cos: HammingCosine::new(d), mean, inv_std })
     }
 
     /// `(mean, 1 / std)` of the signal of `vectors` over the items `sample` of `catalog`: the
@@ -180,10 +164,6 @@ impl Similarity {
             }
         });
         best
-    }
-
-    fn coarse(&self, catalog: &Catalog, j: usize) -> f32 {
-        self.queries.iter().map(|q| q.weight * coarse_cosine(catalog, &q.v, j, &self.cos_of_hamming)).fold(-1.0, f32::max)
     }
 
     /// Adds `w × z(coarse similarity)` to every item's score: the hot loop over the catalog.
@@ -355,10 +335,9 @@ impl Signals {
             names_board,
             // Scaled already: see similar_boards.
             boards: Sparse { values: board_values, inv_std: 1.0 },
-            similar: (kn.w_similar != 0.0 || kn.w_new_similar != 0.0)
-                .then(|| Similarity::with_stats(catalog, &interests, similar))
-                .flatten(),
-            similar_mean: (kn.w_similar_mean != 0.0 || kn.w_new_similar_mean != 0.0)
+            similar: kn.weighs_similar().then(|| Similarity::with_stats(catalog, &interests, similar)).flatten(),
+            similar_mean: kn
+                .weighs_similar_mean()
                 .then(|| centroid.and_then(|(c, stats)| Similarity::with_stats(catalog, &[(c, 1.0)], stats)))
                 .flatten(),
         }
@@ -390,18 +369,16 @@ impl Signals {
         }
     }
 
-    /// `(similar, similar_mean)` z-scores of item `j`, exact or from sign bits.
-    pub fn similarity(&self, catalog: &Catalog, j: usize, exact: bool) -> (f32, f32) {
-        let part = |s: &Option<Similarity>| {
-            s.as_ref().map_or(0.0, |s| s.z(if exact { s.exact(catalog, j) } else { s.coarse(catalog, j) }))
-        };
+    /// `(similar, similar_mean)` z-scores of item `j` (exact cosines).
+    pub fn similarity(&self, catalog: &Catalog, j: usize) -> (f32, f32) {
+        let part = |s: &Option<Similarity>| s.as_ref().map_or(0.0, |s| s.z(s.exact(catalog, j)));
         (part(&self.similar), part(&self.similar_mean))
     }
 
     /// Item `j`'s features (exact similarity), in [`FEATURES`] order; the board-name feature is
     /// the undecayed z-score.
     pub fn features(&self, catalog: &Catalog, prior: &Prior, j: u32) -> Features {
-        let (sim, mean) = self.similarity(catalog, j as usize, true);
+        let (sim, mean) = self.similarity(catalog, j as usize);
         let new = if prior.new[j as usize] { 1.0 } else { 0.0 };
         [self.cosaved.z(j), sim, mean, self.names.z(j), prior.popular[j as usize], new, self.boards.z(j)]
     }

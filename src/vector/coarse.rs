@@ -3,7 +3,7 @@
 //!
 //! The cosine comes from a polynomial rather than a table: a table read per item and query is a
 //! scalar gather (wasm has none), while the polynomial runs four items at a time in wasm simd128
-//! and vectorises natively. Every path (SIMD, portable, a table made by [`HammingCosine::at`])
+//! and vectorises natively. Every path (SIMD, portable, [`HammingCosine::at`] one item at a time)
 //! performs the same f32 operations in the same order, so they agree to the bit.
 
 /// `sin(π·t/2) = t·(C[0] + C[1]·t² + … + C[5]·t¹⁰)`, Taylor to t¹¹: the truncation is under 6e-8
@@ -33,11 +33,6 @@ impl HammingCosine {
         let t = (self.half - h as i32 as f32) * self.inv_half;
         let t2 = t * t;
         (((((C[5] * t2 + C[4]) * t2 + C[3]) * t2 + C[2]) * t2 + C[1]) * t2 + C[0]) * t
-    }
-
-    /// The cosine for every distance from 0 to `dim` (for reads one item at a time).
-    pub fn table(self, dim: usize) -> Vec<f32> {
-        (0..=dim as u32).map(|h| self.at(h)).collect()
     }
 }
 
@@ -160,7 +155,6 @@ mod tests {
             assert_eq!((cos.at(0), cos.at(dim as u32 / 2), cos.at(dim as u32)), (1.0, 0.0, -1.0));
             // Falls as h grows, as cos does (the coarse pass's nearest-query shortcut needs it).
             assert!((0..dim as u32).all(|h| cos.at(h + 1) <= cos.at(h)), "dim {dim}");
-            assert_eq!(cos.table(dim).len(), dim + 1);
         }
     }
 
