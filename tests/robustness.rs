@@ -591,8 +591,8 @@ fn exercise_catalog(cat: Catalog) -> Result<(), TestCaseError> {
     let again = Catalog::from_bytes(&cat.to_bytes());
     prop_assert!(again.is_ok(), "a loaded catalog does not reload after to_bytes: {:?}", again.err());
     let n = cat.len();
-    let ids: Vec<String> = (0..n.min(4)).map(|i| cat.item(i).id.clone()).collect();
-    let later: Vec<String> = (n.saturating_sub(3)..n).map(|i| cat.item(i).id.clone()).collect();
+    let ids: Vec<String> = (0..n.min(4)).map(|i| cat.id(i).to_string()).collect();
+    let later: Vec<String> = (n.saturating_sub(3)..n).map(|i| cat.id(i).to_string()).collect();
     let name = cat.names().names.first().cloned().unwrap_or_else(|| "sci fi".into());
     let ranker = match Ranker::new(cat) {
         Ok(r) => r,

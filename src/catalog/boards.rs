@@ -106,7 +106,12 @@ impl BoardTable {
     /// Reads a section over `n` items; describes the first defect (a count or gap past the
     /// section's end, an item past `n`, a board of fewer than two items).
     pub fn decode(bytes: &[u8], n: usize) -> Result<Self, String> {
-        let (mut offsets, mut items) = (vec![0u32], Vec::new());
+        // Sized once by the varints in the section (a varint ends at a byte under 0x80: each
+        // board's count and its items, so a board's worth over): a front of a million items
+        // holds millions of entries, and a doubling vector's slack would be tens of MB at the
+        // load's high-water mark, which is what a Worker's memory limit sees.
+        let varints = bytes.iter().filter(|&&b| b < 0x80).count();
+        let (mut offsets, mut items) = (vec![0u32], Vec::with_capacity(varints));
         let mut pos = 0;
         while pos < bytes.len() {
             let (len, next) = read_varint(bytes, pos, bytes.len()).ok_or("boards: a board's count runs past the section")?;

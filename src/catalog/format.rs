@@ -39,7 +39,7 @@ use serde::{Deserialize, Serialize};
 
 use super::neighbours::{self, Table};
 use super::vectors::{Derived, Encoded, VectorCoding};
-use super::{BoardTable, Catalog, ItemRecord, NameTable, NeighbourLists, Neighbours};
+use super::{BoardTable, Catalog, ItemRecord, ItemTable, NameTable, NeighbourLists, Neighbours};
 use crate::bundle::{self, Envelope, Kind, Section, Writer};
 use crate::error::{Error, Result};
 
@@ -250,7 +250,7 @@ pub(crate) struct Loaded {
     /// The items' sign bits.
     pub bits: Vec<u64>,
     pub catalog_id: String,
-    pub items: Vec<ItemRecord>,
+    pub items: ItemTable,
     pub names: NameTable,
     pub boards: BoardTable,
     /// The vectors' scales and the neighbour rows' (empty for format 2), as little-endian f32.
@@ -638,13 +638,13 @@ mod tests {
     fn format_4_files_and_their_shards_still_load_and_format_6_deflates_the_items() {
         let (items, vectors, boards) = fixture_inputs();
         let old = Catalog::from_bytes(FORMAT_4).unwrap();
-        assert_eq!((old.at.version, old.items()), (4, &items[..]));
+        assert_eq!((old.at.version, old.items().to_records()), (4, items.clone()));
         assert_eq!(old.with_ranker(Some(b"{}")).unwrap().at.version, 4);
         let shard = Catalog::from_bytes(SHARD_FORMAT_5).unwrap();
-        assert_eq!((shard.at.version, shard.start(), shard.items()), (SHARD_FORMAT_4, 6, &items[6..]));
+        assert_eq!((shard.at.version, shard.start(), shard.items().to_records()), (SHARD_FORMAT_4, 6, items[6..].to_vec()));
         let (new, _) =
             crate::catalog::build(items.clone(), &vectors, 128, &boards, "fixture-model", &Default::default()).unwrap();
-        assert_eq!((new.at.version, new.items()), (FORMAT_VERSION, &items[..]));
+        assert_eq!((new.at.version, new.items().to_records()), (FORMAT_VERSION, items.clone()));
         // The same catalog but for its items section.
         assert!(new.header().sections.items.len < old.header().sections.items.len);
         for i in 0..items.len() {
@@ -652,7 +652,7 @@ mod tests {
         }
         let split = crate::catalog::shard::split(&new, 2).unwrap();
         let shard = Catalog::from_vec(split.shards[1].clone()).unwrap();
-        assert_eq!((shard.at.version, shard.items()), (SHARD_FORMAT_VERSION, &items[6..]));
+        assert_eq!((shard.at.version, shard.items().to_records()), (SHARD_FORMAT_VERSION, items[6..].to_vec()));
         // Format 4 can no longer be sharded by this build: it asks for a rebuild.
         let Err(e) = crate::catalog::shard::split(&old, 2) else { panic!("format 4 was sharded") };
         assert!(e.to_string().contains("rebuild it"), "{e}");
@@ -713,7 +713,7 @@ mod tests {
         });
         let (c, _) = super::super::build(items.clone(), &vectors, dim, &[], "m", &Default::default()).unwrap();
         assert!(matches!(c.header().vectors, VectorCoding::Rotated4 { .. }));
-        assert_eq!(c.items(), &items[..]);
+        assert_eq!(c.items().to_records(), items);
         let bytes = c.to_bytes();
         let mut out = vec![0f32; dim];
         c.vector_f32(2, &mut out);

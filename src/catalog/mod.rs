@@ -12,14 +12,13 @@ mod neighbours;
 pub mod shard;
 mod vectors;
 
-use std::collections::HashMap;
-
 use serde::{Deserialize, Serialize};
 
 pub use boards::BoardTable;
 pub use build::{build, BuildOptions, BuildReport};
 pub use format::FORMAT_VERSION;
 pub use format::{CatalogHeader, ShardInfo};
+pub use items::ItemTable;
 pub use jsonl::{read_boards_jsonl, read_items_jsonl, BoardRecord};
 pub use neighbours::{NeighbourIter, NeighbourLists, Neighbours};
 pub use vectors::{levels_cosine, QueryVector, VectorBits, VectorCoding, Vectors};
@@ -114,15 +113,14 @@ impl NameTable {
 
 /// A loaded catalog bundle. The bundle's bytes are kept as they are and the vectors and the
 /// neighbour table are read in place, so the big sections exist once in memory; only the display
-/// fields (parsed JSON), the id index, the name table, the sign bits and the scales as f32 (8
-/// bytes an item) are built at load.
+/// fields and the id index (an [`ItemTable`]), the name table, the sign bits and the scales as
+/// f32 (8 bytes an item) are built at load.
 #[derive(Debug, Clone)]
 pub struct Catalog {
     bytes: Vec<u8>,
     header: CatalogHeader,
     catalog_id: String,
-    items: Vec<ItemRecord>,
-    index: HashMap<String, u32>,
+    items: ItemTable,
     names: NameTable,
     /// The boards (empty for a shard, or a catalog built before the table or without boards).
     boards: BoardTable,
@@ -150,18 +148,11 @@ impl Catalog {
         if loaded.items.len() > MAX_ITEMS {
             return Err(Error::LimitExceeded { what: "catalog items".into(), actual: loaded.items.len(), limit: MAX_ITEMS });
         }
-        let mut index = HashMap::with_capacity(loaded.items.len());
-        for (i, it) in loaded.items.iter().enumerate() {
-            if index.insert(it.id.clone(), i as u32).is_some() {
-                return Err(Error::InvalidCatalog(format!("duplicate item id {:?}", it.id)));
-            }
-        }
         let words = loaded.header.dim.div_ceil(64);
         Ok(Self {
             header: loaded.header,
             catalog_id: loaded.catalog_id,
             items: loaded.items,
-            index,
             names: loaded.names,
             boards: loaded.boards,
             derived: loaded.derived,
@@ -218,17 +209,21 @@ impl Catalog {
     pub fn dim(&self) -> usize {
         self.header.dim
     }
-    /// Item `i`.
-    pub fn item(&self, i: usize) -> &ItemRecord {
-        &self.items[i]
-    }
-    /// Every item, in catalog order.
-    pub fn items(&self) -> &[ItemRecord] {
+    /// The items' ids and display fields, in catalog order.
+    pub fn items(&self) -> &ItemTable {
         &self.items
+    }
+    /// Item `i`'s id.
+    pub fn id(&self, i: usize) -> &str {
+        self.items.id(i)
+    }
+    /// Item `i`'s title.
+    pub fn title(&self, i: usize) -> &str {
+        self.items.title(i)
     }
     /// The index of the item with this id.
     pub fn index_of(&self, id: &str) -> Option<usize> {
-        self.index.get(id).map(|&i| i as usize)
+        self.items.index_of(id)
     }
     /// The item vectors: cosines with queries and between items, decoding.
     pub fn vectors(&self) -> Vectors<'_> {

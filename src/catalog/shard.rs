@@ -236,10 +236,10 @@ fn index_at(ids: &[u8], k: usize) -> u32 {
 }
 
 /// What an isolate holds per item beyond the item's vector codes and the co-saved entries that
-/// point at it: its record, its id in the index, its sign bits and coarse terms, its scale and
-/// popularity (about 0.4 KB: the 1M-item runs' shards held 378–470 bytes an item beyond their
-/// files, wasm memory being the load's high-water mark).
-const ITEM_OVERHEAD: f64 = 400.0;
+/// point at it: its id and title in the item table, its sign bits and coarse terms, its scale
+/// and popularity (about 0.24 KB: the 1M-item run's shards held 234–241 bytes an item beyond
+/// their files, wasm memory being the load's high-water mark).
+const ITEM_OVERHEAD: f64 = 240.0;
 
 /// The shards' items: contiguous runs cut so that each shard holds about the same bytes in
 /// memory. Equal item counts are not equal bytes: a shard's co-saved table holds, from every
@@ -359,7 +359,7 @@ pub fn split(c: &Catalog, count: usize) -> Result<Split> {
         let bytes = format::write_packed(
             Parts {
                 header,
-                items: &c.items[range.clone()],
+                items: &c.items.records(range.clone()),
                 vectors: &encoded,
                 popularity: &popularity[range.clone()],
                 neighbours: &NeighbourLists::default(),
@@ -380,17 +380,18 @@ pub fn split(c: &Catalog, count: usize) -> Result<Split> {
     }
 
     // The front: the id index, the similarity sample (its items' codes, as they are), the rest.
-    let mut ids: Vec<(u64, u32)> = c.items.iter().enumerate().map(|(i, it)| (xxh3_64(it.id.as_bytes()), i as u32)).collect();
+    let mut ids: Vec<(u64, u32)> = (0..n).map(|i| (xxh3_64(c.id(i).as_bytes()), i as u32)).collect();
     ids.sort_unstable();
     if let Some(w) = ids.windows(2).find(|w| w[0].0 == w[1].0) {
         return Err(Error::InvalidInput(format!(
             "item ids {:?} and {:?} share a 64-bit hash: rename one to shard this catalog",
-            c.items[w[0].1 as usize].id, c.items[w[1].1 as usize].id
+            c.id(w[0].1 as usize),
+            c.id(w[1].1 as usize)
         )));
     }
     let sample: Vec<usize> = sample_indices(n).collect();
     let sample_items: Vec<ItemRecord> =
-        sample.iter().map(|&j| ItemRecord { id: c.items[j].id.clone(), ..Default::default() }).collect();
+        sample.iter().map(|&j| ItemRecord { id: c.id(j).to_string(), ..Default::default() }).collect();
     let sample_codes: Vec<u8> =
         sample.iter().flat_map(|&j| codes[j * code_bytes..(j + 1) * code_bytes].iter().copied()).collect();
     let sample_bytes = format::write(Parts {

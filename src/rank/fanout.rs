@@ -317,7 +317,7 @@ impl Shard {
             .map(|(item, j)| {
                 let mut vector = vec![0f32; c.dim()];
                 c.vectors().working(j as usize, &mut vector);
-                PinItem { item, vector, title: c.item(j as usize).title.clone() }
+                PinItem { item, vector, title: c.title(j as usize).to_string() }
             })
             .collect();
         let (cosaved, _) = super::signals::cosaved(c, &q.pins, q.cosaved_power);
@@ -384,8 +384,8 @@ impl Shard {
             .filter_map(|&i| {
                 let j = self.local(i)?;
                 let (levels, scale, offset) = self.catalog.vectors().levels(j as usize);
-                let it = self.catalog.item(j as usize);
-                Some(Levels { item: i, id: it.id.clone(), title: it.title.clone(), levels, scale, offset })
+                let (id, title) = (self.catalog.id(j as usize).to_string(), self.catalog.title(j as usize).to_string());
+                Some(Levels { item: i, id, title, levels, scale, offset })
             })
             .collect()
     }

@@ -28,6 +28,13 @@ export function requireDist() {
       throw new Error(`worker/dist/${f} is missing: run npm --prefix worker run build`);
     }
   }
+  // A bundle built before the last wasm build runs the old wasm: every number measured with it
+  // would be the old build's (it happened: a memory run reported the previous build's 110 MB).
+  const packaged = join(workerDir, "node_modules", "edgerec", "edgerec_relaxed_bg.wasm");
+  const bundled = readdirSync(join(distDir, "bundle")).find((f) => f.endsWith("edgerec_relaxed_bg.wasm"));
+  if (existsSync(packaged) && bundled && !readFileSync(packaged).equals(readFileSync(join(distDir, "bundle", bundled)))) {
+    throw new Error("worker/dist/bundle holds another wasm than the edgerec package: run npm --prefix worker run build");
+  }
 }
 
 /** Miniflare's module options for the Worker bundled in `bundleDir` (its index.js and wasm). */
