@@ -44,19 +44,24 @@ impl BoardTable {
     }
 
     fn indexed(offsets: Vec<u32>, items: Vec<u32>, n: usize) -> Self {
-        let mut count = vec![0u32; n + 1];
-        items.iter().for_each(|&i| count[i as usize + 1] += 1);
+        // Each item's end in `boards`, then filled from the back (boards in descending order),
+        // which leaves each offset at its item's start and its boards ascending: one array of
+        // n + 1 instead of a count and its copy (4 MB less at a million items).
+        let mut item_offsets = vec![0u32; n + 1];
+        items.iter().for_each(|&i| item_offsets[i as usize + 1] += 1);
         for i in 0..n {
-            count[i + 1] += count[i];
+            item_offsets[i + 1] += item_offsets[i];
         }
-        let item_offsets = count.clone();
         let mut boards = vec![0u32; items.len()];
-        for b in 0..offsets.len() - 1 {
+        for b in (0..offsets.len() - 1).rev() {
             for &i in &items[offsets[b] as usize..offsets[b + 1] as usize] {
-                boards[count[i as usize] as usize] = b as u32;
-                count[i as usize] += 1;
+                item_offsets[i as usize + 1] -= 1;
+                boards[item_offsets[i as usize + 1] as usize] = b as u32;
             }
         }
+        // item_offsets[i + 1] now holds item i's start; shift them down one place.
+        item_offsets.copy_within(1.., 0);
+        item_offsets[n] = items.len() as u32;
         Self { offsets, items, item_offsets, boards }
     }
 
@@ -158,5 +163,17 @@ mod tests {
         assert!(BoardTable::decode(&[1, 0], 300).is_err(), "a board of one item");
         assert!(BoardTable::decode(&[0xff, 0xff, 0xff, 0xff, 0x7f], 300).is_err(), "a count past the end");
         assert_eq!(BoardTable::decode(&[], 5).unwrap().len(), 0);
+    }
+
+    #[test]
+    fn each_item_lists_exactly_the_boards_holding_it_ascending() {
+        let n = 40;
+        let boards: Vec<Vec<u32>> = (0..60u32).map(|b| (0..1 + b % 7).map(|k| (b * 7 + k * 13) % n).collect()).collect();
+        let t = BoardTable::new(&boards, n as usize);
+        for i in 0..n as usize + 1 {
+            let want: Vec<u32> = (0..t.len() as u32).filter(|&b| t.items_of(b as usize).contains(&(i as u32))).collect();
+            assert_eq!(t.boards_of(i), &want[..], "item {i}");
+        }
+        assert_eq!((0..n as usize).map(|i| t.boards_of(i).len()).sum::<usize>(), t.entries());
     }
 }

@@ -77,7 +77,7 @@ impl JsFront {
     /// pins (moved in; it must be the model the catalog was embedded with).
     #[wasm_bindgen(js_name = fromBundle)]
     pub fn from_bundle(bytes: WasmBytes, encoder: Option<JsEncoder>) -> Result<JsFront, JsValue> {
-        let front = SetFront::new(Front::from_bytes(&bytes.bytes).map_err(js_error)?).map_err(js_error)?;
+        let front = SetFront::new(Front::from_vec(bytes.bytes).map_err(js_error)?).map_err(js_error)?;
         let encoder = encoder.map(|e| e.inner);
         if let Some(e) = &encoder {
             front.whole().check_model(e.get().space_id()).map_err(js_error)?;
