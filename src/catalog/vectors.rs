@@ -17,7 +17,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::bundle::f32_at;
-use crate::vector::{add_scaled, dot_i8, quantize_i8, sign_bits, Rotation};
+use crate::vector::{add_scaled, dot_i8, push_sign_bits, quantize_i8, sign_bits, Rotation};
 
 /// How a catalog's item vectors are stored (the header's `vectors`; format 2 files: int8).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -142,7 +142,8 @@ impl Derived {
         let mut me =
             Self { coding, dim, rotation: None, mean_rot: Vec::new(), mean_sq: 0.0, offset: Vec::new(), spread: Vec::new() };
         let VectorCoding::Rotated4 { seed } = coding else {
-            let bits = crate::bundle::as_i8(codes).chunks_exact(dim).flat_map(sign_bits).collect();
+            let mut bits = Vec::with_capacity(n * dim.div_ceil(64));
+            crate::bundle::as_i8(codes).chunks_exact(dim).for_each(|v| push_sign_bits(v, &mut bits));
             return Ok((me, bits));
         };
         me.rotation =
@@ -157,7 +158,7 @@ impl Derived {
             let s = f32_at(scales, j);
             me.offset.push(s * c.iter().zip(&me.mean_rot).map(|(&c, m)| c as f32 * m).sum::<f32>());
             me.spread.push(s * c.iter().map(|&c| (c as f32).powi(2)).sum::<f32>().sqrt());
-            bits.extend(sign_bits(&c));
+            push_sign_bits(&c, &mut bits);
         }
         Ok((me, bits))
     }
