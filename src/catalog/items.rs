@@ -3,7 +3,7 @@
 //! title and a few tag numbers; format 6 deflates those columns (raw deflate, after their length
 //! as a u64): text is what is left, and deflate takes it to about a third (movielens: 465 KB →
 //! 164 KB, 48 → 17 bytes an item). Format 2 stored an array of [`ItemRecord`] objects. Every
-//! older layout still loads.
+//! older layout still loads, into an [`ItemTable`]: what a loaded catalog holds them in.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
