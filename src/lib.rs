@@ -1,6 +1,6 @@
 //! edgerec: on-device recommendations from a small open text-embedding model.
 //!
-//! The core (everything but [`wasm`]) knows nothing of JavaScript: it is built, tested and
+//! The core (everything but the `wasm` module) knows nothing of JavaScript: it is built, tested and
 //! benchmarked natively. The `wasm` module is a thin wasm-bindgen layer over it.
 #![warn(missing_docs)]
 

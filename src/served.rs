@@ -95,7 +95,7 @@ pub struct LiteVariant {
     pub items: usize,
 }
 
-/// What [`write`] takes: the files, and how to cut them.
+/// What [`write()`] takes: the files, and how to cut them.
 pub struct Files<'a> {
     /// The catalog bundle's bytes and file name.
     pub catalog: (&'a [u8], &'a str),

@@ -137,7 +137,7 @@ pub struct Catalog {
 }
 
 impl Catalog {
-    /// Parses and checks a bundle (see [`format`]), copying the bytes once.
+    /// Parses and checks a bundle (see [`mod@format`]), copying the bytes once.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         Self::from_vec(bytes.to_vec())
     }

@@ -30,7 +30,7 @@ pub struct Rotation {
 }
 
 impl Rotation {
-    /// Whether vectors of `dim` components can be rotated (a positive multiple of [`BLOCK`]).
+    /// Whether vectors of `dim` components can be rotated (a positive multiple of `BLOCK`).
     pub fn supports(dim: usize) -> bool {
         dim > 0 && dim % BLOCK == 0
     }

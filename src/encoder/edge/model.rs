@@ -74,7 +74,7 @@ pub enum Stage {
     LayerNorm,
     /// Activations to int8 before each linear layer.
     Quantize,
-    /// The int8 matrix products, per kind of linear layer ([`LINEAR_KINDS`] order).
+    /// The int8 matrix products, per kind of linear layer (`LINEAR_KINDS` order).
     Matmul(usize),
     /// The input channels multiplied exactly in f32.
     ExactChannels,

@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 pub struct QuantizeOptions {
     /// Per linear layer, this many input channels (those with the largest activations on a
     /// built-in calibration text set) are multiplied exactly in f32 instead of quantized.
-    /// Transformers put a few "massive activations" in fixed channels (on [CLS], [SEP] and
+    /// Transformers put a few "massive activations" in fixed channels (on `[CLS]`, `[SEP]` and
     /// punctuation); left in the grid they coarsen every other channel of the token.
     pub exact_channels: usize,
 }
