@@ -370,11 +370,7 @@ pub(crate) fn read(bytes: &[u8]) -> Result<Loaded> {
     // Sizes from the header are untrusted: checked arithmetic, so a hostile header is an error.
     let size = |count: usize, width: usize| count.checked_mul(width).ok_or_else(|| bad("header: section sizes overflow"));
     let s = &header.sections;
-    let vector_bytes = match header.vectors {
-        VectorCoding::Int8 => size(n, d)?,
-        VectorCoding::Rotated4 { .. } => size(n, d / 2)?,
-    };
-    let vectors = e.section(s.vectors, "vectors", Some(vector_bytes))?;
+    let vectors = e.section(s.vectors, "vectors", Some(size(n, header.vectors.code_bytes(d))?))?;
     // After the vectors: the file holds `n` items' worth, which bounds what the items may inflate to.
     let items = super::items::decode(&bytes[e.section(s.items, "items", None)?], e.version, n).map_err(bad)?;
     if items.len() != n {

@@ -256,10 +256,7 @@ const ITEM_OVERHEAD: f64 = 240.0;
 /// 1M-item catalog, cut by count, shard 0's file was 85 MB against 41–50 MB).
 fn balanced_ranges(c: &Catalog, count: usize) -> Vec<Range<usize>> {
     let n = c.len();
-    let code_bytes = match c.header.vectors {
-        VectorCoding::Int8 => c.dim(),
-        VectorCoding::Rotated4 { .. } => c.dim() / 2,
-    } as f64;
+    let code_bytes = c.header.vectors.code_bytes(c.dim()) as f64;
     // The packed table's mean bytes an entry: what each entry pointing at an item costs it.
     let entry_bytes = match &c.at.neighbours {
         NeighbourRanges::Packed([_, rows]) => rows.len() as f64 / c.header.neighbours.max(1) as f64,
@@ -326,10 +323,7 @@ pub fn split(c: &Catalog, count: usize) -> Result<Split> {
         unreachable!("this build's format packs its neighbours")
     };
     let d = c.dim();
-    let code_bytes = match c.header.vectors {
-        VectorCoding::Int8 => d,
-        VectorCoding::Rotated4 { .. } => d / 2,
-    };
+    let code_bytes = c.header.vectors.code_bytes(d);
     let codes = &c.bytes[c.at.vectors.clone()];
     let mean = c.header.sections.vector_mean.map(|m| {
         let e = Envelope::parse(&c.bytes, Kind::Catalog, &[FORMAT_VERSION]).expect("a loaded catalog parses");

@@ -42,6 +42,14 @@ impl VectorCoding {
             VectorCoding::Rotated4 { .. } => "rotated4",
         }
     }
+
+    /// The bytes an item's codes take for vectors of `dim` components.
+    pub fn code_bytes(&self, dim: usize) -> usize {
+        match self {
+            VectorCoding::Int8 => dim,
+            VectorCoding::Rotated4 { .. } => dim / 2,
+        }
+    }
 }
 
 /// Which coding a catalog build asks for (a [`super::BuildOptions`] field; `edgerec eval
