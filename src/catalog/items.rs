@@ -123,6 +123,11 @@ fn from_columns(bytes: &[u8]) -> Result<ItemTable, String> {
     table.finish()
 }
 
+/// Entry `i` of a column stored as its entries' ends: it starts where entry `i - 1` ends.
+fn span(ends: &[u32], i: usize) -> Range<usize> {
+    (if i == 0 { 0 } else { ends[i - 1] as usize })..ends[i] as usize
+}
+
 /// One column of strings: their bytes end to end and where each ends (it starts where the one
 /// before ends): 4 bytes an item beside the text, where a `String` costs 12 (24 natively) and
 /// an allocation.
@@ -141,8 +146,7 @@ impl StrColumn {
     }
 
     fn get(&self, i: usize) -> &str {
-        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
-        &self.text[start..self.ends[i] as usize]
+        &self.text[span(&self.ends, i)]
     }
 
     fn len(&self) -> usize {
@@ -183,30 +187,9 @@ fn id_hash(id: &str) -> u64 {
 }
 
 impl ItemTable {
-    /// The table of `records` (format 2's section, and tests).
+    /// The table of `records` (format 2's section, and tests), laid out as format 3's columns.
     pub fn from_records(records: &[ItemRecord]) -> Result<Self, String> {
-        let mut t = ItemTable::default();
-        let mut tag_index = HashMap::new();
-        let described = records.iter().any(|r| !r.description.is_empty());
-        let tagged = records.iter().any(|r| !r.tags.is_empty());
-        for r in records {
-            t.ids.push(&r.id)?;
-            t.titles.push(&r.title)?;
-            if described {
-                t.descriptions.push(&r.description)?;
-            }
-            if tagged {
-                for tag in &r.tags {
-                    let k = *tag_index.entry(tag.as_str()).or_insert_with(|| {
-                        t.tags.push(tag.clone());
-                        t.tags.len() as u32 - 1
-                    });
-                    t.tag_numbers.push(k);
-                }
-                t.tag_ends.push(t.tag_numbers.len() as u32);
-            }
-        }
-        t.finish()
+        from_columns(&columns(records))
     }
 
     /// Checks that the columns agree, then indexes the ids (a repeated id is a defect).
@@ -271,10 +254,7 @@ impl ItemTable {
 
     /// Item `i`'s tags.
     pub fn tags(&self, i: usize) -> impl Iterator<Item = &str> {
-        let range = match self.tag_ends.get(i) {
-            None => 0..0,
-            Some(&end) => (if i == 0 { 0 } else { self.tag_ends[i - 1] as usize })..end as usize,
-        };
+        let range = if i < self.tag_ends.len() { span(&self.tag_ends, i) } else { 0..0 };
         self.tag_numbers[range].iter().map(|&t| self.tags[t as usize].as_str())
     }
 
@@ -409,32 +389,11 @@ impl<'de> Visitor<'de> for TagListsSeed<'_> {
         f.write_str("an array of arrays of tag numbers")
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while seq.next_element_seed(TagListSeed(&mut *self.numbers))?.is_some() {
+        // One small list at a time: freed before the next, it adds nothing to the high-water mark.
+        while let Some(list) = seq.next_element::<Vec<u32>>()? {
+            self.numbers.extend(list);
             let end = u32::try_from(self.numbers.len()).map_err(|_| de::Error::custom("items: over 4G tag numbers"))?;
             self.ends.push(end);
-        }
-        Ok(())
-    }
-}
-
-/// One item's tag numbers.
-struct TagListSeed<'a>(&'a mut Vec<u32>);
-
-impl<'de> DeserializeSeed<'de> for TagListSeed<'_> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_seq(self)
-    }
-}
-
-impl<'de> Visitor<'de> for TagListSeed<'_> {
-    type Value = ();
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("an array of tag numbers")
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while let Some(t) = seq.next_element::<u32>()? {
-            self.0.push(t);
         }
         Ok(())
     }
