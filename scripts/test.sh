@@ -16,9 +16,11 @@ if [ ! -f "$data/items.jsonl" ]; then
 fi
 export EDGEREC_DATA_DIR="$data"
 
-stage "style: cargo fmt --check, cargo clippy -D warnings"
+stage "style: cargo fmt --check, cargo clippy -D warnings, rustdoc -D warnings"
 cargo fmt --check
 cargo clippy --all-targets --quiet -- -D warnings
+# The public API's docs build without a broken or private intra-doc link.
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --lib --quiet
 
 # Before the native tests: tests/lite.rs checks the CLI's lite bundle (and bundles the pair).
 stage "assets: the int8 edge model, the lite model and the movielens catalogs (scripts/build-assets.sh)"
