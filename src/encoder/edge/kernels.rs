@@ -528,14 +528,36 @@ pub fn gelu(x: &mut [f32], tanh_form: bool) {
     }
 }
 
-/// In-place softmax of one row; `exp` from libm on every target so native and wasm agree.
+/// `e^x` for `x ≤ 0` (softmax's inputs once the row's max is subtracted), within 2.5e-7
+/// relative of `exp` (tested against libm): `2^n · e^r` with `n = round(x·log₂e)`, `r` reduced by
+/// a two-part ln 2 (Cody–Waite) and `e^r` a degree-6 Taylor polynomial on [−ln2/2, ln2/2].
+/// Branch-free, so a row vectorises: libm's `expf` is a call per value, and attention's
+/// softmaxes were most of its time. Below −87 (where `e^x` nears f32's smallest normal) it
+/// returns `e^−87`, which no softmax row can tell from 0 (its largest value is 1).
+/// Every target runs the same f32 operations: native and wasm agree to the bit.
+// The clamp is written as a comparison so a NaN stays NaN (as in `erf`).
+#[allow(clippy::manual_clamp)]
+#[inline(always)]
+pub fn exp_nonpositive(x: f32) -> f32 {
+    let x = if x < -87.0 { -87.0 } else { x };
+    const LN2_HI: f32 = 355.0 / 512.0; // ln 2 to 9 bits: n · LN2_HI is exact
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    let n = round_ties_even_small(x * std::f32::consts::LOG2_E);
+    let r = (x - n * LN2_HI) - n * LN2_LO;
+    let mut p = 1.0 / 720.0f32;
+    for c in [1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0] {
+        p = p * r + c;
+    }
+    // n ∈ [−126, 0]: 2^n is a normal f32 built from its exponent bits.
+    p * f32::from_bits(((n as i32 + 127) as u32) << 23)
+}
+
+/// In-place softmax of one row ([`exp_nonpositive`] on every target, so native and wasm agree).
 pub fn softmax(x: &mut [f32]) {
     let m = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let mut s = 0.0;
-    for v in x.iter_mut() {
-        *v = libm::expf(*v - m);
-        s += *v;
-    }
+    // Two loops: the exponentials vectorise, the sum keeps its order.
+    x.iter_mut().for_each(|v| *v = exp_nonpositive(*v - m));
+    let s: f32 = x.iter().sum();
     let inv = 1.0 / s;
     x.iter_mut().for_each(|v| *v *= inv);
 }
@@ -557,6 +579,28 @@ mod tests {
         for v in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 1e9, -1e9, 4194303.5, 126.5, 127.5, -0.5, 0.5, 1.5, 2.5] {
             assert_eq!(round_ties_even_small(v).clamp(0.0, Q_MAX) as u8, v.round_ties_even().clamp(0.0, Q_MAX) as u8, "{v}");
         }
+    }
+
+    #[test]
+    fn exp_matches_libm_on_softmax_inputs() {
+        let mut worst = 0f64;
+        for i in 0..=870_000 {
+            let x = -(i as f32) * 1e-4;
+            let want = (x as f64).exp();
+            worst = worst.max(((exp_nonpositive(x) as f64 - want) / want).abs());
+        }
+        assert!(worst < 3e-7, "max relative error {worst}");
+        assert_eq!(exp_nonpositive(0.0), 1.0);
+        assert!(exp_nonpositive(-1e30) > 0.0 && exp_nonpositive(-1e30) < 1e-37, "clamped, never 0 or a NaN");
+        assert!(exp_nonpositive(f32::NAN).is_nan());
+        let mut row = [0.5f32, -3.0, 2.0, f32::NEG_INFINITY];
+        softmax(&mut row);
+        let want: Vec<f64> = [0.5f64, -3.0, 2.0].iter().map(|v| (v - 2.0).exp()).collect();
+        let total: f64 = want.iter().sum();
+        for (got, w) in row.iter().zip(&want) {
+            assert!((*got as f64 - w / total).abs() < 1e-6, "{row:?}");
+        }
+        assert!(row[3] < 1e-37, "a −∞ score weighs (next to) nothing");
     }
 
     #[test]
