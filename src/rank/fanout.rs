@@ -369,7 +369,7 @@ impl Shard {
             .iter()
             .map(|(_, v)| {
                 let Some(sim) = Similarity::with_stats(c, &[(v.as_slice(), 1.0)], (0.0, 1.0)) else { return Vec::new() };
-                let coarse = sim.coarse_all(c, |j| out.contains(&j));
+                let coarse = sim.coarse_all(c, out.iter().copied());
                 top_n(&coarse, NEAREST).into_iter().map(|j| (scored(j, coarse[j as usize]), sim.exact(c, j as usize))).collect()
             })
             .collect();

@@ -140,14 +140,15 @@ impl Similarity {
         (mean, if std > 0.0 { 1.0 / std } else { 0.0 })
     }
 
-    /// The raw coarse value (from sign bits) of every item, `-∞` for those `skip` names.
-    pub fn coarse_all(&self, catalog: &Catalog, skip: impl Fn(u32) -> bool) -> Vec<f32> {
+    /// The raw coarse value (from sign bits) of every item, `-∞` for the items of `skip` (a
+    /// request's few saved items: set one by one, not looked up for every item of the catalog).
+    pub fn coarse_all(&self, catalog: &Catalog, skip: impl IntoIterator<Item = u32>) -> Vec<f32> {
         let none = vec![false; catalog.len()];
         let mut coarse = vec![0f32; catalog.len()];
         let raw = Self { mean: 0.0, inv_std: 1.0, ..self.clone() };
         raw.add_coarse(catalog, (1.0, 1.0), &none, &mut coarse);
-        for (j, c) in coarse.iter_mut().enumerate() {
-            if skip(j as u32) {
+        for j in skip {
+            if let Some(c) = coarse.get_mut(j as usize) {
                 *c = f32::NEG_INFINITY;
             }
         }
