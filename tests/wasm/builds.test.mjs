@@ -4,12 +4,20 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
+import { gzipSync } from "node:zlib";
 import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { repo } from "./helpers.mjs";
 
 const simd128 = join(repo, "pkg", "edgerec_bg.wasm");
 const relaxed = join(repo, "pkg", "edgerec_relaxed_bg.wasm");
+
+test("each module is at most 1.5 MB gzipped (level 9), what a phone downloads once", () => {
+  for (const file of [simd128, relaxed]) {
+    const gz = gzipSync(readFileSync(file), { level: 9 }).length;
+    assert.ok(gz <= 1.5e6, `${file}: ${gz} bytes gzipped`);
+  }
+});
 
 test("the simd128 and relaxed-simd modules differ", () => {
   assert.notDeepEqual(readFileSync(simd128), readFileSync(relaxed));

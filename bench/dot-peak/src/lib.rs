@@ -2,7 +2,7 @@
 //! nothing else in the way: independent accumulators, the operands in registers, no loads.
 //! `bench/dot-peak.mjs` compares the encoder's measured matmul rate with these.
 //!
-//! One operand changes every iteration (one add per five or ten products) so that the compiler
+//! One operand changes every iteration (one add per five or ten measured instructions) so that the compiler
 //! cannot hoist a product out of the loop; that slightly understates the peak.
 
 #![no_std]
