@@ -23,11 +23,12 @@ use serde::{Deserialize, Serialize};
 
 use super::reason::{self, Signal, Sources};
 use super::select::top_n;
-use super::signals::{blend, weights, Features, Moments, Prior, Signals, Similarity, WeightedVector};
+use super::signals::{blend, weights, Features, Moments, Nearest, Prior, Signals, Similarity, WeightedVector};
 use super::Knobs;
 use crate::catalog::shard::{sample_indices, Front};
 use crate::catalog::{BoardTable, Catalog};
 use crate::error::{Error, Result};
+use crate::vector::Closest;
 
 /// Items a shard returns nearest to each free-text pin (the front keeps the best three of all).
 pub const NEAREST: usize = 32;
@@ -346,7 +347,19 @@ impl Shard {
         let kn = &q.knobs;
         let sig = self.signals(q);
         let out: HashSet<u32> = q.out.iter().filter_map(|&i| self.local(i)).collect();
-        let scores = super::coarse_scores(c, &self.prior, kn, &sig, &out);
+        // The free-text pins' nearest items: the best by the coarse cosine. With int8 vectors
+        // that is the nearest by sign bits, gathered during the scoring pass (no pass of their
+        // own); rotated4's coarse cosine has per-item terms, so there each pin takes a pass.
+        let near: Vec<Similarity> =
+            q.nearest.iter().filter_map(|(_, v)| Similarity::with_stats(c, &[(v.as_slice(), 1.0)], (0.0, 1.0))).collect();
+        let by_bits = c.vectors().coarse_terms().is_none();
+        let skip: Vec<u32> = out.iter().copied().collect();
+        let mut gather: Vec<Nearest> = if by_bits {
+            near.iter().map(|sim| Nearest { bits: sim.query_bits(0), closest: Closest::new(c.dim(), NEAREST, &skip) }).collect()
+        } else {
+            Vec::new()
+        };
+        let scores = super::coarse_scores(c, &self.prior, kn, &sig, &out, &mut gather);
         let w = weights(kn, q.focus_pins);
         let sources = Sources::prepare(c, &q.sources);
         let start = c.start() as u32;
@@ -364,13 +377,15 @@ impl Shard {
         } else {
             Vec::new()
         };
-        let nearest: Vec<Vec<(Scored, f32)>> = q
-            .nearest
+        let mut gathered = gather.into_iter().map(|n| n.closest.into_sorted());
+        let nearest: Vec<Vec<(Scored, f32)>> = near
             .iter()
-            .map(|(_, v)| {
-                let Some(sim) = Similarity::with_stats(c, &[(v.as_slice(), 1.0)], (0.0, 1.0)) else { return Vec::new() };
-                let coarse = sim.coarse_all(c, out.iter().copied());
-                top_n(&coarse, NEAREST).into_iter().map(|j| (scored(j, coarse[j as usize]), sim.exact(c, j as usize))).collect()
+            .map(|sim| {
+                let found = gathered.next().unwrap_or_else(|| {
+                    let coarse = sim.coarse_all(c, out.iter().copied());
+                    top_n(&coarse, NEAREST).into_iter().map(|j| (j, coarse[j as usize])).collect()
+                });
+                found.into_iter().map(|(j, coarse)| (scored(j, coarse), sim.exact(c, j as usize))).collect()
             })
             .collect();
         let levels = self.levels(&pickable(q, &best, &new, &nearest));

@@ -206,7 +206,7 @@ impl Ranker {
             .map(|i| i as u32)
             .chain(profile.saved.iter().copied())
             .collect();
-        let scores = coarse_scores(catalog, prior, &self.knobs, &sig, &out);
+        let scores = coarse_scores(catalog, prior, &self.knobs, &sig, &out, &mut []);
         let shortlist = top_n(&scores, self.knobs.shortlist.max(1));
         // Candidates by each signal alone too, so that every blend's top finds its competitors
         // here: a fit whose candidates came from one blend only would learn that whatever that
@@ -214,7 +214,7 @@ impl Ranker {
         let per = (self.knobs.shortlist / 4).max(1);
         let alone = |kn: Knobs, only_new: bool| {
             let mut s = vec![0f32; catalog.len()];
-            sig.add_coarse(catalog, &kn, &prior.new, &mut s);
+            sig.add_coarse(catalog, &kn, &prior.new, &mut s, &mut []);
             for (j, x) in s.iter_mut().enumerate() {
                 if scores[j] == f32::NEG_INFINITY || (only_new && !prior.new[j]) {
                     *x = f32::NEG_INFINITY;
@@ -262,10 +262,17 @@ impl Ranker {
 }
 
 /// Every item's score from the signals (similarity from sign bits), `out` items at −∞.
-pub(crate) fn coarse_scores(catalog: &Catalog, prior: &Prior, kn: &Knobs, sig: &Signals, out: &HashSet<u32>) -> Vec<f32> {
+pub(crate) fn coarse_scores(
+    catalog: &Catalog,
+    prior: &Prior,
+    kn: &Knobs,
+    sig: &Signals,
+    out: &HashSet<u32>,
+    nearest: &mut [signals::Nearest],
+) -> Vec<f32> {
     let mut scores: Vec<f32> =
         prior.popular.iter().zip(&prior.new).map(|(&pop, &new)| kn.w_popular * pop + if new { kn.w_new } else { 0.0 }).collect();
-    sig.add_coarse(catalog, kn, &prior.new, &mut scores);
+    sig.add_coarse(catalog, kn, &prior.new, &mut scores, nearest);
     for &j in out {
         scores[j as usize] = f32::NEG_INFINITY;
     }

@@ -18,7 +18,7 @@ use super::fanout::{BoardRef, PinRef};
 use super::profile::Profile;
 use super::Knobs;
 use crate::catalog::{BoardTable, Catalog, QueryVector};
-use crate::vector::{hamming_block, keep_best, CoarseTerms, HammingCosine};
+use crate::vector::{hamming_block, keep_best, Closest, CoarseTerms, HammingCosine};
 
 /// The features of one candidate, in [`FEATURES`] order: what the fitted blend weighs.
 pub type Features = [f32; 7];
@@ -99,6 +99,10 @@ impl Sparse {
     }
 }
 
+/// Items per block of the coarse pass: a block's distances and values stay in cache while
+/// every query streams over it.
+const BLOCK: usize = 256;
+
 /// One weighted query vector, prepared for the catalog's vectors.
 #[derive(Clone)]
 struct Query {
@@ -146,13 +150,18 @@ impl Similarity {
         let none = vec![false; catalog.len()];
         let mut coarse = vec![0f32; catalog.len()];
         let raw = Self { mean: 0.0, inv_std: 1.0, ..self.clone() };
-        raw.add_coarse(catalog, (1.0, 1.0), &none, &mut coarse);
+        raw.add_coarse(catalog, (1.0, 1.0), &none, &mut coarse, &mut []);
         for j in skip {
             if let Some(c) = coarse.get_mut(j as usize) {
                 *c = f32::NEG_INFINITY;
             }
         }
         coarse
+    }
+
+    /// Query `k`'s sign bits.
+    pub fn query_bits(&self, k: usize) -> &[u64] {
+        self.queries[k].v.bits()
     }
 
     /// The exact raw value of item `j`: the best weighted cosine.
@@ -170,8 +179,16 @@ impl Similarity {
     /// Adds `w × z(coarse similarity)` to every item's score: the hot loop over the catalog.
     /// Items go in blocks: each query's bits stay in registers while a block streams past.
     /// New items (`is_new`) weigh it `w_new` instead.
-    fn add_coarse(&self, catalog: &Catalog, (w, w_new): (f32, f32), is_new: &[bool], scores: &mut [f32]) {
-        const BLOCK: usize = 256;
+    /// `nearest`: query bits whose nearest items to gather on the way (see [`Closest`]), reusing
+    /// an identical query's distances.
+    fn add_coarse(
+        &self,
+        catalog: &Catalog,
+        (w, w_new): (f32, f32),
+        is_new: &[bool],
+        scores: &mut [f32],
+        nearest: &mut [Nearest],
+    ) {
         let words = catalog.dim().div_ceil(64);
         let ab = |w: f32| (w * self.inv_std, -w * self.mean * self.inv_std);
         let (warm, new) = (ab(w), ab(w_new));
@@ -185,21 +202,28 @@ impl Similarity {
         // polynomial too: checked for every h of dimensions 240 to 768): the best query is the
         // nearest in Hamming distance, so one cosine per item instead of one per query.
         let same_weight = self.queries[0].weight >= 0.0 && self.queries.iter().all(|q| q.weight == self.queries[0].weight);
-        let mut nearest = [0u32; BLOCK];
+        let mut min_dist = [0u32; BLOCK];
+        let same: Vec<Option<usize>> = nearest.iter().map(|n| self.queries.iter().position(|q| q.v.bits() == n.bits)).collect();
         for (b, ((block, bits), is_new)) in blocks.enumerate() {
             let best = &mut best[..block.len()];
             let dist = &mut dist[..block.len()];
+            let first = (b * BLOCK) as u32;
             if terms.is_none() && same_weight {
-                let nearest = &mut nearest[..block.len()];
-                nearest.fill(u32::MAX);
-                for q in &self.queries {
+                let min_dist = &mut min_dist[..block.len()];
+                min_dist.fill(u32::MAX);
+                for (k, q) in self.queries.iter().enumerate() {
                     hamming_block(q.v.bits(), bits, dist);
-                    nearest.iter_mut().zip(dist.iter()).for_each(|(m, &h)| *m = (*m).min(h));
+                    min_dist.iter_mut().zip(dist.iter()).for_each(|(m, &h)| *m = (*m).min(h));
+                    offer_same(nearest, &same, k, first, dist);
                 }
                 best.fill(-1.0);
-                keep_best(self.cos, CoarseTerms::Plain { weight: self.queries[0].weight }, nearest, best);
+                keep_best(self.cos, CoarseTerms::Plain { weight: self.queries[0].weight }, min_dist, best);
             } else {
-                self.best_of_queries(terms, b * BLOCK, bits, best, dist);
+                self.best_of_queries(terms, b * BLOCK, bits, best, dist, (nearest, &same));
+            }
+            for (n, _) in nearest.iter_mut().zip(&same).filter(|(_, s)| s.is_none()) {
+                hamming_block(n.bits, bits, dist);
+                n.closest.offer(first, dist);
             }
             for ((s, &bst), &nw) in block.iter_mut().zip(best.iter()).zip(is_new) {
                 let (a, b) = if nw { new } else { warm };
@@ -210,11 +234,20 @@ impl Similarity {
 
     /// Each item's best weighted coarse cosine over the queries, one query at a time (`first`:
     /// the block's first item; `dist`: scratch).
-    fn best_of_queries(&self, terms: Option<(&[f32], &[f32])>, first: usize, bits: &[u64], best: &mut [f32], dist: &mut [u32]) {
+    fn best_of_queries(
+        &self,
+        terms: Option<(&[f32], &[f32])>,
+        first: usize,
+        bits: &[u64],
+        best: &mut [f32],
+        dist: &mut [u32],
+        (nearest, same): (&mut [Nearest], &[Option<usize>]),
+    ) {
         best.fill(-1.0);
         let items = first..first + best.len();
-        for q in &self.queries {
+        for (k, q) in self.queries.iter().enumerate() {
             hamming_block(q.v.bits(), bits, dist);
+            offer_same(nearest, same, k, first as u32, dist);
             let terms = match terms {
                 None => CoarseTerms::Plain { weight: q.weight },
                 Some((a, spread)) => {
@@ -234,6 +267,36 @@ impl Similarity {
 
     fn z(&self, x: f32) -> f32 {
         (x - self.mean) * self.inv_std
+    }
+}
+
+/// A query whose items nearest by sign bits the coarse pass gathers as it goes (a free-text
+/// pin's: with int8 vectors, the coarse cosine's order; see [`Closest`]).
+pub struct Nearest<'a> {
+    /// The query's sign bits.
+    pub bits: &'a [u64],
+    /// What it has gathered.
+    pub closest: Closest,
+}
+
+/// Offers a block's distances from query `k` to every nearest query identical to it.
+#[inline]
+fn offer_same(nearest: &mut [Nearest], same: &[Option<usize>], k: usize, first: u32, dist: &[u32]) {
+    for (n, _) in nearest.iter_mut().zip(same).filter(|(_, s)| **s == Some(k)) {
+        n.closest.offer(first, dist);
+    }
+}
+
+/// Gathers `nearest` in a pass of their own (when no embedding signal makes one).
+fn nearest_pass(catalog: &Catalog, nearest: &mut [Nearest]) {
+    let words = catalog.dim().div_ceil(64);
+    let mut dist = [0u32; BLOCK];
+    for (b, bits) in catalog.all_bits().chunks(BLOCK * words).enumerate() {
+        let dist = &mut dist[..bits.len() / words];
+        for n in nearest.iter_mut() {
+            hamming_block(n.bits, bits, dist);
+            n.closest.offer((b * BLOCK) as u32, dist);
+        }
     }
 }
 
@@ -351,13 +414,21 @@ impl Signals {
 
     /// Adds every signal to `scores` (one per catalog item; similarity from sign bits).
     /// New items (`is_new`) weigh similarity by the knobs' new-item weights.
-    pub fn add_coarse(&self, catalog: &Catalog, kn: &Knobs, is_new: &[bool], scores: &mut [f32]) {
+    ///
+    /// `nearest`: query bits whose nearest items to gather on the way (see [`Closest`]): with
+    /// the first embedding signal's pass, or in a pass of their own when neither is weighed.
+    pub fn add_coarse(&self, catalog: &Catalog, kn: &Knobs, is_new: &[bool], scores: &mut [f32], nearest: &mut [Nearest]) {
         let pairs =
             [(&self.similar, (kn.w_similar, kn.w_new_similar)), (&self.similar_mean, (kn.w_similar_mean, kn.w_new_similar_mean))];
+        let mut gathered = nearest.is_empty();
         for (sim, w) in pairs {
             if let Some(sim) = sim {
-                sim.add_coarse(catalog, w, is_new, scores);
+                sim.add_coarse(catalog, w, is_new, scores, if gathered { &mut [] } else { &mut *nearest });
+                gathered = true;
             }
+        }
+        if !gathered {
+            nearest_pass(catalog, nearest);
         }
         for (&j, &v) in &self.cosaved.values {
             scores[j as usize] += kn.w_cosaved * v * self.cosaved.inv_std;
@@ -549,9 +620,77 @@ pub fn mean_std(xs: &[f32]) -> (f32, f32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rank::select::top_n;
 
     fn pin(item: u32, weight: f32) -> PinRef {
         PinRef { pin: item, item, weight }
+    }
+
+    /// `n` items with random unit vectors of `dim` components (int8-coded), no boards.
+    fn random_catalog(n: usize, dim: usize, seed: u64) -> Catalog {
+        let mut state = seed;
+        let mut vectors: Vec<f32> = (0..n * dim)
+            .map(|_| {
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+            })
+            .collect();
+        for row in vectors.chunks_mut(dim) {
+            let norm = row.iter().map(|x| x * x).sum::<f32>().sqrt();
+            row.iter_mut().for_each(|x| *x /= norm);
+        }
+        let items =
+            (0..n).map(|i| crate::catalog::ItemRecord { id: format!("i{i}"), title: format!("item {i}"), ..Default::default() });
+        crate::catalog::build(items.collect(), &vectors, dim, &[], "test-model", &Default::default()).unwrap().0
+    }
+
+    /// Item `j`'s stored vector, as a query would send it.
+    fn working(c: &Catalog, j: usize) -> Vec<f32> {
+        let mut v = vec![0f32; c.dim()];
+        c.vectors().working(j, &mut v);
+        v
+    }
+
+    #[test]
+    fn the_coarse_pass_gathers_the_nearest_items_that_a_pass_of_their_own_finds() {
+        // 1000 items: three whole blocks and a short one; queries near items 5, 700 and 990.
+        let c = random_catalog(1000, 240, 7);
+        assert!(c.vectors().coarse_terms().is_none(), "int8: the coarse cosine is the sign bits' own");
+        let (a, b, t) = (working(&c, 5), working(&c, 700), working(&c, 990));
+        // Saved items are never returned: the queries' own items among them.
+        let skip = [5u32, 990, 3, 999];
+        // What a pass of its own gives: every item's coarse cosine, then the best 32.
+        let reference = |v: &[f32]| -> Vec<(u32, f32)> {
+            let sim = Similarity::with_stats(&c, &[(v, 1.0)], (0.0, 1.0)).unwrap();
+            let coarse = sim.coarse_all(&c, skip);
+            top_n(&coarse, 32).into_iter().map(|j| (j, coarse[j as usize])).collect()
+        };
+        let texts: [&[f32]; 3] = [&b, &t, &a];
+        let want: Vec<_> = texts.iter().map(|v| reference(v)).collect();
+        assert_eq!(want[0].len(), 32);
+        let none = vec![false; c.len()];
+        // Same weights (the nearest-query shortcut) and different ones (a pass per query); the
+        // text pins `b` (one of the signal's queries) and `t` (not one).
+        for weights in [(1.0, 1.0), (1.0, 0.6)] {
+            let sim = Similarity::with_stats(&c, &[(&a, weights.0), (&b, weights.1)], (0.1, 2.0)).unwrap();
+            let singles: Vec<Similarity> =
+                texts.iter().map(|v| Similarity::with_stats(&c, &[(v, 1.0)], (0.0, 1.0)).unwrap()).collect();
+            let mut nearest: Vec<Nearest> =
+                singles.iter().map(|s| Nearest { bits: s.query_bits(0), closest: Closest::new(c.dim(), 32, &skip) }).collect();
+            let (mut plain, mut gathering) = (vec![0.5f32; c.len()], vec![0.5f32; c.len()]);
+            sim.add_coarse(&c, (0.7, 0.3), &none, &mut plain, &mut []);
+            sim.add_coarse(&c, (0.7, 0.3), &none, &mut gathering, &mut nearest);
+            assert_eq!(plain, gathering, "gathering leaves the scores alone");
+            let got: Vec<_> = nearest.into_iter().map(|n| n.closest.into_sorted()).collect();
+            assert_eq!(got, want, "weights {weights:?}");
+        }
+        // Neither embedding signal weighed: a pass of their own.
+        let singles: Vec<Similarity> =
+            texts.iter().map(|v| Similarity::with_stats(&c, &[(v, 1.0)], (0.0, 1.0)).unwrap()).collect();
+        let mut nearest: Vec<Nearest> =
+            singles.iter().map(|s| Nearest { bits: s.query_bits(0), closest: Closest::new(c.dim(), 32, &skip) }).collect();
+        nearest_pass(&c, &mut nearest);
+        assert_eq!(nearest.into_iter().map(|n| n.closest.into_sorted()).collect::<Vec<_>>(), want);
     }
 
     #[test]

@@ -1,10 +1,13 @@
 //! The coarse pass's arithmetic on Hamming distances: the cosine that sign bits suggest,
-//! `cos(π·h/dim)`, and each item's best weighted value over a request's queries.
+//! `cos(π·h/dim)`, each item's best weighted value over a request's queries, and the items
+//! nearest to a query.
 //!
 //! The cosine comes from a polynomial rather than a table: a table read per item and query is a
 //! scalar gather (wasm has none), while the polynomial runs four items at a time in wasm simd128
 //! and vectorises natively. Every path (SIMD, portable, [`HammingCosine::at`] one item at a time)
 //! performs the same f32 operations in the same order, so they agree to the bit.
+
+use std::collections::BinaryHeap;
 
 /// `sin(π·t/2) = t·(C[0] + C[1]·t² + … + C[5]·t¹⁰)`, Taylor to t¹¹: the truncation is under 6e-8
 /// on [−1, 1]; against `cos` in f64 the f32 result is within 3e-7 (f32 rounding) for dimensions
@@ -87,6 +90,89 @@ pub fn keep_best(cos: HammingCosine, terms: CoarseTerms, dist: &[u32], best: &mu
     }
 }
 
+/// The `n` items nearest to one query by Hamming distance, gathered while the coarse pass
+/// streams the catalog past block by block: the same items, in the same order, as the best `n`
+/// by the coarse cosine `cos.at(h)` with ties to the lower index (what `top_n` over the whole
+/// catalog's cosines gives), without a pass, an array or a sort of its own.
+#[derive(Debug, Clone)]
+pub struct Closest {
+    n: usize,
+    /// `class[h]`: the smallest distance whose cosine equals `cos.at(h)`. The cosine only falls
+    /// as `h` grows, but two distances may round to one f32: they tie, and the index decides.
+    class: Vec<u32>,
+    /// The best so far as `(class, item)`, the worst on top.
+    kept: BinaryHeap<(u32, u32)>,
+    /// Items never kept (ascending).
+    skip: Vec<u32>,
+    cos: HammingCosine,
+}
+
+impl Closest {
+    /// A collector of the `n` nearest items of a `dim`-component catalog, never those of `skip`.
+    pub fn new(dim: usize, n: usize, skip: &[u32]) -> Self {
+        let cos = HammingCosine::new(dim);
+        let mut class = Vec::with_capacity(dim + 1);
+        for h in 0..=dim as u32 {
+            let same = h > 0 && cos.at(h) == cos.at(h - 1);
+            class.push(if same { class[h as usize - 1] } else { h });
+        }
+        let mut skip = skip.to_vec();
+        skip.sort_unstable();
+        Self { n, class, kept: BinaryHeap::with_capacity(n + 1), skip, cos }
+    }
+
+    /// Offers the items `first..first + dist.len()` at distances `dist`: every call's items
+    /// come after the previous call's (the pass's order).
+    #[inline]
+    pub fn offer(&mut self, first: u32, dist: &[u32]) {
+        if self.n == 0 {
+            return;
+        }
+        // Once full, an item comes in only nearer than the worst kept: as items arrive in
+        // ascending order, a tie never does. `class[h] < c ⟺ h < c` for a class `c`.
+        let bound = |kept: &BinaryHeap<(u32, u32)>, n: usize| {
+            if kept.len() < n {
+                u32::MAX
+            } else {
+                kept.peek().map_or(u32::MAX, |t| t.0)
+            }
+        };
+        let mut below = bound(&self.kept, self.n);
+        if dist.iter().copied().min().is_none_or(|m| m >= below) {
+            return;
+        }
+        for (k, &h) in dist.iter().enumerate() {
+            if h >= below {
+                continue;
+            }
+            let item = first + k as u32;
+            if self.skip.binary_search(&item).is_ok() {
+                continue;
+            }
+            let Some(&c) = self.class.get(h as usize) else { continue };
+            self.kept.push((c, item));
+            if self.kept.len() > self.n {
+                self.kept.pop();
+            }
+            below = bound(&self.kept, self.n);
+        }
+    }
+
+    /// The kept items and their coarse cosines (as `keep_best` from −1 computes them), nearest
+    /// first.
+    pub fn into_sorted(self) -> Vec<(u32, f32)> {
+        let mut out = self.kept.into_sorted_vec();
+        out.truncate(self.n);
+        let cos = self.cos;
+        out.into_iter()
+            .map(|(c, item)| {
+                let x = cos.at(c);
+                (item, if x > -1.0 { x } else { -1.0 })
+            })
+            .collect()
+    }
+}
+
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod simd {
     use core::arch::wasm32::*;
@@ -155,6 +241,37 @@ mod tests {
             assert_eq!((cos.at(0), cos.at(dim as u32 / 2), cos.at(dim as u32)), (1.0, 0.0, -1.0));
             // Falls as h grows, as cos does (the coarse pass's nearest-query shortcut needs it).
             assert!((0..dim as u32).all(|h| cos.at(h + 1) <= cos.at(h)), "dim {dim}");
+        }
+    }
+
+    #[test]
+    fn closest_keeps_the_best_n_by_the_coarse_cosine_ties_to_the_lower_index() {
+        // Distances with many ties, in blocks of uneven length; some items skipped. At 5231
+        // components the cosines of distances 0 and 1 round to one f32 (1.0): those tie too.
+        for dim in [240usize, 384, 1000, 5231] {
+            let cos = HammingCosine::new(dim);
+            let dist: Vec<u32> = (0..2000u32)
+                .map(|i| if dim == 5231 { (i * 7 + 3) % 5 } else { (i.wrapping_mul(2654435761) >> 7) % (dim as u32 + 1) })
+                .collect();
+            assert!(dim != 5231 || cos.at(0) == cos.at(1));
+            let skip: Vec<u32> = (0..2000).step_by(37).collect();
+            for n in [0usize, 1, 5, 32, 3000] {
+                let mut want: Vec<(u32, f32)> =
+                    (0..2000u32).filter(|i| !skip.contains(i)).map(|i| (i, cos.at(dist[i as usize]).max(-1.0))).collect();
+                want.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+                want.truncate(n);
+                let mut closest = Closest::new(dim, n, &skip);
+                let mut first = 0;
+                for len in [256usize, 1, 700, 43].iter().cycle() {
+                    let end = (first + len).min(dist.len());
+                    closest.offer(first as u32, &dist[first..end]);
+                    first = end;
+                    if first == dist.len() {
+                        break;
+                    }
+                }
+                assert_eq!(closest.into_sorted(), want, "dim {dim}, n {n}");
+            }
         }
     }
 

@@ -11,7 +11,7 @@ mod hamming;
 mod isa;
 mod rotation;
 
-pub use coarse::{keep_best, CoarseTerms, HammingCosine};
+pub use coarse::{keep_best, Closest, CoarseTerms, HammingCosine};
 pub use dot::dot_i8;
 pub use hamming::hamming_block;
 pub use isa::Isa;
