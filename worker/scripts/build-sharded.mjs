@@ -2,7 +2,8 @@
 // the Workers of a sharded catalog (the folder `edgerec index --shards N` or `edgerec shard`
 // writes), one wrangler configuration per role, each with its Static Assets:
 //
-//   DIR/front/wrangler.toml      name NAME-front, a service binding SHARD_<i> per shard
+//   DIR/front/wrangler.toml      name NAME-front, a service binding SHARD_<i> per shard (to its
+//                                EdgerecShard entrypoint: Workers RPC)
 //   DIR/front/assets/            manifest.json (role "front"): the set's front file, the model
 //   DIR/shard-<i>/wrangler.toml  name NAME-shard-<i>, not on workers.dev (reached by the front only)
 //   DIR/shard-<i>/assets/        manifest.json (role "shard"): shard i's file
@@ -17,7 +18,7 @@ import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { BuildError, repo, shardFile, writeManifest } from "../../scripts/assets.mjs";
-import { COMPATIBILITY_DATE } from "./miniflare.mjs";
+import { COMPATIBILITY_DATE, SHARD_ENTRYPOINT } from "./miniflare.mjs";
 
 const workerDir = join(dirname(fileURLToPath(import.meta.url)), "..");
 const say = (msg) => process.stderr.write(`[worker build:sharded] ${msg}\n`);
@@ -89,7 +90,13 @@ export function buildSharded({ setDir, model = join(repo, ".cache", "assets", "a
     `# How long the front waits for a shard before answering without it (flagged partial).`,
     `SHARD_TIMEOUT_MS = "2000"`,
     ``,
-    ...set.shards.flatMap((_, i) => [`[[services]]`, `binding = "${shardBinding(i)}"`, `service = "${name}-${shardDir(i)}"`, ``]),
+    ...set.shards.flatMap((_, i) => [
+      `[[services]]`,
+      `binding = "${shardBinding(i)}"`,
+      `service = "${name}-${shardDir(i)}"`,
+      `entrypoint = "${SHARD_ENTRYPOINT}"`,
+      ``,
+    ]),
   ];
   writeFileSync(join(front, "wrangler.toml"), toml.join("\n"));
   say(`${outDir}: front + ${shards.length} shards of set ${set.set} (${set.items} items)`);

@@ -13,7 +13,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { startSharded } from "./miniflare.mjs";
+import { CHAOS_PROXY, startSharded } from "./miniflare.mjs";
 import { FIVE_BOARDS, get, percentile, post } from "./client.mjs";
 
 const { values: opts, positionals } = parseArgs({
@@ -34,20 +34,8 @@ const maxMs = Number(opts["max-seconds"]) * 1000;
 const P99_TARGET_MS = 100;
 const MEMORY_TARGET = 100e6;
 
-const CHAOS = `
-let down = false;
-export default {
-  async fetch(request, env) {
-    const { pathname } = new URL(request.url);
-    if (pathname === "/chaos/down") { down = true; return new Response("down"); }
-    if (pathname === "/chaos/up") { down = false; return new Response("up"); }
-    if (down) return new Response("shard down", { status: 503 });
-    return env.SHARD.fetch(request);
-  },
-};`;
-
 const t0 = performance.now();
-const { mf, url } = await startSharded({ dir, vars: { LOAD_WAIT_MS: "600000" }, proxy: (i) => (i === 0 ? CHAOS : null) });
+const { mf, url } = await startSharded({ dir, vars: { LOAD_WAIT_MS: "600000" }, proxy: (i) => (i === 0 ? CHAOS_PROXY : null) });
 const shards = JSON.parse(readFileSync(join(dir, "front", "assets", "manifest.json"), "utf8")).shards.length;
 let exitCode = 0;
 try {

@@ -10,6 +10,11 @@ import { OFFLINE_ENV } from "./offline.mjs";
 export const workerDir = join(dirname(fileURLToPath(import.meta.url)), "..");
 export const distDir = join(workerDir, "dist");
 export const COMPATIBILITY_DATE = "2026-04-01";
+/**
+ * The shards' entrypoint (Workers RPC) that a sharded front's service bindings name:
+ * edgerec/cloudflare's EdgerecShard, which src/index.js exports.
+ */
+export const SHARD_ENTRYPOINT = "EdgerecShard";
 export const DEFAULT_VARS = Object.freeze({ EDGEREC_MODEL: "on", LOAD_WAIT_MS: "5000", CORS_ORIGINS: "*" });
 
 // Keeps wrangler and Miniflare from reaching the network (and wrangler from printing its banner).
@@ -116,10 +121,40 @@ export async function startWorker({ assetsDir = join(distDir, "assets"), vars = 
 }
 
 /**
+ * A module to put between a front and a shard (`startSharded`'s `proxy`): it forwards the
+ * shard's RPC steps, until a fetch of "/chaos/down" makes every step fail, "/chaos/hang" never
+ * answer, and "/chaos/up" forward again.
+ */
+export const CHAOS_PROXY = `
+import { WorkerEntrypoint } from "cloudflare:workers";
+let mode = "up";
+function pass(env, step, args) {
+  if (mode === "down") return Promise.reject(new Error("shard down"));
+  if (mode === "hang") return new Promise(() => {});
+  return env.SHARD[step](...args);
+}
+export class ${SHARD_ENTRYPOINT} extends WorkerEntrypoint {
+  describe() { return pass(this.env, "describe", []); }
+  lookup(m) { return pass(this.env, "lookup", [m]); }
+  candidates(m) { return pass(this.env, "candidates", [m]); }
+  levels(m) { return pass(this.env, "levels", [m]); }
+}
+export default {
+  async fetch(request) {
+    const { pathname } = new URL(request.url);
+    if (!pathname.startsWith("/chaos/")) return new Response("not found", { status: 404 });
+    mode = pathname.slice(7);
+    return new Response(mode);
+  },
+};`;
+
+/**
  * A sharded catalog's Workers in one workerd (Miniflare's `workers`, with service bindings):
  * the front and every shard of `dir` (what build-sharded.mjs wrote), each the built Worker with
- * its own assets. `proxy(i)`: a module (source) to put between the front and shard i, bound to
- * that shard as SHARD (tests make a shard fail or hang through it); such a proxy is the Worker
+ * its own assets; the front's bindings reach the shards' EdgerecShard entrypoint, as the
+ * generated wrangler.toml says. `proxy(i)`: a module (source) to put between the front and
+ * shard i, bound to that shard's entrypoint as SHARD and exporting one of its own
+ * (`CHAOS_PROXY`: tests make a shard fail or hang through it); such a proxy is the Worker
  * `proxy-<i>` (`mf.getWorker`). Returns { mf, url } (the front's URL).
  */
 export async function startSharded({ dir, vars = {}, port = 0, proxy = null, output = null } = {}) {
@@ -147,7 +182,9 @@ export async function startSharded({ dir, vars = {}, port = 0, proxy = null, out
       compatibilityDate: COMPATIBILITY_DATE,
       bindings: { ...DEFAULT_VARS, ...vars, EDGEREC_MANIFEST: "front/manifest.json" },
       assets: assets(shared),
-      serviceBindings: Object.fromEntries(front.shards.map((s, i) => [s.binding, proxy?.(i) ? `proxy-${i}` : shardNames[i]])),
+      serviceBindings: Object.fromEntries(
+        front.shards.map((s, i) => [s.binding, { name: proxy?.(i) ? `proxy-${i}` : shardNames[i], entrypoint: SHARD_ENTRYPOINT }]),
+      ),
     },
     ...front.shards.map((s, i) => ({
       name: shardNames[i],
@@ -157,7 +194,17 @@ export async function startSharded({ dir, vars = {}, port = 0, proxy = null, out
       assets: assets(shared),
     })),
     ...front.shards.flatMap((_, i) =>
-      proxy?.(i) ? [{ name: `proxy-${i}`, modules: true, script: proxy(i), compatibilityDate: COMPATIBILITY_DATE, serviceBindings: { SHARD: shardNames[i] } }] : [],
+      proxy?.(i)
+        ? [
+            {
+              name: `proxy-${i}`,
+              modules: true,
+              script: proxy(i),
+              compatibilityDate: COMPATIBILITY_DATE,
+              serviceBindings: { SHARD: { name: shardNames[i], entrypoint: SHARD_ENTRYPOINT } },
+            },
+          ]
+        : [],
     ),
   ];
   const mf = new Miniflare({

@@ -1,15 +1,23 @@
 // `node worker/scripts/transport.mjs`: what the sharded Workers' transport costs alone, in one workerd:
 // a front calling 8 shards that do nothing, twice a request, with load:sharded's message sizes
-// (23 KB in, 38 KB out), by fetch (what sharded.js does) and by Workers RPC, 1 and 4 in flight.
+// (23 KB in, 38 KB out), by fetch to the shards' default entrypoint and by Workers RPC to a named
+// one (what sharded.js does), 1 and 4 in flight. Each shard has Static Assets with
+// run_worker_first, as the built shard Workers do: a fetch passes the assets router first, an RPC
+// call to a named entrypoint does not.
 import { Miniflare } from "miniflare";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { OFFLINE_ENV } from "./offline.mjs";
 
 Object.assign(process.env, OFFLINE_ENV);
 const SHARD = `
 import { WorkerEntrypoint } from "cloudflare:workers";
 const reply = new Uint8Array(38000).fill(7);
-export default class extends WorkerEntrypoint {
-  async fetch(request) { const b = new Uint8Array(await request.arrayBuffer()); return new Response(reply.slice(), { headers: { "content-type": "application/octet-stream" } }); }
+export default {
+  async fetch(request) { const b = new Uint8Array(await request.arrayBuffer()); return new Response(reply.slice(), { headers: { "content-type": "application/octet-stream" } }); },
+};
+export class Shard extends WorkerEntrypoint {
   step(bytes) { return reply.slice(); }
 }`;
 const FRONT = `
@@ -20,9 +28,8 @@ export default {
     let total = 0;
     for (let round = 0; round < 2; round++) {
       const outs = await Promise.all([0,1,2,3,4,5,6,7].map(async (i) => {
-        const s = env["S" + i];
-        if (mode === "rpc") return await s.step(body);
-        const res = await s.fetch(new Request("https://shard.invalid/x", { method: "POST", body, headers: { "content-type": "application/octet-stream" } }));
+        if (mode === "rpc") return await env["R" + i].step(body);
+        const res = await env["S" + i].fetch(new Request("https://shard.invalid/x", { method: "POST", body, headers: { "content-type": "application/octet-stream" } }));
         return new Uint8Array(await res.arrayBuffer());
       }));
       total += outs.reduce((a, o) => a + o.length, 0);
@@ -30,8 +37,12 @@ export default {
     return new Response(String(total));
   },
 };`;
-const shards = Array.from({ length: 8 }, (_, i) => ({ name: "shard" + i, modules: true, script: SHARD, compatibilityDate: "2026-04-01" }));
-const bindings = Object.fromEntries(shards.map((s, i) => ["S" + i, s.name]));
+const assetsDir = mkdtempSync(join(tmpdir(), "edgerec-transport-"));
+writeFileSync(join(assetsDir, "manifest.json"), "{}");
+const assets = { directory: assetsDir, binding: "ASSETS", routerConfig: { has_user_worker: true, invoke_user_worker_ahead_of_assets: true } };
+const shards = Array.from({ length: 8 }, (_, i) => ({ name: "shard" + i, modules: true, script: SHARD, compatibilityDate: "2026-04-01", assets }));
+// S<i>: the default entrypoint (fetch); R<i>: the named one (RPC).
+const bindings = Object.fromEntries(shards.flatMap((s, i) => [["S" + i, s.name], ["R" + i, { name: s.name, entrypoint: "Shard" }]]));
 const mf = new Miniflare({ workers: [{ name: "front", modules: true, script: FRONT, compatibilityDate: "2026-04-01", serviceBindings: bindings }, ...shards] });
 const url = await mf.ready;
 for (const conc of [1, 4]) for (const mode of ["fetch", "rpc", "fetch", "rpc"]) {
@@ -41,3 +52,4 @@ for (const conc of [1, 4]) for (const mode of ["fetch", "rpc", "fetch", "rpc"]) 
   console.log(`${mode} ${conc} in flight: ${(n / s).toFixed(1)} req/s, ${(1000 * s / n).toFixed(2)} ms per request, p50 ${lat[lat.length >> 1].toFixed(2)} p99 ${lat[Math.floor(lat.length * 0.99)].toFixed(2)}`);
 }
 await mf.dispose();
+rmSync(assetsDir, { recursive: true, force: true });

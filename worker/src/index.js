@@ -6,4 +6,7 @@
 //   GET  /v1/health      model id, catalog id, versions, wasm memory in use, loads so far
 import { createHandler } from "edgerec/cloudflare";
 
+// A sharded catalog's shard answers its front over Workers RPC through this entrypoint (the
+// front's service bindings name it); a Worker that is not a shard never hears from it.
+export { EdgerecShard } from "edgerec/cloudflare";
 export default createHandler();

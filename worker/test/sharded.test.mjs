@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { repo } from "../../scripts/assets.mjs";
 import { buildSharded } from "../scripts/build-sharded.mjs";
-import { PATIENT, startSharded, startWorker } from "../scripts/miniflare.mjs";
+import { CHAOS_PROXY, PATIENT, startSharded, startWorker } from "../scripts/miniflare.mjs";
 import { FIVE_BOARDS, get, ids, post } from "../scripts/client.mjs";
 import { fullBuild } from "./gate.mjs";
 
@@ -19,19 +19,6 @@ fullBuild();
 const edgerec = join(repo, "target", "debug", "edgerec");
 const catalog = join(repo, ".cache", "assets", "movielens.bin");
 let tmp, workers;
-
-/** A module between the front and a shard: "/chaos/down" makes it answer 503, "/chaos/hang" never answer, "/chaos/up" forward again. */
-const CHAOS = `
-let mode = "up";
-export default {
-  async fetch(request, env) {
-    const { pathname } = new URL(request.url);
-    if (pathname.startsWith("/chaos/")) { mode = pathname.slice(7); return new Response(mode); }
-    if (mode === "down") return new Response("shard down", { status: 503 });
-    if (mode === "hang") return new Promise(() => {});
-    return env.SHARD.fetch(request);
-  },
-};`;
 
 const CONTEXTS = [
   FIVE_BOARDS,
@@ -97,7 +84,7 @@ test("a shard that fails or hangs: flagged partial answers within the timeout, t
   const { mf, url } = await startSharded({
     dir: join(tmp, "workers"),
     vars: { ...PATIENT, SHARD_TIMEOUT_MS: "800" },
-    proxy: (i) => (i === 1 ? CHAOS : null),
+    proxy: (i) => (i === 1 ? CHAOS_PROXY : null),
   });
   try {
     const full = (await post(url, "/v1/recommend", FIVE_BOARDS)).json;

@@ -41,3 +41,20 @@ export declare const WASM_ERROR_HTTP: Readonly<Record<string, { status: number; 
 
 /** The variables' defaults. */
 export declare const DEFAULT_VARS: Readonly<Required<EdgerecVars>>;
+
+/**
+ * A sharded catalog's shard, reached over Workers RPC: a shard Worker exports it beside its
+ * handler (`export { EdgerecShard } from "edgerec/cloudflare"`), and the front's service
+ * bindings name it (`entrypoint = "EdgerecShard"`). One method per step of a request; a step
+ * that fails rejects (the front then answers without that shard, flagged partial).
+ */
+export declare class EdgerecShard {
+  /** What the front checks at its load: the shard's set, index, item range and protocol. */
+  describe(): Promise<Record<string, unknown>>;
+  /** Step 1 of a request (the front's message, bytes in, bytes out). */
+  lookup(message: Uint8Array): Promise<Uint8Array>;
+  /** Step 2: this shard's candidates. */
+  candidates(message: Uint8Array): Promise<Uint8Array>;
+  /** Now and then: vector codes the front needs and did not get. */
+  levels(message: Uint8Array): Promise<Uint8Array>;
+}

@@ -8,17 +8,18 @@
 //   GET  /v1/health      model id, catalog id, versions, wasm memory in use, loads so far
 //
 // routes.js has the routes, load.js the isolate's wasm instance and its one load of the model
-// and catalog (Static Assets: the folder `edgerec bundle` writes), errors.js how wasm errors map
-// to HTTP, http.js the plumbing. See index.d.ts for the options.
+// and catalog (Static Assets: the folder `edgerec bundle` writes), shard.js a sharded catalog's
+// shard entrypoint (Workers RPC), config.js the variables, errors.js how wasm errors map to
+// HTTP, http.js the plumbing. See index.d.ts for the options.
+import { configure, workerEnv } from "./config.js";
 import { HttpError, errorResponse, withCors } from "./http.js";
 import { afterTrap, isolateFailed, useWasm } from "./load.js";
 import { ROUTES } from "./routes.js";
 
+export { DEFAULT_VARS } from "./config.js";
 export { LIMITS } from "./limits.js";
 export { WASM_ERROR_HTTP } from "./errors.js";
-
-/** The variables the handler reads, and their values when neither the Worker nor `env` sets one. */
-export const DEFAULT_VARS = Object.freeze({ EDGEREC_MODEL: "on", LOAD_WAIT_MS: "5000", CORS_ORIGINS: "*" });
+export { EdgerecShard } from "./shard.js";
 
 const OPTIONS = new Set(["assets", "env", "wasm"]);
 
@@ -37,13 +38,10 @@ export function createHandler(options = {}) {
   }
   if (defaults === null || typeof defaults !== "object") throw new TypeError("createHandler: env must be an object of variables");
   if (wasm) useWasm(wasm);
-  const envOf = (env) => {
-    const binding = typeof assets === "string" ? env?.[assets] : assets;
-    return { ...DEFAULT_VARS, ...defaults, ...env, ASSETS: binding };
-  };
+  configure(assets, defaults);
   return {
     async fetch(request, env, ctx) {
-      const e = envOf(env);
+      const e = workerEnv(env);
       return withCors(await answer(request, e, ctx), request, e);
     },
   };

@@ -290,10 +290,9 @@ export const DEFAULT_SHARD_TIMEOUT_MS = 2000;
 async function checkShards(env, front, bindings, timeoutMs) {
   await Promise.all(
     bindings.map(async (binding, i) => {
-      const res = await callShard(env, binding, "describe", null, timeoutMs).catch((e) => {
+      const description = await callShard(env, binding, "describe", null, timeoutMs).catch((e) => {
         throw new LoadError(`shard ${i} (${binding}) did not answer: ${e.message}`);
       });
-      const description = JSON.parse(new TextDecoder().decode(res));
       try {
         front.checkShard(i, description);
       } catch (e) {
@@ -304,31 +303,19 @@ async function checkShards(env, front, bindings, timeoutMs) {
 }
 
 /**
- * One call to a shard over its service binding: `step` is describe, lookup, candidates or levels; the
- * answer's bytes, or an Error (HTTP status, timeout) — never a hang.
+ * One call to a shard's EdgerecShard entrypoint (shard.js) over its service binding (Workers
+ * RPC): `step` is describe, lookup, candidates or levels, `message` its bytes (null for
+ * describe). The answer (bytes; describe's object), or an Error (the shard's, a timeout):
+ * never a hang.
  */
-export async function callShard(env, binding, step, body, timeoutMs) {
-  const controller = new AbortController();
+export async function callShard(env, binding, step, message, timeoutMs) {
   let timer;
   const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => {
-      controller.abort();
-      reject(new Error(`no answer in ${timeoutMs} ms`));
-    }, timeoutMs);
+    timer = setTimeout(() => reject(new Error(`no answer in ${timeoutMs} ms`)), timeoutMs);
   });
-  const call = (async () => {
-    const init = body === null
-      ? { method: "GET", signal: controller.signal }
-      : { method: "POST", body, headers: { "content-type": "application/octet-stream" }, signal: controller.signal };
-    const res = await env[binding].fetch(new Request(`https://shard.invalid/shard/v1/${step}`, init));
-    if (!res.ok) {
-      const text = await res.text().catch(() => "");
-      throw new Error(`HTTP ${res.status} ${text.slice(0, 200)}`);
-    }
-    return new Uint8Array(await res.arrayBuffer());
-  })();
   try {
-    return await Promise.race([call, timeout]);
+    const stub = env[binding];
+    return await Promise.race([message === null ? stub[step]() : stub[step](message), timeout]);
   } finally {
     clearTimeout(timer);
   }

@@ -4,7 +4,7 @@ import { modelUnavailable } from "./errors.js";
 import { HttpError, parseJson, readBody, requireBody, requireJson, respond } from "./http.js";
 import { LIMITS } from "./limits.js";
 import { inWasm, isolateStats, ready, wasmVersions } from "./load.js";
-import { SHARD_ROUTES, frontRecommend } from "./sharded.js";
+import { frontRecommend } from "./sharded.js";
 
 /**
  * Runs the synchronous part of a request, which returns a JSON object's text, and puts `cpu_ms`
@@ -90,5 +90,4 @@ export const ROUTES = Object.freeze({
   "/v1/recommend": { POST: recommend },
   "/v1/embed": { POST: embed },
   "/v1/health": { GET: health },
-  ...SHARD_ROUTES,
 });

@@ -1,12 +1,11 @@
-// A sharded catalog's Workers (`edgerec index --shards`): the front answers /v1/recommend by
-// asking every shard over its service binding, twice (lookup, then candidates: see the crate's
-// rank::fanout; now and then a third time, for vector codes a shard did not send), and the
-// shards answer /shard/v1/*. A shard that fails or does not
-// answer in SHARD_TIMEOUT_MS is left out of the rest of that request: the answer is then marked
+// A sharded catalog's front (`edgerec index --shards`): it answers /v1/recommend by asking every
+// shard over its service binding, twice (lookup, then candidates: see the crate's rank::fanout;
+// now and then a third time, for vector codes a shard did not send); the shards answer through
+// their EdgerecShard entrypoint (shard.js, Workers RPC). A shard that fails or does not answer
+// in SHARD_TIMEOUT_MS is left out of the rest of that request: the answer is then marked
 // partial (`partial: true, missing_shards: [i]`); when no shard answers it is a 503. Never a hang.
-import { HttpError, readBytes, respond } from "./http.js";
-import { LIMITS } from "./limits.js";
-import { DEFAULT_SHARD_TIMEOUT_MS, callShard, inWasm, ready } from "./load.js";
+import { HttpError, respond } from "./http.js";
+import { DEFAULT_SHARD_TIMEOUT_MS, callShard, inWasm } from "./load.js";
 
 /** Adds up the time spent in synchronous sections (see load.js CpuMeter: wall time = CPU time there). */
 function meter() {
@@ -72,27 +71,3 @@ export async function frontRecommend(text, svc, env) {
   }
 }
 
-/** The shard's routes: one step of a front's request each (bytes in, bytes out). */
-function shardStep(step) {
-  return async (request, env, ctx) => {
-    const body = await readBytes(request, LIMITS.shardBodyBytes);
-    const svc = await ready(env, ctx);
-    if (svc.role !== "shard") throw new HttpError(404, "not_found", "this Worker is not a shard of a sharded catalog");
-    const out = inWasm(svc, () => svc.shard[step](body));
-    return new Response(out, { headers: { "content-type": "application/octet-stream", "cache-control": "no-store" } });
-  };
-}
-
-async function describe(_request, env, ctx) {
-  const svc = await ready(env, ctx);
-  if (svc.role !== "shard") throw new HttpError(404, "not_found", "this Worker is not a shard of a sharded catalog");
-  return respond(200, JSON.stringify(svc.description));
-}
-
-/** A shard's routes (answered only by a Worker whose manifest says it is one). */
-export const SHARD_ROUTES = Object.freeze({
-  "/shard/v1/describe": { GET: describe },
-  "/shard/v1/lookup": { POST: shardStep("lookup") },
-  "/shard/v1/candidates": { POST: shardStep("candidates") },
-  "/shard/v1/levels": { POST: shardStep("levels") },
-});
