@@ -174,3 +174,38 @@ fn every_item_is_owned_once_and_found_by_its_id() {
     println!("whole {} bytes; 4 shards + front {} bytes", whole.to_bytes().len(), total);
     assert!(total < whole.to_bytes().len() * 3 / 2, "{total}");
 }
+
+#[test]
+fn a_shard_holding_more_of_the_best_than_it_scored_is_asked_for_the_rest() {
+    // movielens items are in id order, roughly by release: one of 4 shards often holds most of
+    // a request's best by the coarse score, more than the twice-its-share it sends scored.
+    let whole = catalog();
+    let set = split(&whole, 4).unwrap();
+    let front = SetFront::new(Front::from_bytes(&set.front).unwrap()).unwrap();
+    let shards: Vec<Shard> = set.shards.iter().map(|b| Shard::new(Catalog::from_bytes(b).unwrap())).collect();
+    let enc = default_edge_encoder();
+    let reqs = requests();
+    let mut asked = 0;
+    for ctx in &reqs {
+        let (mut p, lookup) = front.begin(Some(enc), ctx).unwrap();
+        let replies = shards.iter().map(|s| s.lookup(&lookup).unwrap()).collect();
+        let q = edgerec::rank::front::query(front.whole(), &mut p, replies).unwrap();
+        assert_eq!((q.exact, q.exact_new), (250, 63), "twice the even share of 500 and 125");
+        let candidates: Vec<_> = shards.iter().map(|s| s.candidates(&q).unwrap()).collect();
+        assert!(candidates.iter().all(|c| c.shortlist.len() <= 250 && c.shortlist.len() + c.shortlist_rest.len() <= 500));
+        let ask = edgerec::rank::front::pick(&mut p, candidates);
+        if !ask.exact.is_empty() {
+            asked += 1;
+            // Every asked item is a whole-catalog candidate its owner did not score: asking it
+            // scores it.
+            for (s, m) in shards.iter().zip(front.asks(&p, &ask)) {
+                let Some(m) = m else { continue };
+                let reply = s.more(&m).unwrap();
+                assert_eq!(reply.scored.len(), m.exact.len());
+                assert!(reply.scored.iter().zip(&m.exact).all(|(r, e)| r.item == e.0 && r.coarse == e.1));
+            }
+        }
+    }
+    println!("4 shards: {asked} of {} requests asked a shard for more of its best", reqs.len());
+    assert!(asked > 0 && asked < reqs.len(), "{asked}");
+}

@@ -8,11 +8,16 @@
 //!    signals are z-scaled by over its items ([`Moments`]: they add up across shards).
 //! 2. [`Query`]: the front has built the profile (interests, centroid), every signal's scale and
 //!    the slots owed to pins and new items; each shard scores its items, and returns its best by
-//!    the coarse score, its best new items and its items nearest to each free-text pin, each with
-//!    its features and reason, and the stored vector codes ([`Levels`]) of those the front can
-//!    pick from (its best [`Query::pool`] by the blend, the first candidates of each owed slot,
-//!    the nearest items), from which the front computes the cosines between candidates exactly
-//!    as a whole catalog does. Two round trips per request.
+//!    the coarse score and its best new items (the first [`Query::exact`] and
+//!    [`Query::exact_new`] of them with their features and reasons, the rest by the coarse
+//!    score alone: only the whole catalog's best are ranked, and a shard seldom holds most of
+//!    them), its items nearest to each free-text pin, and the stored vector codes ([`Levels`])
+//!    of those the front can pick from (its best [`Query::pool`] by the blend, the first
+//!    candidates of each owed slot, the nearest items), from which the front computes the
+//!    cosines between candidates exactly as a whole catalog does.
+//! 3. [`More`], now and then: the features of the whole catalog's best that a shard sent by
+//!    coarse score alone, and vector codes the front lacks. Two round trips per request, three
+//!    at times.
 //!
 //! Items are named by their index in the whole catalog; a shard owns a contiguous run of them.
 //! Every message is serde (postcard on the wire: [`encode`], [`decode`]).
@@ -23,7 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use super::reason::{self, Signal, Sources};
 use super::select::top_n;
-use super::signals::{blend, weights, Features, Moments, Nearest, Prior, Signals, Similarity, WeightedVector};
+use super::signals::{blend, weights, Features, Moments, Nearest, Prior, Signals, Similarity, WeightedVector, Weights};
 use super::Knobs;
 use crate::catalog::shard::{sample_indices, Front};
 use crate::catalog::{BoardTable, Catalog};
@@ -36,7 +41,7 @@ pub const NEAREST: usize = 32;
 /// The messages' layout. A front and its shards must speak the same one (they are built
 /// together: deploy them together); a shard that speaks another is refused at load
 /// ([`crate::catalog::shard::Front::check_protocol`]).
-pub const PROTOCOL: u32 = 3;
+pub const PROTOCOL: u32 = 4;
 
 /// A catalog pin as the shards see it: its place in the profile, its item and weight.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -134,6 +139,10 @@ pub struct Query {
     pub owed_pins: Vec<u32>,
     /// Slots owed to new items (the front picks among their three best candidates each).
     pub new_slots: u32,
+    /// How many of its best by the coarse score a shard sends with their features.
+    pub exact: u32,
+    /// As `exact`, of its best new items.
+    pub exact_new: u32,
 }
 
 /// A candidate as its shard scored it.
@@ -156,10 +165,15 @@ pub struct Scored {
 /// Step 2: a shard's answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Candidates {
-    /// Its best `shortlist` items by the coarse score.
+    /// Its best `shortlist` items by the coarse score, best first: the first [`Query::exact`].
     pub shortlist: Vec<Scored>,
-    /// Its best new items by the coarse score (when new items have a share of the slots).
+    /// The rest of them: `(item, coarse score)`.
+    pub shortlist_rest: Vec<(u32, f32)>,
+    /// Its best new items by the coarse score (when new items have a share of the slots): the
+    /// first [`Query::exact_new`].
     pub new: Vec<Scored>,
+    /// The rest of them.
+    pub new_rest: Vec<(u32, f32)>,
     /// For each of [`Query::nearest`], its [`NEAREST`] items by the coarse cosine, with the
     /// exact one.
     pub nearest: Vec<Vec<(Scored, f32)>>,
@@ -185,6 +199,30 @@ pub struct Levels {
     /// rotated4: its offset term (`s·c·Rμ`); 0 for int8.
     pub offset: f32,
 }
+
+/// Step 3, when the front needs it: what it asks one shard for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct More {
+    /// The query again when `exact` is not empty (a shard keeps nothing between steps).
+    pub query: Option<Query>,
+    /// Items of the whole catalog's best that this shard sent by coarse score alone, with that
+    /// score: their features and reasons.
+    pub exact: Vec<(u32, f32)>,
+    /// Items whose vector codes and display fields the front lacks.
+    pub levels: Vec<u32>,
+}
+
+/// Step 3: a shard's answer (the asked items it owns).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct MoreReply {
+    /// The `exact` items, scored.
+    pub scored: Vec<Scored>,
+    /// The `levels` items' levels.
+    pub levels: Vec<Levels>,
+}
+
+/// Most items one [`More`] may ask about (a whole catalog's best and their pool are far fewer).
+const MAX_ASKED: usize = 100_000;
 
 /// Most interests, sources or nearest-item lists a query may carry (a request's text pins and
 /// interests are bounded far below this by the request's own limits).
@@ -345,7 +383,8 @@ impl Shard {
         q.check(self.catalog.dim(), self.catalog.total_items())?;
         let c = &self.catalog;
         let kn = &q.knobs;
-        let sig = self.signals(q);
+        let scoring = Scoring::new(self, q);
+        let sig = &scoring.signals;
         let out: HashSet<u32> = q.out.iter().filter_map(|&i| self.local(i)).collect();
         // The free-text pins' nearest items: the best by the coarse cosine. With int8 vectors
         // that is the nearest by sign bits, gathered during the scoring pass (no pass of their
@@ -359,23 +398,23 @@ impl Shard {
         } else {
             Vec::new()
         };
-        let scores = super::coarse_scores(c, &self.prior, kn, &sig, &out, &mut gather);
-        let w = weights(kn, q.focus_pins);
-        let sources = Sources::prepare(c, &q.sources);
+        let scores = super::coarse_scores(c, &self.prior, kn, sig, &out, &mut gather);
         let start = c.start() as u32;
-        let scored = |j: u32, coarse: f32| {
-            let f = sig.features(c, &self.prior, j);
-            let (signal, pin, board) = reason::explain(c, &sig, &self.prior, &sources, j, &w, &f);
-            Scored { item: start + j, coarse, features: f, signal, pin: pin.map(|p| p as u32), board: board.map(|b| b as u32) }
+        let scored = |j: u32, coarse: f32| scoring.scored(j, coarse);
+        // The first `exact` scored, the rest by the coarse score alone.
+        let split = |best: Vec<u32>, exact: u32| {
+            let exact = (exact as usize).min(best.len());
+            let rest = best[exact..].iter().map(|&j| (start + j, scores[j as usize])).collect();
+            (best[..exact].iter().map(|&j| scored(j, scores[j as usize])).collect::<Vec<_>>(), rest)
         };
         let shortlist = kn.shortlist.max(1);
-        let best: Vec<Scored> = top_n(&scores, shortlist).into_iter().map(|j| scored(j, scores[j as usize])).collect();
-        let new = if kn.new_share > 0.0 {
+        let (best, shortlist_rest) = split(top_n(&scores, shortlist), q.exact);
+        let (new, new_rest) = if kn.new_share > 0.0 {
             let only_new: Vec<f32> =
                 scores.iter().zip(&self.prior.new).map(|(&s, &new)| if new { s } else { f32::NEG_INFINITY }).collect();
-            top_n(&only_new, (shortlist / 4).max(1)).into_iter().map(|j| scored(j, scores[j as usize])).collect()
+            split(top_n(&only_new, (shortlist / 4).max(1)), q.exact_new)
         } else {
-            Vec::new()
+            (Vec::new(), Vec::new())
         };
         let mut gathered = gather.into_iter().map(|n| n.closest.into_sorted());
         let nearest: Vec<Vec<(Scored, f32)>> = near
@@ -389,7 +428,28 @@ impl Shard {
             })
             .collect();
         let levels = self.levels(&pickable(q, &best, &new, &nearest));
-        Ok(Candidates { shortlist: best, new, nearest, levels })
+        Ok(Candidates { shortlist: best, shortlist_rest, new, new_rest, nearest, levels })
+    }
+
+    /// Step 3 (the query, when sent, checked first): the asked items this shard owns.
+    pub fn more(&self, m: &More) -> Result<MoreReply> {
+        if m.exact.len() + m.levels.len() > MAX_ASKED {
+            return Err(bad(&format!("more than {MAX_ASKED} items asked")));
+        }
+        let rows = self.catalog.total_items();
+        if m.exact.iter().any(|&(i, s)| i as usize >= rows || s.is_nan()) || m.levels.iter().any(|&i| i as usize >= rows) {
+            return Err(bad("an asked item is not in the catalog, or its coarse score is NaN"));
+        }
+        let scored = match (&m.query, m.exact.is_empty()) {
+            (_, true) => Vec::new(),
+            (None, false) => return Err(bad("items to score without the query")),
+            (Some(q), false) => {
+                q.check(self.catalog.dim(), rows)?;
+                let scoring = Scoring::new(self, q);
+                m.exact.iter().filter_map(|&(i, coarse)| self.local(i).map(|j| scoring.scored(j, coarse))).collect()
+            }
+        };
+        Ok(MoreReply { scored, levels: self.levels(&m.levels) })
     }
 
     /// The levels of the asked items this shard owns.
@@ -403,6 +463,30 @@ impl Shard {
                 Some(Levels { item: i, id, title, levels, scale, offset })
             })
             .collect()
+    }
+}
+
+/// What scores one item exactly for a query: its features and reason.
+struct Scoring<'a> {
+    shard: &'a Shard,
+    signals: Signals,
+    sources: Sources,
+    weights: Weights,
+}
+
+impl<'a> Scoring<'a> {
+    fn new(shard: &'a Shard, q: &Query) -> Self {
+        let sources = Sources::prepare(&shard.catalog, &q.sources);
+        Self { shard, signals: shard.signals(q), sources, weights: weights(&q.knobs, q.focus_pins) }
+    }
+
+    /// Local item `j`, whose coarse score is `coarse`.
+    fn scored(&self, j: u32, coarse: f32) -> Scored {
+        let (c, prior) = (&self.shard.catalog, &self.shard.prior);
+        let f = self.signals.features(c, prior, j);
+        let (signal, pin, board) = reason::explain(c, &self.signals, prior, &self.sources, j, &self.weights, &f);
+        let item = c.start() as u32 + j;
+        Scored { item, coarse, features: f, signal, pin: pin.map(|p| p as u32), board: board.map(|b| b as u32) }
     }
 }
 
@@ -484,6 +568,14 @@ impl Whole<'_> {
         }
     }
 
+    /// Shards the items are in (a whole catalog is its own only shard).
+    pub fn shards(&self) -> usize {
+        match self {
+            Whole::Catalog(_) => 1,
+            Whole::Front(f) => f.header().shards.len(),
+        }
+    }
+
     /// True for a catalog without items.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
@@ -514,23 +606,48 @@ impl Whole<'_> {
     }
 }
 
+/// One of the whole catalog's candidates as the shards sent it: scored, or by its coarse score
+/// alone (its features still to be asked for: [`More`]).
+#[derive(Debug, Clone)]
+pub(crate) struct Entry {
+    pub item: u32,
+    pub coarse: f32,
+    pub scored: Option<Scored>,
+}
+
 /// The candidates the front ranks, picked from every shard's as a whole catalog picks them:
-/// the best `shortlist` by the coarse score and the best new items, then ordered by the blend.
-pub(crate) fn merge(replies: &mut [Candidates], kn: &Knobs, focus_pins: f32) -> Vec<Scored> {
+/// the best `shortlist` by the coarse score, then the best new items (an item may be both).
+pub(crate) fn cut(replies: &mut [Candidates], kn: &Knobs) -> Vec<Entry> {
     let shortlist = kn.shortlist.max(1);
+    let entries = |scored: Vec<Scored>, rest: Vec<(u32, f32)>| {
+        scored
+            .into_iter()
+            .map(|s| Entry { item: s.item, coarse: s.coarse, scored: Some(s) })
+            .chain(rest.into_iter().map(|(item, coarse)| Entry { item, coarse, scored: None }))
+    };
     // Best by coarse score, ties to the lower index: top_n's order.
-    let cut = |mut all: Vec<Scored>, n: usize| {
+    let cut = |mut all: Vec<Entry>, n: usize| {
         all.sort_by(|a, b| b.coarse.total_cmp(&a.coarse).then(a.item.cmp(&b.item)));
         all.truncate(n);
         all
     };
-    let best = cut(replies.iter_mut().flat_map(|r| std::mem::take(&mut r.shortlist)).collect(), shortlist);
-    let new = cut(replies.iter_mut().flat_map(|r| std::mem::take(&mut r.new)).collect(), (shortlist / 4).max(1));
+    let best = replies
+        .iter_mut()
+        .flat_map(|r| entries(std::mem::take(&mut r.shortlist), std::mem::take(&mut r.shortlist_rest)))
+        .collect();
+    let new = replies.iter_mut().flat_map(|r| entries(std::mem::take(&mut r.new), std::mem::take(&mut r.new_rest))).collect();
+    let mut all = cut(best, shortlist);
+    all.extend(cut(new, (shortlist / 4).max(1)));
+    all
+}
+
+/// The cut's candidates, each once, ordered by the blend (exact rescoring may have reordered
+/// them): those with features only (the ones still without are an answer's lost shard's).
+pub(crate) fn rank(cut: Vec<Entry>, kn: &Knobs, focus_pins: f32) -> Vec<Scored> {
     let mut seen = HashSet::new();
     let w = weights(kn, focus_pins);
     let mut ranked: Vec<(f32, Scored)> =
-        best.into_iter().chain(new).filter(|s| seen.insert(s.item)).map(|s| (blend(&w, &s.features), s)).collect();
-    // Exact rescoring may have reordered the shortlist.
+        cut.into_iter().filter_map(|e| e.scored).filter(|s| seen.insert(s.item)).map(|s| (blend(&w, &s.features), s)).collect();
     ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.item.cmp(&b.1.item)));
     ranked.into_iter().map(|(_, s)| s).collect()
 }

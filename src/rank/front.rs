@@ -6,7 +6,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::fanout::{self, CandidateVectors, Candidates, Levels, Lookup, LookupReply, PinItem, Query, Scored, Shard, Whole};
+use super::fanout::{
+    self, CandidateVectors, Candidates, Entry, Levels, Lookup, LookupReply, More, MoreReply, PinItem, Query, Scored, Shard, Whole,
+};
 use super::profile::{build_profile, complete, Profile};
 use super::reason::{self, Signal, Sources};
 use super::select::{select, Candidate, Slot};
@@ -33,6 +35,10 @@ pub struct Pending {
     scored: HashMap<u32, (Scored, Signal, Option<usize>, Option<usize>)>,
     /// The vector codes the shards sent, by item.
     levels: HashMap<u32, Levels>,
+    /// The free-text pins' nearest items over every shard (see `pool`).
+    nearest: Vec<Vec<Scored>>,
+    /// The whole catalog's candidates while some still lack their features ([`pick`] asked).
+    cut: Option<Vec<Entry>>,
 }
 
 impl Pending {
@@ -70,6 +76,8 @@ pub fn begin(
         cands: Vec::new(),
         scored: HashMap::new(),
         levels: HashMap::new(),
+        nearest: Vec::new(),
+        cut: None,
     };
     Ok((pending, lookup))
 }
@@ -127,6 +135,8 @@ pub fn query(whole: Whole, p: &mut Pending, replies: Vec<LookupReply>) -> Result
         pool: pool_size(p.k) as u32,
         owed_pins,
         new_slots,
+        exact: exact_share(kn.shortlist.max(1), whole.shards()),
+        exact_new: exact_share((kn.shortlist.max(1) / 4).max(1), whole.shards()),
     };
     p.query = Some(q.clone());
     Ok(q)
@@ -145,30 +155,120 @@ fn empty_profile() -> Profile {
     }
 }
 
+/// How many of its best `n` by the coarse score each of `shards` shards sends with their
+/// features: twice its even share, all of them for one or two shards. Of the whole catalog's
+/// best, a shard holding more than that is asked for the rest ([`More`]): in a catalog whose
+/// order follows what users save (by date, say), a shard can hold most of a request's best.
+fn exact_share(n: usize, shards: usize) -> u32 {
+    (2 * n).div_ceil(shards.max(1)).min(n) as u32
+}
+
 /// The pool MMR picks from, besides what the slots owed need: the best this many by score.
 fn pool_size(k: usize) -> usize {
     (k * 5).max(50)
 }
 
+/// What the front still needs of the shards after their candidates (whole-catalog indices).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Ask {
+    /// Candidates of the whole catalog's best sent by coarse score alone, with that score.
+    pub exact: Vec<(u32, f32)>,
+    /// Items whose vector codes and display fields no shard sent.
+    pub levels: Vec<u32>,
+}
+
+impl Ask {
+    /// True when nothing is asked: [`finish`] follows at once.
+    pub fn is_empty(&self) -> bool {
+        self.exact.is_empty() && self.levels.is_empty()
+    }
+}
+
 /// Step 3: merges the shards' candidates as a whole catalog ranks them and keeps the pool the
 /// results are picked from (the best by score, and what the pins' and new items' slots need).
-/// Returns the pool's items whose vector codes no shard sent with its candidates (rare: a
-/// shard sends those of its own best, which an item of the whole catalog's best is nearly always
-/// among); their owners are asked for them ([`Shard::levels`]) before [`finish`].
-pub fn pick(p: &mut Pending, mut replies: Vec<Candidates>) -> Vec<u32> {
+/// Returns what the shards still have to send (their answers go to [`more`]; usually nothing
+/// is asked, and [`finish`] follows): the features and vector codes of the whole catalog's
+/// best that a shard sent by coarse score alone (one holding more than its [`Query::exact`] of
+/// them); else the pool's items whose vector codes no shard sent (rare: a shard sends those of
+/// its own best, which an item of the whole catalog's best is nearly always among).
+pub fn pick(p: &mut Pending, mut replies: Vec<Candidates>) -> Ask {
     for r in replies.iter_mut() {
         p.levels.extend(std::mem::take(&mut r.levels).into_iter().map(|l| (l.item, l)));
     }
-    pool(p, replies);
-    let mut missing: Vec<u32> = p.cands.iter().map(|c| c.item).filter(|i| !p.levels.contains_key(i)).collect();
-    missing.sort_unstable();
-    missing
+    let Some(q) = p.query.as_ref() else { return Ask::default() }; // query() did not run: nothing to pick
+    p.nearest = (0..q.nearest.len()).map(|at| fanout::nearest(&replies, at)).collect();
+    let cut = fanout::cut(&mut replies, &p.knobs);
+    let have: HashSet<u32> = cut.iter().filter(|e| e.scored.is_some()).map(|e| e.item).collect();
+    let mut exact: Vec<(u32, f32)> = cut.iter().filter(|e| !have.contains(&e.item)).map(|e| (e.item, e.coarse)).collect();
+    if exact.is_empty() {
+        let ranked = fanout::rank(cut, &p.knobs, q.focus_pins);
+        pool(p, ranked);
+        return Ask { exact, levels: missing_levels(p) };
+    }
+    exact.sort_unstable_by_key(|e| e.0);
+    exact.dedup_by_key(|e| e.0);
+    let levels = exact.iter().map(|e| e.0).filter(|i| !p.levels.contains_key(i)).collect();
+    p.cut = Some(cut);
+    Ask { exact, levels }
+}
+
+/// The pool's items without vector codes yet.
+fn missing_levels(p: &Pending) -> Vec<u32> {
+    let mut levels: Vec<u32> = p.cands.iter().map(|c| c.item).filter(|i| !p.levels.contains_key(i)).collect();
+    levels.sort_unstable();
+    levels
+}
+
+/// Step 3's answers (what [`pick`], or the previous call, asked): returns what to ask next.
+/// After features, the pool is known, and its items' vector codes not yet sent are asked
+/// (rare); after vector codes, nothing: at most two rounds.
+pub fn more(p: &mut Pending, replies: Vec<MoreReply>) -> Ask {
+    let mut scored: HashMap<u32, Scored> = HashMap::new();
+    for r in replies {
+        p.levels.extend(r.levels.into_iter().map(|l| (l.item, l)));
+        scored.extend(r.scored.into_iter().map(|s| (s.item, s)));
+    }
+    let Some(mut cut) = p.cut.take() else { return Ask::default() };
+    for e in cut.iter_mut().filter(|e| e.scored.is_none()) {
+        e.scored = scored.remove(&e.item);
+    }
+    let focus_pins = p.query.as_ref().map_or(0.0, |q| q.focus_pins);
+    let ranked = fanout::rank(cut, &p.knobs, focus_pins);
+    pool(p, ranked);
+    Ask { exact: Vec::new(), levels: missing_levels(p) }
+}
+
+/// The messages that ask each shard for its part of `ask` (`None`: nothing for that shard);
+/// `owner(i)` is item `i`'s shard, of `shards`.
+pub fn asks(p: &Pending, ask: &Ask, shards: usize, owner: impl Fn(u32) -> Option<usize>) -> Vec<Option<More>> {
+    let mut out: Vec<Option<More>> = vec![None; shards];
+    let part = |out: &mut Vec<Option<More>>, i: u32| -> Option<usize> {
+        let s = owner(i).filter(|&s| s < shards)?;
+        out[s].get_or_insert_with(|| More { query: None, exact: Vec::new(), levels: Vec::new() });
+        Some(s)
+    };
+    for &(i, coarse) in &ask.exact {
+        if let Some(m) = part(&mut out, i).and_then(|s| out[s].as_mut()) {
+            m.exact.push((i, coarse));
+        }
+    }
+    for &i in &ask.levels {
+        if let Some(m) = part(&mut out, i).and_then(|s| out[s].as_mut()) {
+            m.levels.push(i);
+        }
+    }
+    for m in out.iter_mut().flatten().filter(|m| !m.exact.is_empty()) {
+        m.query = p.query.clone();
+    }
+    out
 }
 
 /// Step 4: picks the results from the pool (near-duplicates collapsed, MMR, the slots owed)
-/// with their vectors (`more`: the levels [`pick`] asked for), and explains each.
-pub fn finish(whole: Whole, mut p: Pending, more: Vec<Levels>) -> Recommendations {
-    p.levels.extend(more.into_iter().map(|l| (l.item, l)));
+/// with their vectors, and explains each.
+pub fn finish(whole: Whole, mut p: Pending) -> Recommendations {
+    if p.cut.is_some() {
+        more(&mut p, Vec::new()); // features asked, never answered: rank what has them
+    }
     let vectors = CandidateVectors::new(std::mem::take(&mut p.levels), whole.coding());
     // A candidate whose owner did not answer for it (a shard lost after its candidates) cannot
     // be shown: it has no display fields here.
@@ -198,13 +298,12 @@ pub fn finish(whole: Whole, mut p: Pending, more: Vec<Levels>) -> Recommendation
     }
 }
 
-/// The pool: the merged candidates as a whole catalog ranks them, the best by score and the
-/// first candidates of each owed slot, and a free-text pin's nearest items where nothing else
-/// names it.
-fn pool(p: &mut Pending, mut replies: Vec<Candidates>) {
+/// The pool: the merged candidates as a whole catalog ranks them (`ranked`), the best by score
+/// and the first candidates of each owed slot, and a free-text pin's nearest items where
+/// nothing else names it.
+fn pool(p: &mut Pending, ranked: Vec<Scored>) {
     let Some(q) = p.query.as_ref() else { return }; // query() did not run: nothing to pick
     let kn = &p.knobs;
-    let ranked = fanout::merge(&mut replies, kn, q.focus_pins);
     let w = weights(kn, q.focus_pins);
     let pool_size = pool_size(p.k);
     // Three candidates per owed slot, so that near-duplicates cannot starve a quota.
@@ -242,7 +341,7 @@ fn pool(p: &mut Pending, mut replies: Vec<Candidates>) {
             continue;
         }
         let taken: HashSet<u32> = p.cands.iter().map(|c| c.item).collect();
-        for s in fanout::nearest(&replies, at).into_iter().filter(|s| !taken.contains(&s.item)).take(3) {
+        for s in p.nearest[at].iter().filter(|s| !taken.contains(&s.item)).take(3).cloned() {
             let cand = Candidate {
                 item: s.item,
                 score: blend(&w, &s.features),
@@ -324,13 +423,14 @@ impl SetFront {
         begin(self.whole(), encoder, ctx, &self.knobs, self.max_text_pins)
     }
 
-    /// The items of `items` each shard owns (what the levels step asks each for).
-    pub fn by_owner(&self, items: &[u32]) -> Vec<Vec<u32>> {
-        let mut out = vec![Vec::new(); self.front.header().shards.len()];
-        for &i in items.iter().filter(|&&i| (i as usize) < self.front.header().items) {
-            out[self.front.owner(i as usize)].push(i);
-        }
-        out
+    /// The shard that owns whole-catalog item `i`.
+    pub fn owner(&self, i: u32) -> Option<usize> {
+        ((i as usize) < self.front.header().items).then(|| self.front.owner(i as usize))
+    }
+
+    /// Step 3's messages: see [`asks`].
+    pub fn asks(&self, p: &Pending, ask: &Ask) -> Vec<Option<More>> {
+        asks(p, ask, self.front.header().shards.len(), |i| self.owner(i))
     }
 
     /// A request with every shard at hand in this process, each message through its wire form
@@ -346,12 +446,16 @@ impl SetFront {
         let q: Query = decode(&encode(&q), "query")?;
         let replies = shards.iter().map(|s| s.candidates(&q).map(|r| encode(&r))).collect::<Result<Vec<_>>>()?;
         let replies = replies.iter().map(|r| decode(r, "candidates")).collect::<Result<Vec<_>>>()?;
-        let missing = pick(&mut p, replies);
-        let mut more = Vec::new();
-        for (shard, items) in shards.iter().zip(self.by_owner(&missing)) {
-            let items: Vec<u32> = decode(&encode(&items), "levels request")?;
-            more.extend(decode::<Vec<Levels>>(&encode(&shard.levels(&items)), "levels")?);
+        let mut ask = pick(&mut p, replies);
+        while !ask.is_empty() {
+            let mut replies = Vec::new();
+            for (shard, m) in shards.iter().zip(self.asks(&p, &ask)) {
+                let Some(m) = m else { continue };
+                let m: More = decode(&encode(&m), "more")?;
+                replies.push(decode::<MoreReply>(&encode(&shard.more(&m)?), "more reply")?);
+            }
+            ask = more(&mut p, replies);
         }
-        Ok(finish(whole, p, more))
+        Ok(finish(whole, p))
     }
 }

@@ -185,8 +185,13 @@ impl Ranker {
         let whole = Whole::Catalog(self.catalog());
         let (mut pending, lookup) = front::begin(whole, encoder, ctx, &self.knobs, self.max_text_pins)?;
         let query = front::query(whole, &mut pending, vec![self.shard.lookup(&lookup)?])?;
-        let missing = front::pick(&mut pending, vec![self.shard.candidates(&query)?]);
-        Ok(front::finish(whole, pending, self.shard.levels(&missing)))
+        let mut ask = front::pick(&mut pending, vec![self.shard.candidates(&query)?]);
+        while !ask.is_empty() {
+            let asks = front::asks(&pending, &ask, 1, |_| Some(0));
+            let replies = asks.into_iter().flatten().map(|m| self.shard.more(&m)).collect::<Result<_>>()?;
+            ask = front::more(&mut pending, replies);
+        }
+        Ok(front::finish(whole, pending))
     }
 
     /// The shortlist of a request with every candidate's features, plus `extra` items (for the

@@ -13,7 +13,7 @@ use crate::catalog::shard::Front;
 use crate::catalog::ShardInfo;
 use crate::context::BoardContext;
 use crate::error::Error;
-use crate::rank::fanout::{decode, encode, Candidates, Levels, LookupReply};
+use crate::rank::fanout::{decode, encode, Candidates, LookupReply, More, MoreReply};
 use crate::rank::front::{self, Pending, SetFront};
 use crate::rank::KnobsSource;
 
@@ -26,8 +26,9 @@ use crate::rank::KnobsSource;
 /// const req = front.begin(context);                      // a board context
 /// const lookups = await ask(shards, "lookup", req.lookup());   // one reply per shard (null: failed)
 /// const candidates = await ask(shards, "candidates", req.query(lookups));
-/// const more = req.pick(candidates);                   // per shard: a message, or null (usually all null)
-/// const { items } = JSON.parse(req.finish(await askSome(shards, "levels", more)));
+/// let asks = req.pick(candidates);                    // per shard: a message, or null (usually all null)
+/// while (asks.some((m) => m !== null)) asks = req.more(await askSome(shards, "more", asks));
+/// const { items } = JSON.parse(req.finish());
 /// ```
 #[wasm_bindgen(js_name = Front)]
 pub struct JsFront {
@@ -43,7 +44,7 @@ pub struct JsFrontRequest {
     front: Rc<SetFront>,
     pending: Option<Pending>,
     lookup: Vec<u8>,
-    /// Steps done: 0 begun, 1 queried, 2 picked (finish takes it).
+    /// Steps done: 0 begun, 1 queried, 2 picked, then one more per `more` round (finish takes it).
     step: u8,
 }
 
@@ -67,8 +68,13 @@ fn replies<T: for<'a> serde::Deserialize<'a>>(v: &JsValue, shards: usize, what: 
     Ok(out)
 }
 
+/// Step 3's messages for JS: one `Uint8Array` or `null` per shard.
+fn messages(asks: Vec<Option<More>>) -> Array {
+    asks.iter().map(|m| m.as_ref().map_or(JsValue::NULL, |m| Uint8Array::from(encode(m).as_slice()).into())).collect()
+}
+
 fn step_done() -> JsValue {
-    invalid("this request's steps ran out of order (begin, lookup, query, pick, finish: once each)".into())
+    invalid("this request's steps ran out of order (begin, lookup, query, pick, more while it asks, finish)".into())
 }
 
 #[wasm_bindgen(js_class = Front)]
@@ -234,9 +240,9 @@ impl JsFrontRequest {
         Ok(Uint8Array::from(encode(&q).as_slice()))
     }
 
-    /// Step 3: takes every shard's candidates; returns one message per shard for the vector codes
-    /// it has to send still (`null` where none: then that shard is not asked; usually every one
-    /// is `null`, and `finish` follows at once).
+    /// Step 3: takes every shard's candidates; returns one message per shard for what it has to
+    /// send still, for its `more` step (`null` where nothing: then that shard is not asked;
+    /// usually every one is `null`, and `finish` follows at once).
     pub fn pick(
         &mut self,
         #[wasm_bindgen(unchecked_param_type = "(Uint8Array | null)[]")] candidates: JsValue,
@@ -244,28 +250,33 @@ impl JsFrontRequest {
         let shards = self.front.front().header().shards.len();
         let candidates: Vec<Candidates> = replies(&candidates, shards, "candidate replies")?;
         let pending = self.pending.as_mut().filter(|_| self.step == 1).ok_or_else(step_done)?;
-        let missing = front::pick(pending, candidates);
+        let ask = front::pick(pending, candidates);
         self.step = 2;
-        let by_owner = self.front.by_owner(&missing);
-        Ok(by_owner
-            .iter()
-            .map(|items| if items.is_empty() { JsValue::NULL } else { Uint8Array::from(encode(items).as_slice()).into() })
-            .collect())
+        Ok(messages(self.front.asks(pending, &ask)))
     }
 
-    /// Step 4: takes the shards' answers to `pick`'s messages (`null` for those not asked);
-    /// returns the recommendations as JSON text (the `Recommendations` shape).
-    pub fn finish(
+    /// Takes the shards' answers to the last messages (`null` for those not asked, or failed);
+    /// returns the next messages, as `pick` does: every one `null` once nothing is asked (at
+    /// most two rounds).
+    pub fn more(
         &mut self,
-        #[wasm_bindgen(unchecked_param_type = "(Uint8Array | null)[]")] levels: JsValue,
-    ) -> Result<String, JsValue> {
+        #[wasm_bindgen(unchecked_param_type = "(Uint8Array | null)[]")] more: JsValue,
+    ) -> Result<Array, JsValue> {
         let shards = self.front.front().header().shards.len();
-        let levels: Vec<Vec<Levels>> = replies(&levels, shards, "levels replies")?;
-        if self.step != 2 {
+        let more: Vec<MoreReply> = replies(&more, shards, "more replies")?;
+        let pending = self.pending.as_mut().filter(|_| (2..4).contains(&self.step)).ok_or_else(step_done)?;
+        let ask = front::more(pending, more);
+        self.step += 1;
+        Ok(messages(self.front.asks(pending, &ask)))
+    }
+
+    /// Step 4: returns the recommendations as JSON text (the `Recommendations` shape).
+    pub fn finish(&mut self) -> Result<String, JsValue> {
+        if self.step < 2 {
             return Err(step_done());
         }
         let pending = self.pending.take().ok_or_else(step_done)?;
-        let out = front::finish(self.front.whole(), pending, levels.into_iter().flatten().collect());
+        let out = front::finish(self.front.whole(), pending);
         serde_json::to_string(&out).map_err(|e| js_error(Error::Inference(format!("cannot encode the response: {e}"))))
     }
 }

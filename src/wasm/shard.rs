@@ -8,7 +8,7 @@ use wasm_bindgen::JsCast;
 use super::{invalid, js_error, type_name, WasmBytes};
 use crate::catalog::Catalog;
 use crate::error::Error;
-use crate::rank::fanout::{decode, encode, Lookup, Query, Shard};
+use crate::rank::fanout::{decode, encode, Lookup, More, Query, Shard};
 
 /// One shard of a sharded catalog (`edgerec index --shards`): its front sends it two messages
 /// per request (bytes in, bytes out: see `rank::fanout`).
@@ -93,9 +93,10 @@ impl JsShard {
         Ok(Uint8Array::from(encode(&reply).as_slice()))
     }
 
-    /// Step 3 (rare): the vector codes of the asked items this shard owns.
-    pub fn levels(&self, message_bytes: JsValue) -> Result<Uint8Array, JsValue> {
-        let items: Vec<u32> = decode(&message(&message_bytes, "the levels request")?, "levels request").map_err(js_error)?;
-        Ok(Uint8Array::from(encode(&self.shard.levels(&items)).as_slice()))
+    /// Step 3 (now and then): the features and vector codes of the asked items this shard owns.
+    pub fn more(&self, message_bytes: JsValue) -> Result<Uint8Array, JsValue> {
+        let m: More = decode(&message(&message_bytes, "the more request")?, "more request").map_err(js_error)?;
+        let reply = self.shard.more(&m).map_err(js_error)?;
+        Ok(Uint8Array::from(encode(&reply).as_slice()))
     }
 }

@@ -137,7 +137,7 @@ export class ${SHARD_ENTRYPOINT} extends WorkerEntrypoint {
   describe() { return pass(this.env, "describe", []); }
   lookup(m) { return pass(this.env, "lookup", [m]); }
   candidates(m) { return pass(this.env, "candidates", [m]); }
-  levels(m) { return pass(this.env, "levels", [m]); }
+  more(m) { return pass(this.env, "more", [m]); }
 }
 export default {
   async fetch(request) {

@@ -55,6 +55,6 @@ export declare class EdgerecShard {
   lookup(message: Uint8Array): Promise<Uint8Array>;
   /** Step 2: this shard's candidates. */
   candidates(message: Uint8Array): Promise<Uint8Array>;
-  /** Now and then: vector codes the front needs and did not get. */
-  levels(message: Uint8Array): Promise<Uint8Array>;
+  /** Now and then: features or vector codes the front needs and did not get. */
+  more(message: Uint8Array): Promise<Uint8Array>;
 }

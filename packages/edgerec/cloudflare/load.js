@@ -304,7 +304,7 @@ async function checkShards(env, front, bindings, timeoutMs) {
 
 /**
  * One call to a shard's EdgerecShard entrypoint (shard.js) over its service binding (Workers
- * RPC): `step` is describe, lookup, candidates or levels, `message` its bytes (null for
+ * RPC): `step` is describe, lookup, candidates or more, `message` its bytes (null for
  * describe). The answer (bytes; describe's object), or an Error (the shard's, a timeout):
  * never a hang.
  */

@@ -50,8 +50,8 @@ export class EdgerecShard extends WorkerEntrypoint {
     return step(this, "candidates", message);
   }
 
-  /** Now and then: the vector codes of candidates the front needs and did not get. */
-  levels(message) {
-    return step(this, "levels", message);
+  /** Now and then: the features or vector codes of candidates the front needs and did not get. */
+  more(message) {
+    return step(this, "more", message);
   }
 }

@@ -1,6 +1,6 @@
 // A sharded catalog's front (`edgerec index --shards`): it answers /v1/recommend by asking every
 // shard over its service binding, twice (lookup, then candidates: see the crate's rank::fanout;
-// now and then a third time, for vector codes a shard did not send); the shards answer through
+// now and then a third time, for what a shard did not send: see `more`); the shards answer through
 // their EdgerecShard entrypoint (shard.js, Workers RPC). A shard that fails or does not answer
 // in SHARD_TIMEOUT_MS is left out of the rest of that request: the answer is then marked
 // partial (`partial: true, missing_shards: [i]`); when no shard answers it is a 503. Never a hang.
@@ -58,10 +58,14 @@ export async function frontRecommend(text, svc, env) {
     if (missing.size === svc.bindings.length) {
       throw new HttpError(503, "unavailable", "no shard of the catalog answered; try again later", { "retry-after": "5" });
     }
-    // The vector codes a shard did not send with its candidates (rare): only those shards asked.
-    const more = cpu.run(() => inWasm(svc, () => req.pick(candidates)));
-    const levels = more.some((m) => m !== null) ? await fanout(env, svc, "levels", (i) => more[i], missing, timeoutMs, true) : more;
-    const out = cpu.run(() => inWasm(svc, () => req.finish(levels)));
+    // What a shard did not send with its candidates (now and then: the features of more of the
+    // whole catalog's best than it scored, or vector codes): only those shards asked.
+    let asks = cpu.run(() => inWasm(svc, () => req.pick(candidates)));
+    while (asks.some((m) => m !== null)) {
+      const more = await fanout(env, svc, "more", (i) => asks[i], missing, timeoutMs, true);
+      asks = cpu.run(() => inWasm(svc, () => req.more(more)));
+    }
+    const out = cpu.run(() => inWasm(svc, () => req.finish()));
     const cpuMs = Math.round(cpu.ms);
     const partial = [...missing].sort((a, b) => a - b);
     const flag = partial.length ? `"partial":true,"missing_shards":${JSON.stringify(partial)},` : `"partial":false,`;
