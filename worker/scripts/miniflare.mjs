@@ -128,10 +128,18 @@ export async function startWorker({ assetsDir = join(distDir, "assets"), vars = 
 export const CHAOS_PROXY = `
 import { WorkerEntrypoint } from "cloudflare:workers";
 let mode = "up";
-function pass(env, step, args) {
-  if (mode === "down") return Promise.reject(new Error("shard down"));
+async function pass(env, step, args) {
+  if (mode === "down") throw new Error("shard down");
   if (mode === "hang") return new Promise(() => {});
-  return env.SHARD[step](...args);
+  // Copies go on, both ways, and this call's result is disposed: forwarding the front's
+  // Uint8Array itself piled up memory in workerd until it stalled (~500 requests of the 1M
+  // set, shard 0's isolate near its limit), and an undisposed result holds its call open.
+  const result = await env.SHARD[step](...args.map((a) => (a instanceof Uint8Array ? a.slice() : a)));
+  try {
+    return result instanceof Uint8Array ? result.slice() : structuredClone(result);
+  } finally {
+    result?.[Symbol.dispose]?.();
+  }
 }
 export class ${SHARD_ENTRYPOINT} extends WorkerEntrypoint {
   describe() { return pass(this.env, "describe", []); }
