@@ -16,8 +16,8 @@
 //!    candidates of each owed slot, the nearest items), from which the front computes the
 //!    cosines between candidates exactly as a whole catalog does.
 //! 3. [`More`], now and then: the features of the whole catalog's best that a shard sent by
-//!    coarse score alone, and vector codes the front lacks. Two round trips per request, three
-//!    at times.
+//!    coarse score alone, and vector codes the front lacks: at most two rounds, the second only
+//!    for vector codes. Two round trips per request, three or four at times.
 //!
 //! Items are named by their index in the whole catalog; a shard owns a contiguous run of them.
 //! Every message is serde (postcard on the wire: [`encode`], [`decode`]).

@@ -279,7 +279,7 @@ pub fn finish(whole: Whole, mut p: Pending) -> Recommendations {
         .map(|c| {
             let cand = &p.cands[c];
             let (_, signal, pin, board) = &p.scored[&cand.item];
-            // Every candidate has its levels: pick() asked for the ones not sent.
+            // Every candidate has its levels: pick() or more() asked for the ones not sent.
             let (id, title) = vectors.display(cand.item);
             Recommendation {
                 id: id.to_string(),

@@ -11,7 +11,7 @@ use crate::error::Error;
 use crate::rank::fanout::{decode, encode, Lookup, More, Query, Shard};
 
 /// One shard of a sharded catalog (`edgerec index --shards`): its front sends it two messages
-/// per request (bytes in, bytes out: see `rank::fanout`).
+/// per request, and now and then one or two `more` (bytes in, bytes out: see `rank::fanout`).
 ///
 /// ```js
 /// const shard = Shard.fromBundle(bytes);   // a shard bundle streamed into WasmBytes

@@ -313,17 +313,18 @@ export async function callShard(env, binding, step, message, timeoutMs) {
   const timeout = new Promise((_, reject) => {
     timer = setTimeout(() => reject(new Error(`no answer in ${timeoutMs} ms`)), timeoutMs);
   });
-  const stub = env[binding];
-  const call = message === null ? stub[step]() : stub[step](message);
+  let call = null;
   try {
+    const stub = env[binding];
+    call = message === null ? stub[step]() : stub[step](message);
     return await Promise.race([call, timeout]);
   } finally {
     clearTimeout(timer);
     // Every RPC result carries a disposer that holds the call open until it runs (the garbage
-    // collector is no substitute: undisposed results piled up and stalled workerd under load).
-    // Our results are plain data (bytes, describe's object), which disposing leaves intact; a
-    // late one, after a timeout, is disposed when it comes.
-    call.then((result) => result?.[Symbol.dispose]?.(), () => {});
+    // collector is no substitute). Our results are plain data (bytes, describe's object),
+    // which disposing leaves intact; a late one, after a timeout, is disposed when it comes.
+    // An RPC call cannot be cancelled: one to a hung shard stays pending, answered by nobody.
+    call?.then((result) => result?.[Symbol.dispose]?.(), () => {});
   }
 }
 

@@ -1,9 +1,10 @@
 // A sharded catalog's front (`edgerec index --shards`): it answers /v1/recommend by asking every
 // shard over its service binding, twice (lookup, then candidates: see the crate's rank::fanout;
-// now and then a third time, for what a shard did not send: see `more`); the shards answer through
-// their EdgerecShard entrypoint (shard.js, Workers RPC). A shard that fails or does not answer
-// in SHARD_TIMEOUT_MS is left out of the rest of that request: the answer is then marked
-// partial (`partial: true, missing_shards: [i]`); when no shard answers it is a 503. Never a hang.
+// now and then a third and rarely a fourth time, for what a shard did not send: see `more`);
+// the shards answer through their EdgerecShard entrypoint (shard.js, Workers RPC). A shard
+// that fails or does not answer in SHARD_TIMEOUT_MS is left out of the rest of that request:
+// the answer is then marked partial (`partial: true, missing_shards: [i]`); when no shard
+// answers it is a 503. Never a hang.
 import { HttpError, respond } from "./http.js";
 import { DEFAULT_SHARD_TIMEOUT_MS, callShard, inWasm } from "./load.js";
 
