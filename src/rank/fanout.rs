@@ -201,7 +201,7 @@ pub struct Levels {
 }
 
 /// Step 3, when the front needs it: what it asks one shard for.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct More {
     /// The query again when `exact` is not empty (a shard keeps nothing between steps).
     pub query: Option<Query>,

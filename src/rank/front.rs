@@ -242,19 +242,15 @@ pub fn more(p: &mut Pending, replies: Vec<MoreReply>) -> Ask {
 /// `owner(i)` is item `i`'s shard, of `shards`.
 pub fn asks(p: &Pending, ask: &Ask, shards: usize, owner: impl Fn(u32) -> Option<usize>) -> Vec<Option<More>> {
     let mut out: Vec<Option<More>> = vec![None; shards];
-    let part = |out: &mut Vec<Option<More>>, i: u32| -> Option<usize> {
-        let s = owner(i).filter(|&s| s < shards)?;
-        out[s].get_or_insert_with(|| More { query: None, exact: Vec::new(), levels: Vec::new() });
-        Some(s)
-    };
+    let shard = |i: u32| owner(i).filter(|&s| s < shards);
     for &(i, coarse) in &ask.exact {
-        if let Some(m) = part(&mut out, i).and_then(|s| out[s].as_mut()) {
-            m.exact.push((i, coarse));
+        if let Some(s) = shard(i) {
+            out[s].get_or_insert_with(More::default).exact.push((i, coarse));
         }
     }
     for &i in &ask.levels {
-        if let Some(m) = part(&mut out, i).and_then(|s| out[s].as_mut()) {
-            m.levels.push(i);
+        if let Some(s) = shard(i) {
+            out[s].get_or_insert_with(More::default).levels.push(i);
         }
     }
     for m in out.iter_mut().flatten().filter(|m| !m.exact.is_empty()) {
