@@ -209,3 +209,26 @@ fn a_shard_holding_more_of_the_best_than_it_scored_is_asked_for_the_rest() {
     println!("4 shards: {asked} of {} requests asked a shard for more of its best", reqs.len());
     assert!(asked > 0 && asked < reqs.len(), "{asked}");
 }
+
+#[test]
+fn a_bad_more_message_is_a_typed_error_and_the_shard_answers_on() {
+    use edgerec::rank::fanout::More;
+    let whole = catalog();
+    let set = split(&whole, 2).unwrap();
+    let shard = Shard::new(Catalog::from_bytes(&set.shards[0]).unwrap());
+    let n = whole.len() as u32;
+    let bad = [
+        More { exact: vec![(0, 1.0)], ..Default::default() }, // items to score without the query
+        More { exact: vec![(n, 1.0)], ..Default::default() }, // not in the catalog
+        More { exact: vec![(0, f32::NAN)], ..Default::default() }, // a NaN coarse score
+        More { levels: vec![n + 7], ..Default::default() },   // levels of no item
+        More { levels: vec![0; 100_001], ..Default::default() }, // more than the limit
+    ];
+    for m in &bad {
+        let e = shard.more(m).unwrap_err();
+        assert_eq!(e.code(), "invalid_input", "{e}");
+    }
+    let ok = shard.more(&More { levels: vec![0, 1], ..Default::default() }).unwrap();
+    assert_eq!(ok.levels.iter().map(|l| l.item).collect::<Vec<_>>(), vec![0, 1]);
+    assert!(ok.scored.is_empty());
+}
